@@ -1,0 +1,16 @@
+//! pinguard's pure core, free of FFI so that it can be tested and benchmarked directly:
+//!
+//! - [`registry`]: `PinnedRegistry`, the pinned host ranges of the process;
+//! - [`extent`]: which host bytes a 1D/2D/3D copy touches, with checked arithmetic;
+//! - [`verdict`]: from a copy's sides to a `CopyVerdict`, with the driver oracle on the
+//!   registry's miss path;
+//! - [`settings`]: `PINGUARD_OPTIONS`;
+//! - [`report`]: findings, their one-line form, and the exit summary.
+//!
+//! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
+
+pub mod extent;
+pub mod registry;
+pub mod report;
+pub mod settings;
+pub mod verdict;

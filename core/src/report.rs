@@ -1,0 +1,365 @@
+//! Findings and their one-line form.
+//!
+//! A line has two parts: a sentence for people that says what happened in CUDA's terms,
+//! and a bracketed `key=value` tail for machines (CI greps, the test harness, the future
+//! report command). `parse_record` reads the tail back; it is the only parser of it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::registry::PinOrigin;
+use crate::verdict::{CopyVerdict, Direction, VerdictKind};
+
+/// Every line pinguard prints starts with this.
+pub const LINE_PREFIX: &str = "pinguard: ";
+
+/// Which interception layer saw the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    Runtime,
+    Driver,
+}
+
+impl Layer {
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::Runtime => "runtime",
+            Layer::Driver => "driver",
+        }
+    }
+}
+
+/// How the stream argument is to be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    /// Handle 0 in a legacy-stream API: the legacy default (NULL) stream.
+    LegacyDefault,
+    /// Handle 0 in a `_ptsz` API, or `cudaStreamPerThread` (2).
+    PerThreadDefault,
+    /// `cudaStreamLegacy` (1).
+    Legacy,
+    /// A stream the program created.
+    Explicit,
+}
+
+impl StreamKind {
+    /// Reads a stream handle; `per_thread_api` for `_ptsz`/`_ptds` entry points.
+    pub fn of(handle: usize, per_thread_api: bool) -> StreamKind {
+        match handle {
+            0 if per_thread_api => StreamKind::PerThreadDefault,
+            0 => StreamKind::LegacyDefault,
+            1 => StreamKind::Legacy,
+            2 => StreamKind::PerThreadDefault,
+            _ => StreamKind::Explicit,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StreamKind::LegacyDefault => "legacy-default",
+            StreamKind::PerThreadDefault => "per-thread-default",
+            StreamKind::Legacy => "legacy",
+            StreamKind::Explicit => "explicit",
+        }
+    }
+
+    fn words(self, handle: usize) -> String {
+        match self {
+            StreamKind::LegacyDefault => "the legacy default stream".into(),
+            StreamKind::PerThreadDefault => "this thread's default stream".into(),
+            StreamKind::Legacy => "the legacy stream (cudaStreamLegacy)".into(),
+            StreamKind::Explicit => format!("stream {handle:#x}"),
+        }
+    }
+}
+
+/// What happened to the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The real call ran and returned `result`, taking `blocked` of the host thread.
+    Completed { result: i32, blocked: Duration },
+    /// mode=abort: the process stops before the real call.
+    Aborting,
+}
+
+/// What kind of record a line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A finding: `Pageable` or `Straddles`.
+    Finding(VerdictKind),
+    /// A pageable source the call's own attributes allow (batch access order "any"):
+    /// noted, not a finding.
+    AllowedByAttribute,
+}
+
+impl RecordKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::Finding(k) => k.name(),
+            RecordKind::AllowedByAttribute => "allowed",
+        }
+    }
+}
+
+/// Everything one line says.
+#[derive(Clone, Debug)]
+pub struct Finding<'a> {
+    pub kind: RecordKind,
+    pub api: &'a str,
+    pub layer: Layer,
+    pub verdict: CopyVerdict,
+    /// The pinned range's origin, for a straddle the registry explains.
+    pub edge_origin: Option<PinOrigin>,
+    /// Index within a batch call.
+    pub element: Option<usize>,
+    pub stream: usize,
+    pub stream_kind: StreamKind,
+    pub outcome: Outcome,
+    pub tid: i64,
+    pub pid: u32,
+}
+
+fn human_duration(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us >= 1e6 {
+        format!("{:.2} s", us / 1e6)
+    } else if us >= 1e3 {
+        format!("{:.1} ms", us / 1e3)
+    } else {
+        format!("{us:.0} us")
+    }
+}
+
+/// Renders a finding as one line (without the newline).
+pub fn render(f: &Finding<'_>) -> String {
+    let v = &f.verdict;
+    let (host, bytes) = v.host.map(|s| (s.start, s.len)).unwrap_or((0, 0));
+    let stream = f.stream_kind.words(f.stream);
+    let element = f.element.map(|i| format!(" (batch element {i})")).unwrap_or_default();
+    let mut line = String::with_capacity(480);
+    line.push_str(LINE_PREFIX);
+    let _ = write!(line, "{} ({}){element}: {} copy of {bytes} bytes ", f.api, f.layer.name(), v.direction.words());
+    match f.kind {
+        RecordKind::Finding(VerdictKind::Straddles) => {
+            let edge = match (v.edge, f.edge_origin) {
+                (Some((a, b)), Some(o)) => format!("the pinned range [{a:#x}, {b:#x}) from {}", o.api_hint()),
+                (Some((a, b)), None) => format!("the pinned range [{a:#x}, {b:#x})"),
+                _ => "a pinned range (the driver says so)".into(),
+            };
+            let _ = write!(
+                line,
+                "at {host:#x} straddles the edge of {edge}: part pinned, part pageable. CUDA rejects such a copy with invalid value"
+            );
+            if let Outcome::Completed { result, .. } = f.outcome {
+                let _ = write!(line, " (it returned {result})");
+            }
+            line.push_str(". Keep each copy inside one pinned allocation or registration.");
+        }
+        RecordKind::AllowedByAttribute => {
+            let _ = write!(
+                line,
+                "from pageable host memory at {host:#x} is allowed by its attributes (source access order \"any\"): the driver need not access it in stream order. Noted, not a finding."
+            );
+        }
+        RecordKind::Finding(_) => {
+            let _ = write!(line, "uses pageable host memory at {host:#x}: ");
+            match (f.outcome, v.direction) {
+                (Outcome::Completed { blocked, .. }, Direction::HostToHost) => {
+                    let _ = write!(
+                        line,
+                        "the call kept the host thread blocked for {}; CUDA runs host-to-host async copies synchronously.",
+                        human_duration(blocked)
+                    );
+                }
+                (Outcome::Completed { blocked, .. }, _) => {
+                    let _ = write!(
+                        line,
+                        "the call kept the host thread blocked for {} until {stream} drained and the copy ended, and pageable copies run at about 1/8 of pinned bandwidth.",
+                        human_duration(blocked)
+                    );
+                }
+                (Outcome::Aborting, _) => {
+                    let _ = write!(
+                        line,
+                        "the call would block the host thread until {stream} drained and the copy ended, at about 1/8 of pinned bandwidth."
+                    );
+                }
+            }
+            line.push_str(" Pin it with cudaMallocHost/cudaHostAlloc, or cudaHostRegister on memory you own.");
+        }
+    }
+    if f.outcome == Outcome::Aborting {
+        line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort).");
+    }
+    let _ = write!(
+        line,
+        " [verdict={} api={} layer={} dir={} bytes={bytes} host={host:#x} stream={:#x} stream_kind={}",
+        f.kind.name(),
+        f.api,
+        f.layer.name(),
+        v.direction.short(),
+        f.stream,
+        f.stream_kind.name()
+    );
+    if let Some(i) = f.element {
+        let _ = write!(line, " element={i}");
+    }
+    if let Some((a, b)) = v.edge {
+        let _ = write!(line, " edge={a:#x}-{b:#x}");
+    }
+    match f.outcome {
+        Outcome::Completed { result, blocked } => {
+            let _ = write!(line, " result={result} blocked_us={}", blocked.as_micros());
+        }
+        Outcome::Aborting => line.push_str(" result=aborted"),
+    }
+    let _ = write!(line, " tid={} pid={}]", f.tid, f.pid);
+    line
+}
+
+/// The machine-readable tail of a pinguard line, as key/value pairs; `None` for lines
+/// that are not pinguard records (other output, or pinguard lines without a tail).
+pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
+    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?;
+    let open = rest.rfind(" [")?;
+    let tail = rest[open + 2..].strip_suffix(']')?;
+    let fields: BTreeMap<String, String> = tail
+        .split(' ')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    fields.contains_key("verdict").then_some(fields)
+}
+
+/// Counters for the exit summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SummaryCounts {
+    pub checked: u64,
+    pub pageable: u64,
+    pub straddles: u64,
+    pub allowed: u64,
+    pub pinned_unseen: u64,
+    pub unclassified: u64,
+    pub unknown_variants: u64,
+}
+
+/// The summary line printed at exit.
+pub fn render_summary(c: &SummaryCounts, unknown_variant_names: &str) -> String {
+    let findings = c.pageable + c.straddles;
+    let mut line = format!(
+        "{LINE_PREFIX}summary: {} async copies checked, {findings} findings ({} pageable, {} straddling a pinned edge), {} allowed by attribute, {} pinned by paths pinguard did not see, {} without verdict",
+        c.checked, c.pageable, c.straddles, c.allowed, c.pinned_unseen, c.unclassified
+    );
+    if c.unknown_variants > 0 {
+        let _ = write!(line, "; {} unknown driver entry points passed through untouched ({unknown_variant_names})", c.unknown_variants);
+    }
+    let _ = write!(
+        line,
+        " [summary=1 checked={} findings={findings} pageable={} straddles={} allowed={} pinned_unseen={} unclassified={} unknown_variants={}]",
+        c.checked, c.pageable, c.straddles, c.allowed, c.pinned_unseen, c.unclassified, c.unknown_variants
+    );
+    line
+}
+
+/// Parses the summary tail (see `render_summary`).
+pub fn parse_summary(line: &str) -> Option<BTreeMap<String, String>> {
+    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?;
+    let open = rest.rfind(" [")?;
+    let tail = rest[open + 2..].strip_suffix(']')?;
+    Some(tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::extent::HostSpan;
+
+    fn finding(kind: RecordKind, outcome: Outcome) -> Finding<'static> {
+        Finding {
+            kind,
+            api: "cudaMemcpyAsync",
+            layer: Layer::Runtime,
+            verdict: CopyVerdict {
+                kind: VerdictKind::Pageable,
+                direction: Direction::HostToDevice,
+                host: HostSpan::linear(0x7f00_0000_1000, 1 << 20).unwrap(),
+                edge: None,
+                pinned_unseen: false,
+            },
+            edge_origin: None,
+            element: None,
+            stream: 0,
+            stream_kind: StreamKind::LegacyDefault,
+            outcome,
+            tid: 42,
+            pid: 7,
+        }
+    }
+
+    #[test]
+    fn pageable_line_says_what_happened_and_round_trips() {
+        let f = finding(
+            RecordKind::Finding(VerdictKind::Pageable),
+            Outcome::Completed { result: 0, blocked: Duration::from_micros(40_128) },
+        );
+        let line = render(&f);
+        assert!(line.starts_with("pinguard: cudaMemcpyAsync (runtime): host-to-device copy of 1048576 bytes"));
+        assert!(line.contains("blocked for 40.1 ms until the legacy default stream drained and the copy ended"));
+        assert!(line.contains("1/8 of pinned bandwidth"));
+        assert!(line.contains("cudaMallocHost"));
+        assert!(!line.contains('\n'));
+        let rec = parse_record(&line).unwrap();
+        assert_eq!(rec["verdict"], "pageable");
+        assert_eq!(rec["dir"], "H2D");
+        assert_eq!(rec["bytes"], "1048576");
+        assert_eq!(rec["host"], "0x7f0000001000");
+        assert_eq!(rec["blocked_us"], "40128");
+        assert_eq!(rec["stream_kind"], "legacy-default");
+    }
+
+    #[test]
+    fn abort_and_straddle_and_allowed_lines() {
+        let f = finding(RecordKind::Finding(VerdictKind::Pageable), Outcome::Aborting);
+        let line = render(&f);
+        assert!(line.contains("would block the host thread") && line.contains("Aborting"));
+        assert_eq!(parse_record(&line).unwrap()["result"], "aborted");
+
+        let mut s = finding(
+            RecordKind::Finding(VerdictKind::Straddles),
+            Outcome::Completed { result: 1, blocked: Duration::ZERO },
+        );
+        s.verdict.kind = VerdictKind::Straddles;
+        s.verdict.edge = Some((0x7f00_0000_0000, 0x7f00_0000_2000));
+        s.edge_origin = Some(PinOrigin::Registered);
+        let line = render(&s);
+        assert!(line.contains("straddles the edge of the pinned range [0x7f0000000000, 0x7f0000002000) from cudaHostRegister"));
+        assert!(line.contains("invalid value (it returned 1)"));
+        assert_eq!(parse_record(&line).unwrap()["edge"], "0x7f0000000000-0x7f0000002000");
+
+        let mut a = finding(RecordKind::AllowedByAttribute, Outcome::Completed { result: 0, blocked: Duration::ZERO });
+        a.element = Some(2);
+        let line = render(&a);
+        assert!(line.contains("(batch element 2)") && line.contains("not a finding"));
+        let rec = parse_record(&line).unwrap();
+        assert_eq!((rec["verdict"].as_str(), rec["element"].as_str()), ("allowed", "2"));
+    }
+
+    #[test]
+    fn other_lines_are_not_records() {
+        assert_eq!(parse_record("hello [verdict=pageable]"), None);
+        assert_eq!(parse_record("pinguard: ignoring PINGUARD_OPTIONS entry 'x'"), None);
+        let summary = render_summary(&SummaryCounts { checked: 3, pageable: 1, ..Default::default() }, "");
+        assert_eq!(parse_record(&summary), None, "the summary is not a finding");
+        assert_eq!(parse_summary(&summary).unwrap()["findings"], "1");
+    }
+
+    #[test]
+    fn stream_kinds() {
+        assert_eq!(StreamKind::of(0, false), StreamKind::LegacyDefault);
+        assert_eq!(StreamKind::of(0, true), StreamKind::PerThreadDefault);
+        assert_eq!(StreamKind::of(1, true), StreamKind::Legacy);
+        assert_eq!(StreamKind::of(2, false), StreamKind::PerThreadDefault);
+        assert_eq!(StreamKind::of(0x5555_0000, false), StreamKind::Explicit);
+    }
+}

@@ -1,0 +1,316 @@
+//! From a copy's sides to a `CopyVerdict`.
+//!
+//! Each side of a copy is either known not to be host memory (a device pointer, an
+//! array), known to be host memory (`cudaMemcpyHostToDevice`'s source, `srcHost` of a
+//! `CU_MEMORYTYPE_HOST` operand), or *unified*: a pointer whose kind CUDA infers
+//! (`cudaMemcpyDefault`, `cuMemcpyAsync`, batch copies). Host and unified sides are
+//! classified the same way: the registry first (lock-free, the fast path), and only on a
+//! miss the driver oracle (`cuPointerGetAttributes`), which also catches memory pinned
+//! by paths pinguard did not see.
+
+use crate::extent::HostSpan;
+use crate::registry::{PinOrigin, PinnedRegistry, RangeLookup};
+
+/// What the driver says one address is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriverMemory {
+    /// Not known to CUDA: ordinary pageable host memory.
+    Unregistered,
+    /// Pinned (page-locked) host memory.
+    PinnedHost,
+    Device,
+    Managed,
+}
+
+/// The driver oracle, asked on the registry's miss path only.
+pub trait DriverOracle {
+    /// `None` when the driver cannot be asked (not loaded, or the query failed).
+    fn memory_at(&self, addr: usize) -> Option<DriverMemory>;
+}
+
+/// An oracle that is never available: verdicts from the registry alone.
+pub struct NoOracle;
+
+impl DriverOracle for NoOracle {
+    fn memory_at(&self, _addr: usize) -> Option<DriverMemory> {
+        None
+    }
+}
+
+/// One side of a copy, as the API call describes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopySide {
+    /// Not host memory by the call's own description (device pointer, array, symbol).
+    NotHost,
+    /// Host memory by the call's description.
+    Host(HostSpan),
+    /// A pointer whose kind CUDA infers from the address.
+    Unified(HostSpan),
+    /// Nothing is copied (zero bytes).
+    Empty,
+}
+
+/// Which way the bytes move.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    HostToDevice,
+    DeviceToHost,
+    HostToHost,
+    DeviceToDevice,
+}
+
+impl Direction {
+    pub fn short(self) -> &'static str {
+        match self {
+            Direction::HostToDevice => "H2D",
+            Direction::DeviceToHost => "D2H",
+            Direction::HostToHost => "H2H",
+            Direction::DeviceToDevice => "D2D",
+        }
+    }
+
+    pub fn words(self) -> &'static str {
+        match self {
+            Direction::HostToDevice => "host-to-device",
+            Direction::DeviceToHost => "device-to-host",
+            Direction::HostToHost => "host-to-host",
+            Direction::DeviceToDevice => "device-to-device",
+        }
+    }
+
+    pub fn from_short(s: &str) -> Option<Direction> {
+        [Direction::HostToDevice, Direction::DeviceToHost, Direction::HostToHost, Direction::DeviceToDevice]
+            .into_iter()
+            .find(|d| d.short() == s)
+    }
+}
+
+/// What one side turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Residency {
+    /// Pinned, by a range pinguard saw (`Some`) or by the driver's word alone (`None`).
+    Pinned(Option<PinOrigin>),
+    Pageable,
+    /// Part pinned, part not; the pinned range met, where known.
+    Straddles { edge: Option<(usize, usize)> },
+    Device,
+    Managed,
+}
+
+impl Residency {
+    fn is_host(self) -> bool {
+        matches!(self, Residency::Pinned(_) | Residency::Pageable | Residency::Straddles { .. })
+    }
+}
+
+/// The verdict for a whole copy (or one element of a batch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VerdictKind {
+    Pinned,
+    Pageable,
+    Straddles,
+    Device,
+    Managed,
+    /// Nothing copied.
+    Empty,
+}
+
+impl VerdictKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictKind::Pinned => "pinned",
+            VerdictKind::Pageable => "pageable",
+            VerdictKind::Straddles => "straddles",
+            VerdictKind::Device => "device",
+            VerdictKind::Managed => "managed",
+            VerdictKind::Empty => "empty",
+        }
+    }
+
+    /// Verdicts that are findings: the copy blocks the host, or CUDA rejects it.
+    pub fn is_finding(self) -> bool {
+        matches!(self, VerdictKind::Pageable | VerdictKind::Straddles)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyVerdict {
+    pub kind: VerdictKind,
+    pub direction: Direction,
+    /// The host side that decided the verdict (the pageable or straddling one).
+    pub host: Option<HostSpan>,
+    /// For straddles: the pinned range whose edge the copy crosses, where known.
+    pub edge: Option<(usize, usize)>,
+    /// A side was pinned by a path pinguard did not see (the driver oracle said so).
+    pub pinned_unseen: bool,
+}
+
+/// Classifies one host byte range.
+pub fn classify_span(registry: &PinnedRegistry, oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
+    match registry.lookup(span.start, span.len) {
+        RangeLookup::Inside(r) => Residency::Pinned(Some(r.origin)),
+        RangeLookup::Straddles(r) => Residency::Straddles { edge: Some((r.start, r.end)) },
+        RangeLookup::Outside => {
+            let last = span.end() - 1;
+            match oracle.memory_at(span.start) {
+                // Registry miss, oracle unavailable: no byte is pinned that we know of.
+                None => Residency::Pageable,
+                Some(DriverMemory::Device) => Residency::Device,
+                Some(DriverMemory::Managed) => Residency::Managed,
+                Some(DriverMemory::PinnedHost) => match oracle.memory_at(last) {
+                    Some(DriverMemory::PinnedHost) | None => Residency::Pinned(None),
+                    _ => Residency::Straddles { edge: None },
+                },
+                Some(DriverMemory::Unregistered) => match oracle.memory_at(last) {
+                    Some(DriverMemory::PinnedHost) => Residency::Straddles { edge: None },
+                    _ => Residency::Pageable,
+                },
+            }
+        }
+    }
+}
+
+fn classify_side(registry: &PinnedRegistry, oracle: &dyn DriverOracle, side: CopySide) -> Option<Residency> {
+    match side {
+        CopySide::NotHost => Some(Residency::Device),
+        CopySide::Empty => None,
+        CopySide::Host(span) | CopySide::Unified(span) => Some(classify_span(registry, oracle, span)),
+    }
+}
+
+/// Classifies a copy from its two sides. `declared` is the direction the call states
+/// (`cudaMemcpyHostToDevice`, `cuMemcpyHtoDAsync`, ...); `None` when CUDA infers it.
+pub fn classify_copy(
+    registry: &PinnedRegistry,
+    oracle: &dyn DriverOracle,
+    src: CopySide,
+    dst: CopySide,
+    declared: Option<Direction>,
+) -> CopyVerdict {
+    let s = classify_side(registry, oracle, src);
+    let d = classify_side(registry, oracle, dst);
+    let (Some(s), Some(d)) = (s, d) else {
+        return CopyVerdict {
+            kind: VerdictKind::Empty,
+            direction: declared.unwrap_or(Direction::DeviceToDevice),
+            host: None,
+            edge: None,
+            pinned_unseen: false,
+        };
+    };
+    let direction = declared.unwrap_or(match (s.is_host(), d.is_host()) {
+        (true, true) => Direction::HostToHost,
+        (true, false) => Direction::HostToDevice,
+        (false, true) => Direction::DeviceToHost,
+        (false, false) => Direction::DeviceToDevice,
+    });
+    let span_of = |side: CopySide| match side {
+        CopySide::Host(sp) | CopySide::Unified(sp) => Some(sp),
+        _ => None,
+    };
+    let sides = [(s, span_of(src)), (d, span_of(dst))];
+    let pinned_unseen = sides.iter().any(|(r, _)| *r == Residency::Pinned(None));
+    let verdict = |kind, host, edge| CopyVerdict { kind, direction, host, edge, pinned_unseen };
+    if let Some((Residency::Straddles { edge }, sp)) = sides.iter().find(|(r, _)| matches!(r, Residency::Straddles { .. })) {
+        return verdict(VerdictKind::Straddles, *sp, *edge);
+    }
+    if let Some((_, sp)) = sides.iter().find(|(r, _)| *r == Residency::Pageable) {
+        return verdict(VerdictKind::Pageable, *sp, None);
+    }
+    if sides.iter().any(|(r, _)| matches!(r, Residency::Pinned(_))) {
+        return verdict(VerdictKind::Pinned, None, None);
+    }
+    if sides.iter().any(|(r, _)| *r == Residency::Managed) {
+        return verdict(VerdictKind::Managed, None, None);
+    }
+    verdict(VerdictKind::Device, None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::PinnedRange;
+    use std::collections::BTreeMap;
+
+    /// A driver model: address ranges with their memory kind.
+    struct FakeDriver(BTreeMap<usize, (usize, DriverMemory)>);
+
+    impl DriverOracle for FakeDriver {
+        fn memory_at(&self, addr: usize) -> Option<DriverMemory> {
+            let found = self.0.range(..=addr).next_back().filter(|(_, (end, _))| addr < *end);
+            Some(found.map(|(_, (_, m))| *m).unwrap_or(DriverMemory::Unregistered))
+        }
+    }
+
+    fn span(start: usize, len: usize) -> HostSpan {
+        HostSpan::linear(start, len).unwrap().unwrap()
+    }
+
+    fn setup() -> (PinnedRegistry, FakeDriver) {
+        let reg = PinnedRegistry::new();
+        reg.insert(PinnedRange::new(0x10000, 0x1000, PinOrigin::MallocHost).unwrap());
+        let mut drv = BTreeMap::new();
+        drv.insert(0x10000, (0x11000, DriverMemory::PinnedHost));
+        drv.insert(0x20000, (0x21000, DriverMemory::PinnedHost)); // pinned, unseen by the registry
+        drv.insert(0x80000, (0x90000, DriverMemory::Device));
+        drv.insert(0xa0000, (0xb0000, DriverMemory::Managed));
+        (reg, FakeDriver(drv))
+    }
+
+    #[test]
+    fn explicit_h2d() {
+        let (reg, drv) = setup();
+        let dev = CopySide::NotHost;
+        let h2d = Some(Direction::HostToDevice);
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x10100, 64)), dev, h2d);
+        assert_eq!((v.kind, v.pinned_unseen), (VerdictKind::Pinned, false));
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x50000, 64)), dev, h2d);
+        assert_eq!((v.kind, v.host), (VerdictKind::Pageable, Some(span(0x50000, 64))));
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x10ff0, 0x20)), dev, h2d);
+        assert_eq!((v.kind, v.edge), (VerdictKind::Straddles, Some((0x10000, 0x11000))));
+    }
+
+    #[test]
+    fn oracle_finds_unseen_pinned_memory_and_its_edges() {
+        let (reg, drv) = setup();
+        let h2d = Some(Direction::HostToDevice);
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x20010, 64)), CopySide::NotHost, h2d);
+        assert_eq!((v.kind, v.pinned_unseen), (VerdictKind::Pinned, true));
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x20ff0, 0x20)), CopySide::NotHost, h2d);
+        assert_eq!((v.kind, v.edge), (VerdictKind::Straddles, None));
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x1fff0, 0x20)), CopySide::NotHost, h2d);
+        assert_eq!(v.kind, VerdictKind::Straddles);
+    }
+
+    #[test]
+    fn unified_copies_infer_direction() {
+        let (reg, drv) = setup();
+        let u = |s, l| CopySide::Unified(span(s, l));
+        let v = classify_copy(&reg, &drv, u(0x50000, 16), u(0x80000, 16), None);
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::HostToDevice));
+        let v = classify_copy(&reg, &drv, u(0x80000, 16), u(0x50000, 16), None);
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::DeviceToHost));
+        let v = classify_copy(&reg, &drv, u(0x80000, 16), u(0x80100, 16), None);
+        assert_eq!((v.kind, v.direction), (VerdictKind::Device, Direction::DeviceToDevice));
+        let v = classify_copy(&reg, &drv, u(0xa0000, 16), u(0x80000, 16), None);
+        assert_eq!((v.kind, v.direction), (VerdictKind::Managed, Direction::DeviceToDevice));
+        let v = classify_copy(&reg, &drv, u(0x10000, 16), u(0x50000, 16), None);
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::HostToHost));
+        assert_eq!(v.host, Some(span(0x50000, 16)));
+    }
+
+    #[test]
+    fn without_an_oracle_a_registry_miss_is_pageable() {
+        let (reg, _) = setup();
+        let v = classify_copy(&reg, &NoOracle, CopySide::Host(span(0x20010, 8)), CopySide::NotHost, None);
+        assert_eq!(v.kind, VerdictKind::Pageable);
+    }
+
+    #[test]
+    fn empty_copies_are_no_finding() {
+        let (reg, drv) = setup();
+        let v = classify_copy(&reg, &drv, CopySide::Empty, CopySide::NotHost, Some(Direction::HostToDevice));
+        assert_eq!(v.kind, VerdictKind::Empty);
+        assert!(!v.kind.is_finding());
+    }
+}

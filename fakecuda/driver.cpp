@@ -1,0 +1,626 @@
+// fakecuda driver: a stand-in for libcuda.so.1 on machines without a GPU.
+//
+// TEST DOUBLE ONLY. It exists so that pinguard's tests can run real programs through
+// the real loader protocol without a GPU. It implements the small API subset the test
+// apps use, with the exact ABI of the CUDA 13 headers (it is compiled against them).
+// "Device" memory is ordinary host memory from mmap, "async" copies run at once, and
+// nothing here says anything about how a real driver performs.
+//
+// What it reproduces faithfully, because pinguard depends on it:
+// - pinned / registered / device / managed bookkeeping, and the answers of
+//   cuPointerGetAttribute(s) for each (plural: success with zero values for unknown
+//   pointers; singular: CUDA_ERROR_INVALID_VALUE);
+// - CUDA_ERROR_INVALID_VALUE for a copy whose host range straddles a pinned edge;
+// - cuGetProcAddress / cuGetProcAddress_v2 handing out *different functions* per
+//   (symbol, cudaVersion, flags): _v2 vs legacy, _ptsz for per-thread default stream,
+//   the CUDA 12.8 vs 13.0 cuMemcpyBatchAsync signatures.
+
+#include <cuda.h>
+
+#include <dlfcn.h>
+#include <sys/mman.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <string>
+
+// We define the legacy and versioned names ourselves, so the header's renaming macros
+// must not rewrite our definitions.
+#undef cuMemcpyBatchAsync
+#undef cuMemcpy3DBatchAsync
+#undef cuGetProcAddress
+#undef cuMemcpyAsync
+#undef cuMemcpy2DAsync
+#undef cuMemcpy3DAsync
+#undef cuMemHostRegister
+
+#define FAKE_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+enum class BlockKind { Device, PinnedAlloc, Registered, Managed };
+
+struct Block {
+    uintptr_t base;
+    size_t size;
+    BlockKind kind;
+    bool owns_mapping;  // device, managed and pinned allocations own their pages
+};
+
+struct FakeArray {
+    unsigned char *data;
+    size_t width_bytes;
+    size_t height;
+};
+
+std::mutex g_mu;
+std::map<uintptr_t, Block> g_blocks;
+bool g_initialised = false;
+
+void *map_pages(size_t n) {
+    size_t len = n == 0 ? 1 : n;
+    void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? nullptr : p;
+}
+
+// Block containing p, or nullptr. Caller holds g_mu.
+const Block *find_block(uintptr_t p) {
+    auto it = g_blocks.upper_bound(p);
+    if (it == g_blocks.begin()) return nullptr;
+    --it;
+    const Block &b = it->second;
+    return p < b.base + b.size ? &b : nullptr;
+}
+
+bool is_pinned_kind(BlockKind k) { return k == BlockKind::PinnedAlloc || k == BlockKind::Registered; }
+
+// A host range is valid unless it is partly pinned and partly not (CUDA rejects such a
+// copy with CUDA_ERROR_INVALID_VALUE). Caller holds g_mu.
+bool host_range_ok(uintptr_t p, size_t n) {
+    if (n == 0) return true;
+    const Block *b = find_block(p);
+    if (b && is_pinned_kind(b->kind)) return p + n <= b->base + b->size;
+    // Starts pageable: any pinned block starting inside the range makes it straddle.
+    auto it = g_blocks.upper_bound(p);
+    for (; it != g_blocks.end() && it->first < p + n; ++it) {
+        if (is_pinned_kind(it->second.kind)) return false;
+    }
+    return true;
+}
+
+// A device range must lie inside one device or managed block. Caller holds g_mu.
+bool device_range_ok(uintptr_t p, size_t n) {
+    const Block *b = find_block(p);
+    if (!b || !(b->kind == BlockKind::Device || b->kind == BlockKind::Managed)) return false;
+    return p + n <= b->base + b->size;
+}
+
+// For unified copies (cuMemcpyAsync, CU_MEMORYTYPE_UNIFIED): is p device-side memory?
+bool is_device_side(uintptr_t p) {
+    const Block *b = find_block(p);
+    return b && (b->kind == BlockKind::Device || b->kind == BlockKind::Managed);
+}
+
+bool checked_span(size_t pitch, size_t width, size_t height, size_t depth, size_t slice_h,
+                  size_t *out) {
+    // bytes touched = pitch*slice_h*(depth-1) + pitch*(height-1) + width
+    if (width == 0 || height == 0 || depth == 0) { *out = 0; return true; }
+    size_t a, b, c;
+    if (__builtin_mul_overflow(pitch, slice_h, &a)) return false;
+    if (__builtin_mul_overflow(a, depth - 1, &a)) return false;
+    if (__builtin_mul_overflow(pitch, height - 1, &b)) return false;
+    if (__builtin_add_overflow(a, b, &c)) return false;
+    if (__builtin_add_overflow(c, width, &c)) return false;
+    *out = c;
+    return true;
+}
+
+CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
+    if (dst_dev ? !device_range_ok(dst, n) : !host_range_ok(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+    if (src_dev ? !device_range_ok(src, n) : !host_range_ok(src, n)) return CUDA_ERROR_INVALID_VALUE;
+    if (n) memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
+    return CUDA_SUCCESS;
+}
+
+CUresult unified_copy(uintptr_t dst, uintptr_t src, size_t n) {
+    bool dd, sd;
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        dd = is_device_side(dst);
+        sd = is_device_side(src);
+    }
+    return plain_copy(dst, dd, src, sd, n);
+}
+
+// One side of a 2D/3D copy, resolved to a base address and whether it is device-side.
+struct Side {
+    uintptr_t base;
+    bool device;
+    bool ok;
+};
+
+Side resolve_side(CUmemorytype type, const void *host, CUdeviceptr dev, CUarray array) {
+    switch (type) {
+    case CU_MEMORYTYPE_HOST: return {reinterpret_cast<uintptr_t>(host), false, true};
+    case CU_MEMORYTYPE_DEVICE: return {static_cast<uintptr_t>(dev), true, true};
+    case CU_MEMORYTYPE_ARRAY: {
+        if (!array) return {0, true, false};
+        auto *a = reinterpret_cast<FakeArray *>(array);
+        return {reinterpret_cast<uintptr_t>(a->data), true, true};
+    }
+    case CU_MEMORYTYPE_UNIFIED: {
+        std::lock_guard<std::mutex> lock(g_mu);
+        return {static_cast<uintptr_t>(dev), is_device_side(static_cast<uintptr_t>(dev)), true};
+    }
+    }
+    return {0, false, false};
+}
+
+// Row-by-row 3D copy. Arrays are treated as pitched memory whose pitch is their row width.
+CUresult copy3d(Side s, size_t sx, size_t sy, size_t sz, size_t spitch, size_t sheight, Side d,
+                size_t dx, size_t dy, size_t dz, size_t dpitch, size_t dheight, size_t width,
+                size_t height, size_t depth) {
+    if (!s.ok || !d.ok) return CUDA_ERROR_INVALID_VALUE;
+    if (width == 0 || height == 0 || depth == 0) return CUDA_SUCCESS;
+    size_t sspan, dspan;
+    if (!checked_span(spitch, width, height, depth, sheight, &sspan) ||
+        !checked_span(dpitch, width, height, depth, dheight, &dspan))
+        return CUDA_ERROR_INVALID_VALUE;
+    uintptr_t sbase = s.base + sz * spitch * sheight + sy * spitch + sx;
+    uintptr_t dbase = d.base + dz * dpitch * dheight + dy * dpitch + dx;
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
+        if (s.device ? !device_range_ok(sbase, sspan) : !host_range_ok(sbase, sspan))
+            return CUDA_ERROR_INVALID_VALUE;
+        if (d.device ? !device_range_ok(dbase, dspan) : !host_range_ok(dbase, dspan))
+            return CUDA_ERROR_INVALID_VALUE;
+    }
+    for (size_t z = 0; z < depth; ++z)
+        for (size_t y = 0; y < height; ++y)
+            memmove(reinterpret_cast<void *>(dbase + z * dpitch * dheight + y * dpitch),
+                    reinterpret_cast<const void *>(sbase + z * spitch * sheight + y * spitch), width);
+    return CUDA_SUCCESS;
+}
+
+CUresult add_block(uintptr_t base, size_t size, BlockKind kind, bool owns) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_blocks[base] = Block{base, size, kind, owns};
+    return CUDA_SUCCESS;
+}
+
+CUresult alloc_block(void **out, size_t size, BlockKind kind) {
+    if (!out) return CUDA_ERROR_INVALID_VALUE;
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
+    }
+    void *p = map_pages(size);
+    if (!p) return CUDA_ERROR_OUT_OF_MEMORY;
+    *out = p;
+    return add_block(reinterpret_cast<uintptr_t>(p), size == 0 ? 1 : size, kind, true);
+}
+
+CUresult free_block(uintptr_t base, BlockKind want) {
+    Block b;
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        auto it = g_blocks.find(base);
+        if (it == g_blocks.end() || it->second.kind != want) return CUDA_ERROR_INVALID_VALUE;
+        b = it->second;
+        g_blocks.erase(it);
+    }
+    if (b.owns_mapping) munmap(reinterpret_cast<void *>(b.base), b.size);
+    return CUDA_SUCCESS;
+}
+
+}  // namespace
+
+// ---- initialisation and version ------------------------------------------------------
+
+FAKE_EXPORT CUresult cuInit(unsigned int) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    g_initialised = true;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuDriverGetVersion(int *v) {
+    if (!v) return CUDA_ERROR_INVALID_VALUE;
+    *v = 13000;
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuDeviceGet(CUdevice *d, int ordinal) {
+    if (!d || ordinal != 0) return CUDA_ERROR_INVALID_VALUE;
+    *d = 0;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice) {
+    static char ctx;
+    if (!c) return CUDA_ERROR_INVALID_VALUE;
+    *c = reinterpret_cast<CUcontext>(&ctx);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
+
+FAKE_EXPORT CUresult cuGetErrorString(CUresult e, const char **s) {
+    if (!s) return CUDA_ERROR_INVALID_VALUE;
+    switch (e) {
+    case CUDA_SUCCESS: *s = "no error"; break;
+    case CUDA_ERROR_INVALID_VALUE: *s = "invalid argument"; break;
+    case CUDA_ERROR_OUT_OF_MEMORY: *s = "out of memory"; break;
+    case CUDA_ERROR_NOT_INITIALIZED: *s = "initialization error"; break;
+    case CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED: *s = "part or all of the requested memory range is already mapped"; break;
+    case CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED: *s = "pointer does not correspond to a registered memory region"; break;
+    default: *s = "unknown error"; break;
+    }
+    return CUDA_SUCCESS;
+}
+
+// ---- memory management ---------------------------------------------------------------
+
+FAKE_EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *dptr, size_t n) {
+    void *p = nullptr;
+    CUresult r = alloc_block(&p, n, BlockKind::Device);
+    if (r == CUDA_SUCCESS) *dptr = reinterpret_cast<CUdeviceptr>(p);
+    return r;
+}
+FAKE_EXPORT CUresult cuMemFree_v2(CUdeviceptr p) { return free_block(static_cast<uintptr_t>(p), BlockKind::Device); }
+
+FAKE_EXPORT CUresult cuMemAllocManaged(CUdeviceptr *dptr, size_t n, unsigned int) {
+    void *p = nullptr;
+    CUresult r = alloc_block(&p, n, BlockKind::Managed);
+    if (r == CUDA_SUCCESS) *dptr = reinterpret_cast<CUdeviceptr>(p);
+    return r;
+}
+
+FAKE_EXPORT CUresult cuMemAllocHost_v2(void **pp, size_t n) { return alloc_block(pp, n, BlockKind::PinnedAlloc); }
+FAKE_EXPORT CUresult cuMemHostAlloc(void **pp, size_t n, unsigned int) { return alloc_block(pp, n, BlockKind::PinnedAlloc); }
+FAKE_EXPORT CUresult cuMemFreeHost(void *p) { return free_block(reinterpret_cast<uintptr_t>(p), BlockKind::PinnedAlloc); }
+
+FAKE_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t n, unsigned int) {
+    if (!p || n == 0) return CUDA_ERROR_INVALID_VALUE;
+    uintptr_t b = reinterpret_cast<uintptr_t>(p);
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
+        const Block *hit = find_block(b);
+        if (hit) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+        auto it = g_blocks.upper_bound(b);
+        if (it != g_blocks.end() && it->first < b + n) return CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED;
+    }
+    return add_block(b, n, BlockKind::Registered, false);
+}
+
+// The pre-6.5 entry point, same ABI; cuGetProcAddress hands it out for cudaVersion < 6050.
+FAKE_EXPORT CUresult cuMemHostRegister(void *p, size_t n, unsigned int f) { return cuMemHostRegister_v2(p, n, f); }
+
+FAKE_EXPORT CUresult cuMemHostUnregister(void *p) {
+    CUresult r = free_block(reinterpret_cast<uintptr_t>(p), BlockKind::Registered);
+    return r == CUDA_SUCCESS ? r : CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED;
+}
+
+FAKE_EXPORT CUresult cuMemHostGetFlags(unsigned int *flags, void *p) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const Block *b = find_block(reinterpret_cast<uintptr_t>(p));
+    if (!flags || !b || !is_pinned_kind(b->kind)) return CUDA_ERROR_INVALID_VALUE;
+    *flags = 0;
+    return CUDA_SUCCESS;
+}
+
+// ---- arrays (row-major bytes; enough for 2D copies to and from them) ------------------
+
+FAKE_EXPORT CUresult cuArrayCreate_v2(CUarray *out, const CUDA_ARRAY_DESCRIPTOR *d) {
+    if (!out || !d) return CUDA_ERROR_INVALID_VALUE;
+    size_t elem = 0;
+    switch (d->Format) {
+    case CU_AD_FORMAT_UNSIGNED_INT8: case CU_AD_FORMAT_SIGNED_INT8: elem = 1; break;
+    case CU_AD_FORMAT_UNSIGNED_INT16: case CU_AD_FORMAT_SIGNED_INT16: case CU_AD_FORMAT_HALF: elem = 2; break;
+    default: elem = 4; break;
+    }
+    elem *= d->NumChannels ? d->NumChannels : 1;
+    auto *a = new FakeArray{nullptr, d->Width * elem, d->Height ? d->Height : 1};
+    a->data = static_cast<unsigned char *>(map_pages(a->width_bytes * a->height));
+    if (!a->data) { delete a; return CUDA_ERROR_OUT_OF_MEMORY; }
+    add_block(reinterpret_cast<uintptr_t>(a->data), a->width_bytes * a->height, BlockKind::Device, true);
+    *out = reinterpret_cast<CUarray>(a);
+    return CUDA_SUCCESS;
+}
+
+FAKE_EXPORT CUresult cuArrayDestroy(CUarray arr) {
+    if (!arr) return CUDA_ERROR_INVALID_VALUE;
+    auto *a = reinterpret_cast<FakeArray *>(arr);
+    CUresult r = free_block(reinterpret_cast<uintptr_t>(a->data), BlockKind::Device);
+    delete a;
+    return r;
+}
+
+// ---- pointer attributes --------------------------------------------------------------
+
+namespace {
+// Fills one attribute. Returns false when the pointer is unknown to the driver.
+bool pointer_attribute(CUpointer_attribute attr, void *data, CUdeviceptr ptr) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    const Block *b = find_block(static_cast<uintptr_t>(ptr));
+    switch (attr) {
+    case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: {
+        unsigned int t = 0;
+        if (b) t = is_pinned_kind(b->kind) ? CU_MEMORYTYPE_HOST : CU_MEMORYTYPE_DEVICE;
+        *static_cast<unsigned int *>(data) = t;
+        break;
+    }
+    case CU_POINTER_ATTRIBUTE_IS_MANAGED:
+        *static_cast<unsigned int *>(data) = b && b->kind == BlockKind::Managed;
+        break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL:
+        *static_cast<int *>(data) = b ? 0 : -2;
+        break;
+    case CU_POINTER_ATTRIBUTE_RANGE_START_ADDR:
+        *static_cast<CUdeviceptr *>(data) = b ? b->base : 0;
+        break;
+    case CU_POINTER_ATTRIBUTE_RANGE_SIZE:
+        *static_cast<size_t *>(data) = b ? b->size : 0;
+        break;
+    case CU_POINTER_ATTRIBUTE_DEVICE_POINTER:
+    case CU_POINTER_ATTRIBUTE_HOST_POINTER:
+        *static_cast<CUdeviceptr *>(data) = b ? ptr : 0;
+        break;
+    default:
+        *static_cast<unsigned long long *>(data) = 0;
+        break;
+    }
+    return b != nullptr;
+}
+}  // namespace
+
+FAKE_EXPORT CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr) {
+    if (!data) return CUDA_ERROR_INVALID_VALUE;
+    return pointer_attribute(attr, data, ptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
+}
+
+FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void **data,
+                                            CUdeviceptr ptr) {
+    if (!attrs || !data) return CUDA_ERROR_INVALID_VALUE;
+    for (unsigned int i = 0; i < n; ++i)
+        if (data[i]) pointer_attribute(attrs[i], data[i], ptr);
+    return CUDA_SUCCESS;
+}
+
+// ---- streams (every stream is already drained: copies run at once) --------------------
+
+FAKE_EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int) {
+    if (!s) return CUDA_ERROR_INVALID_VALUE;
+    *s = reinterpret_cast<CUstream>(new char[16]);
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuStreamDestroy_v2(CUstream s) { delete[] reinterpret_cast<char *>(s); return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
+
+// ---- the copy family -----------------------------------------------------------------
+// Each _ptsz twin is a separate function, as in the real driver, so that routing by the
+// exact pointer is exercised.
+
+#define U(p) static_cast<uintptr_t>(p)
+#define H(p) reinterpret_cast<uintptr_t>(p)
+
+#define DEFINE_TWINS(ret, name, params, body) \
+    FAKE_EXPORT ret name params body          \
+    FAKE_EXPORT ret name##_ptsz params body
+
+DEFINE_TWINS(CUresult, cuMemcpyHtoDAsync_v2, (CUdeviceptr dst, const void *src, size_t n, CUstream),
+             { return plain_copy(U(dst), true, H(src), false, n); })
+DEFINE_TWINS(CUresult, cuMemcpyDtoHAsync_v2, (void *dst, CUdeviceptr src, size_t n, CUstream),
+             { return plain_copy(H(dst), false, U(src), true, n); })
+DEFINE_TWINS(CUresult, cuMemcpyDtoDAsync_v2, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream),
+             { return plain_copy(U(dst), true, U(src), true, n); })
+DEFINE_TWINS(CUresult, cuMemcpyAsync, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream),
+             { return unified_copy(U(dst), U(src), n); })
+DEFINE_TWINS(CUresult, cuMemcpyHtoAAsync_v2,
+             (CUarray dst, size_t off, const void *src, size_t n, CUstream), {
+                 if (!dst) return CUDA_ERROR_INVALID_VALUE;
+                 auto *a = reinterpret_cast<FakeArray *>(dst);
+                 if (off + n > a->width_bytes * a->height) return CUDA_ERROR_INVALID_VALUE;
+                 return plain_copy(H(a->data) + off, true, H(src), false, n);
+             })
+DEFINE_TWINS(CUresult, cuMemcpyAtoHAsync_v2,
+             (void *dst, CUarray src, size_t off, size_t n, CUstream), {
+                 if (!src) return CUDA_ERROR_INVALID_VALUE;
+                 auto *a = reinterpret_cast<FakeArray *>(src);
+                 if (off + n > a->width_bytes * a->height) return CUDA_ERROR_INVALID_VALUE;
+                 return plain_copy(H(dst), false, H(a->data) + off, true, n);
+             })
+
+namespace {
+CUresult do_copy2d(const CUDA_MEMCPY2D *c) {
+    if (!c) return CUDA_ERROR_INVALID_VALUE;
+    Side s = resolve_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcArray);
+    Side d = resolve_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstArray);
+    size_t sp = c->srcMemoryType == CU_MEMORYTYPE_ARRAY
+                    ? reinterpret_cast<FakeArray *>(c->srcArray)->width_bytes : c->srcPitch;
+    size_t dp = c->dstMemoryType == CU_MEMORYTYPE_ARRAY
+                    ? reinterpret_cast<FakeArray *>(c->dstArray)->width_bytes : c->dstPitch;
+    return copy3d(s, c->srcXInBytes, c->srcY, 0, sp, 0, d, c->dstXInBytes, c->dstY, 0, dp, 0,
+                  c->WidthInBytes, c->Height, 1);
+}
+CUresult do_copy3d(const CUDA_MEMCPY3D *c) {
+    if (!c) return CUDA_ERROR_INVALID_VALUE;
+    Side s = resolve_side(c->srcMemoryType, c->srcHost, c->srcDevice, c->srcArray);
+    Side d = resolve_side(c->dstMemoryType, c->dstHost, c->dstDevice, c->dstArray);
+    size_t sh = c->srcHeight ? c->srcHeight : c->Height;
+    size_t dh = c->dstHeight ? c->dstHeight : c->Height;
+    return copy3d(s, c->srcXInBytes, c->srcY, c->srcZ, c->srcPitch, sh, d, c->dstXInBytes, c->dstY,
+                  c->dstZ, c->dstPitch, dh, c->WidthInBytes, c->Height, c->Depth);
+}
+CUresult do_batch(CUdeviceptr *dsts, CUdeviceptr *srcs, size_t *sizes, size_t count, size_t *fail) {
+    if (!dsts || !srcs || !sizes || count == 0) return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < count; ++i) {
+        CUresult r = unified_copy(U(dsts[i]), U(srcs[i]), sizes[i]);
+        if (r != CUDA_SUCCESS) {
+            if (fail) *fail = i;
+            return r;
+        }
+    }
+    if (fail) *fail = SIZE_MAX;
+    return CUDA_SUCCESS;
+}
+CUresult do_batch3d(size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, size_t *fail) {
+    if (!ops || n == 0) return CUDA_ERROR_INVALID_VALUE;
+    for (size_t i = 0; i < n; ++i) {
+        const CUDA_MEMCPY3D_BATCH_OP &o = ops[i];
+        if (o.src.type != CU_MEMCPY_OPERAND_TYPE_POINTER || o.dst.type != CU_MEMCPY_OPERAND_TYPE_POINTER)
+            return CUDA_ERROR_NOT_SUPPORTED;  // the fake supports pointer operands only
+        Side s, d;
+        {
+            std::lock_guard<std::mutex> lock(g_mu);
+            s = {U(o.src.op.ptr.ptr), is_device_side(U(o.src.op.ptr.ptr)), true};
+            d = {U(o.dst.op.ptr.ptr), is_device_side(U(o.dst.op.ptr.ptr)), true};
+        }
+        size_t sp = o.src.op.ptr.rowLength ? o.src.op.ptr.rowLength : o.extent.width;
+        size_t dp = o.dst.op.ptr.rowLength ? o.dst.op.ptr.rowLength : o.extent.width;
+        size_t sh = o.src.op.ptr.layerHeight ? o.src.op.ptr.layerHeight : o.extent.height;
+        size_t dh = o.dst.op.ptr.layerHeight ? o.dst.op.ptr.layerHeight : o.extent.height;
+        CUresult r = copy3d(s, 0, 0, 0, sp, sh, d, 0, 0, 0, dp, dh, o.extent.width, o.extent.height,
+                            o.extent.depth);
+        if (r != CUDA_SUCCESS) {
+            if (fail) *fail = i;
+            return r;
+        }
+    }
+    return CUDA_SUCCESS;
+}
+}  // namespace
+
+DEFINE_TWINS(CUresult, cuMemcpy2DAsync_v2, (const CUDA_MEMCPY2D *c, CUstream), { return do_copy2d(c); })
+DEFINE_TWINS(CUresult, cuMemcpy3DAsync_v2, (const CUDA_MEMCPY3D *c, CUstream), { return do_copy3d(c); })
+// CUDA 12.8 signature (with failIdx) ...
+DEFINE_TWINS(CUresult, cuMemcpyBatchAsync,
+             (CUdeviceptr * dsts, CUdeviceptr *srcs, size_t *sizes, size_t count, CUmemcpyAttributes *,
+              size_t *, size_t, size_t *failIdx, CUstream),
+             { return do_batch(dsts, srcs, sizes, count, failIdx); })
+DEFINE_TWINS(CUresult, cuMemcpy3DBatchAsync,
+             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, size_t *failIdx, unsigned long long, CUstream),
+             { return do_batch3d(n, ops, failIdx); })
+// ... and the CUDA 13.0 one (no failIdx).
+DEFINE_TWINS(CUresult, cuMemcpyBatchAsync_v2,
+             (CUdeviceptr * dsts, CUdeviceptr *srcs, size_t *sizes, size_t count, CUmemcpyAttributes *,
+              size_t *, size_t, CUstream),
+             { return do_batch(dsts, srcs, sizes, count, nullptr); })
+DEFINE_TWINS(CUresult, cuMemcpy3DBatchAsync_v2,
+             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, unsigned long long, CUstream),
+             { return do_batch3d(n, ops, nullptr); })
+
+// Synchronous copies, used by the test apps to check that data arrived unchanged.
+FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    return plain_copy(U(dst), true, H(src), false, n);
+}
+FAKE_EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    return plain_copy(H(dst), false, U(src), true, n);
+}
+
+// ---- cuGetProcAddress ----------------------------------------------------------------
+
+namespace {
+struct ProcEntry {
+    const char *symbol;    // the name callers ask for (no _v2 suffix)
+    int min_version;       // first cudaVersion this entry answers
+    int max_version;       // last cudaVersion this entry answers
+    bool per_thread;       // answers CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM
+    void *fn;
+};
+
+extern "C" CUresult cuGetProcAddress(const char *, void **, int, cuuint64_t);
+extern "C" CUresult cuGetProcAddress_v2(const char *, void **, int, cuuint64_t,
+                                        CUdriverProcAddressQueryResult *);
+
+#define FN(f) reinterpret_cast<void *>(&f)
+#define ANY 0, 1 << 30
+const ProcEntry kProcs[] = {
+    {"cuInit", ANY, false, FN(cuInit)},
+    {"cuDriverGetVersion", ANY, false, FN(cuDriverGetVersion)},
+    {"cuGetErrorString", ANY, false, FN(cuGetErrorString)},
+    {"cuGetProcAddress", 0, 11999, false, FN(cuGetProcAddress)},
+    {"cuGetProcAddress", 12000, 1 << 30, false, FN(cuGetProcAddress_v2)},
+    {"cuMemAlloc", ANY, false, FN(cuMemAlloc_v2)},
+    {"cuMemFree", ANY, false, FN(cuMemFree_v2)},
+    {"cuMemAllocManaged", ANY, false, FN(cuMemAllocManaged)},
+    {"cuMemAllocHost", ANY, false, FN(cuMemAllocHost_v2)},
+    {"cuMemHostAlloc", ANY, false, FN(cuMemHostAlloc)},
+    {"cuMemFreeHost", ANY, false, FN(cuMemFreeHost)},
+    {"cuMemHostRegister", 4000, 6049, false, FN(cuMemHostRegister)},
+    {"cuMemHostRegister", 6050, 1 << 30, false, FN(cuMemHostRegister_v2)},
+    {"cuDeviceGet", ANY, false, FN(cuDeviceGet)},
+    {"cuDevicePrimaryCtxRetain", ANY, false, FN(cuDevicePrimaryCtxRetain)},
+    {"cuCtxSetCurrent", ANY, false, FN(cuCtxSetCurrent)},
+    {"cuMemHostUnregister", ANY, false, FN(cuMemHostUnregister)},
+    {"cuMemHostGetFlags", ANY, false, FN(cuMemHostGetFlags)},
+    {"cuArrayCreate", ANY, false, FN(cuArrayCreate_v2)},
+    {"cuArrayDestroy", ANY, false, FN(cuArrayDestroy)},
+    {"cuPointerGetAttribute", ANY, false, FN(cuPointerGetAttribute)},
+    {"cuPointerGetAttributes", ANY, false, FN(cuPointerGetAttributes)},
+    {"cuStreamCreate", ANY, false, FN(cuStreamCreate)},
+    {"cuStreamDestroy", ANY, false, FN(cuStreamDestroy_v2)},
+    {"cuStreamSynchronize", ANY, false, FN(cuStreamSynchronize)},
+    {"cuStreamSynchronize", ANY, true, FN(cuStreamSynchronize_ptsz)},
+    {"cuCtxSynchronize", ANY, false, FN(cuCtxSynchronize)},
+    {"cuMemcpyHtoD", ANY, false, FN(cuMemcpyHtoD_v2)},
+    {"cuMemcpyDtoH", ANY, false, FN(cuMemcpyDtoH_v2)},
+#define TWIN(sym, fn, ...) {sym, __VA_ARGS__, false, FN(fn)}, {sym, __VA_ARGS__, true, FN(fn##_ptsz)}
+    TWIN("cuMemcpyHtoDAsync", cuMemcpyHtoDAsync_v2, ANY),
+    TWIN("cuMemcpyDtoHAsync", cuMemcpyDtoHAsync_v2, ANY),
+    TWIN("cuMemcpyDtoDAsync", cuMemcpyDtoDAsync_v2, ANY),
+    TWIN("cuMemcpyAsync", cuMemcpyAsync, ANY),
+    TWIN("cuMemcpyHtoAAsync", cuMemcpyHtoAAsync_v2, ANY),
+    TWIN("cuMemcpyAtoHAsync", cuMemcpyAtoHAsync_v2, ANY),
+    TWIN("cuMemcpy2DAsync", cuMemcpy2DAsync_v2, ANY),
+    TWIN("cuMemcpy3DAsync", cuMemcpy3DAsync_v2, ANY),
+    TWIN("cuMemcpyBatchAsync", cuMemcpyBatchAsync, 12080, 12999),
+    TWIN("cuMemcpyBatchAsync", cuMemcpyBatchAsync_v2, 13000, 1 << 30),
+    TWIN("cuMemcpy3DBatchAsync", cuMemcpy3DBatchAsync, 12080, 12999),
+    TWIN("cuMemcpy3DBatchAsync", cuMemcpy3DBatchAsync_v2, 13000, 1 << 30),
+#undef TWIN
+};
+#undef ANY
+#undef FN
+
+CUresult lookup_proc(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                     CUdriverProcAddressQueryResult *status) {
+    if (!symbol || !pfn) return CUDA_ERROR_INVALID_VALUE;
+    *pfn = nullptr;
+    bool per_thread = (flags & CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM) != 0;
+    bool name_seen = false;
+    const ProcEntry *fallback = nullptr;
+    for (const ProcEntry &e : kProcs) {
+        if (strcmp(e.symbol, symbol) != 0) continue;
+        name_seen = true;
+        if (version < e.min_version || version > e.max_version) continue;
+        if (e.per_thread == per_thread) {
+            *pfn = e.fn;
+            break;
+        }
+        if (!e.per_thread) fallback = &e;  // functions without stream have no _ptsz twin
+    }
+    if (!*pfn && fallback) *pfn = fallback->fn;
+    if (status)
+        *status = *pfn ? CU_GET_PROC_ADDRESS_SUCCESS
+                       : (name_seen ? CU_GET_PROC_ADDRESS_VERSION_NOT_SUFFICIENT
+                                    : CU_GET_PROC_ADDRESS_SYMBOL_NOT_FOUND);
+    return *pfn ? CUDA_SUCCESS : CUDA_ERROR_NOT_FOUND;
+}
+}  // namespace
+
+FAKE_EXPORT CUresult cuGetProcAddress(const char *symbol, void **pfn, int version, cuuint64_t flags) {
+    return lookup_proc(symbol, pfn, version, flags, nullptr);
+}
+
+FAKE_EXPORT CUresult cuGetProcAddress_v2(const char *symbol, void **pfn, int version, cuuint64_t flags,
+                                         CUdriverProcAddressQueryResult *status) {
+    return lookup_proc(symbol, pfn, version, flags, status);
+}
