@@ -347,6 +347,11 @@ RT_API cudaError_t cudaMallocArray(cudaArray_t *arr, const cudaChannelFormatDesc
     *arr = reinterpret_cast<cudaArray_t>(a);
     return ret(r);
 }
+RT_API cudaChannelFormatDesc cudaCreateChannelDesc(int x, int y, int z, int w, cudaChannelFormatKind f) {
+    cudaChannelFormatDesc d;
+    d.x = x; d.y = y; d.z = z; d.w = w; d.f = f;
+    return d;
+}
 RT_API cudaError_t cudaFreeArray(cudaArray_t a) { INIT_OR_RETURN(); return ret(g_drv.array_destroy(reinterpret_cast<CUarray>(a))); }
 
 RT_API cudaError_t cudaPointerGetAttributes(cudaPointerAttributes *a, const void *p) {

@@ -1,7 +1,9 @@
 // Built for the per-thread default stream (nvcc --default-stream per-thread): every call
 // is the _ptsz variant. A pageable copy on stream 0 is a finding on the per-thread
 // default stream.
+#ifndef CUDA_API_PER_THREAD_DEFAULT_STREAM
 #define CUDA_API_PER_THREAD_DEFAULT_STREAM 1
+#endif
 #include "testkit.h"
 
 int main() {

@@ -34,7 +34,10 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { mode: Mode::Log, summary: true }
+        Settings {
+            mode: Mode::Log,
+            summary: true,
+        }
     }
 }
 
@@ -46,11 +49,17 @@ impl Settings {
     pub fn parse(options: &str) -> (Settings, Vec<String>) {
         let mut settings = Settings::default();
         let mut problems = Vec::new();
-        for raw in options.split([':', ',']).map(str::trim).filter(|e| !e.is_empty()) {
+        for raw in options
+            .split([':', ','])
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
             let entry = printable(raw);
             let entry = entry.as_str();
             let Some((key, value)) = entry.split_once('=') else {
-                problems.push(format!("ignoring {OPTIONS_VAR} entry '{entry}': expected key=value"));
+                problems.push(format!(
+                    "ignoring {OPTIONS_VAR} entry '{entry}': expected key=value"
+                ));
                 continue;
             };
             let (key, value) = (key.trim(), value.trim());
@@ -81,7 +90,11 @@ impl Settings {
 /// The entry as it may appear in a one-line message: control characters replaced,
 /// at most 60 characters.
 fn printable(entry: &str) -> String {
-    let mut out: String = entry.chars().take(60).map(|c| if c.is_control() { '?' } else { c }).collect();
+    let mut out: String = entry
+        .chars()
+        .take(60)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
     if entry.chars().count() > 60 {
         out.push_str("...");
     }

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Builds the test apps listed in test-apps/manifest.txt, each in every build it names.
+#
+#   scripts/build-test-apps.sh OUT_DIR            g++ against fakecuda (no GPU needed)
+#   scripts/build-test-apps.sh OUT_DIR --nvcc     nvcc against the real CUDA toolkit
+#
+# Produces OUT_DIR/<build>/<app> for build in dynamic, static, driver, dlsym, and with
+# g++ also OUT_DIR/fakecuda/ (libcuda.so.1, libcudart.so.13, libfakecudart_static.a).
+# CUDA_INCLUDE overrides where the CUDA 13 headers are (g++ mode; default: the pip
+# packages nvidia-cuda-runtime and nvidia-cuda-crt). JOBS sets the parallelism.
+set -euo pipefail
+
+out=${1:?usage: build-test-apps.sh OUT_DIR [--nvcc]}
+toolchain=${2:-gxx}
+root=$(cd "$(dirname "$0")/.." && pwd)
+apps="$root/test-apps"
+jobs=${JOBS:-$(nproc)}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+
+if [ "$toolchain" = "--nvcc" ]; then
+    toolchain=nvcc
+    command -v nvcc >/dev/null || { echo "build-test-apps: nvcc not found" >&2; exit 2; }
+else
+    toolchain=gxx
+    if [ -z "${CUDA_INCLUDE:-}" ]; then
+        CUDA_INCLUDE=$(python3 - <<'PY' 2>/dev/null || true
+import importlib.util, os
+spec = importlib.util.find_spec("nvidia.cu13")
+print(os.path.join(list(spec.submodule_search_locations)[0], "include") if spec else "")
+PY
+)
+    fi
+    if [ -z "$CUDA_INCLUDE" ] || [ ! -f "$CUDA_INCLUDE/cuda_runtime_api.h" ]; then
+        echo "build-test-apps: CUDA 13 headers not found; pip install nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88, or set CUDA_INCLUDE" >&2
+        exit 2
+    fi
+    fk="$out/fakecuda"
+    mkdir -p "$fk"
+    fkflags=(-std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -fPIC -I"$CUDA_INCLUDE")
+    g++ "${fkflags[@]}" -shared "$root/fakecuda/driver.cpp" -o "$fk/libcuda.so.1" -Wl,-soname,libcuda.so.1 -lpthread
+    g++ "${fkflags[@]}" -shared "$root/fakecuda/runtime.cpp" -o "$fk/libcudart.so.13" -Wl,-soname,libcudart.so.13 -ldl -lpthread
+    g++ "${fkflags[@]}" -DFAKE_STATIC -fvisibility=hidden -c "$root/fakecuda/runtime.cpp" -o "$fk/runtime_static.o"
+    rm -f "$fk/libfakecudart_static.a"
+    ar rcs "$fk/libfakecudart_static.a" "$fk/runtime_static.o"
+    ln -sf libcuda.so.1 "$fk/libcuda.so"
+    ln -sf libcudart.so.13 "$fk/libcudart.so"
+fi
+
+# One line per (build, app) to compile, from the manifest.
+plan=$(awk '!/^#/ && NF >= 2 { print $1, $2 }' "$apps/manifest.txt" | while read -r app builds; do
+    [ "$builds" = all ] && builds=dynamic,static,driver,dlsym
+    for b in ${builds//,/ }; do echo "$b $app"; done
+done)
+
+for b in dynamic static driver dlsym; do mkdir -p "$out/$b"; done
+
+compile() {
+    local build=$1 app=$2 src="$apps/$2.cpp" dst="$out/$1/$2"
+    local pt=()
+    grep -q 'define CUDA_API_PER_THREAD_DEFAULT_STREAM' "$src" && pt=(--default-stream per-thread)
+    if [ "$toolchain" = nvcc ]; then
+        local base=(-std=c++17 -O1 -I"$apps" -Xcompiler -Wno-attributes)
+        case $build in
+            dynamic) nvcc -x cu "${base[@]}" "${pt[@]}" -cudart shared "$src" -o "$dst" -lpthread ;;
+            static)  nvcc -x cu "${base[@]}" "${pt[@]}" -cudart static "$src" -o "$dst" -lpthread ;;
+            driver)  nvcc -x c++ "${base[@]}" -DTK_DRIVER "$src" -o "$dst" -lcuda -lpthread ;;
+            dlsym)   nvcc -x c++ "${base[@]}" -DTK_DLSYM "$src" -o "$dst" -ldl -lpthread ;;
+        esac
+    else
+        local base=(-std=c++17 -O1 -g -Wall -Wno-attributes -Wno-unused-variable -I"$apps" -I"$CUDA_INCLUDE")
+        local fk="$out/fakecuda"
+        case $build in
+            dynamic) g++ "${base[@]}" "$src" -o "$dst" -L"$fk" -lcudart -lpthread ;;
+            static)  g++ "${base[@]}" "$src" -o "$dst" "$fk/libfakecudart_static.a" -ldl -lpthread ;;
+            driver)  g++ "${base[@]}" -DTK_DRIVER "$src" -o "$dst" -L"$fk" -lcuda -lpthread ;;
+            dlsym)   g++ "${base[@]}" -DTK_DLSYM "$src" -o "$dst" -ldl -lpthread ;;
+        esac
+    fi
+}
+export -f compile
+export toolchain apps out CUDA_INCLUDE
+
+echo "$plan" | xargs -P "$jobs" -L 1 bash -c 'compile "$0" "$1"' || {
+    echo "build-test-apps: some apps failed to build" >&2
+    exit 1
+}
+echo "build-test-apps: built $(echo "$plan" | wc -l) app builds with $toolchain into $out"

@@ -1,0 +1,190 @@
+//! Finding the real CUDA functions behind our hooks.
+//!
+//! pinguard exports `dlsym` itself, so it must never call the public `dlsym` (nor any
+//! crate that does, such as `libloading::Library::this()`): it resolves glibc's own with
+//! `dlvsym` and uses that pointer for every lookup.
+//!
+//! Runtime functions are looked up with `RTLD_NEXT` first. That misses a `libcudart`
+//! that was loaded with `RTLD_LOCAL` as a dependency of a `dlopen`ed library (PyTorch:
+//! Python loads `libtorch_cuda.so` locally, and it needs `libcudart.so.13`); there the
+//! loaded objects are walked with `dl_iterate_phdr` and the library is asked by handle.
+//! Driver functions are asked of `libcuda.so.1` by handle after `RTLD_NEXT`.
+
+use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::ptr::null_mut;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// glibc's `dlsym`.
+pub type DlsymFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
+
+/// The real `dlsym`, read by the naked `dlsym` trampoline in `exports::loader`; set once by
+/// [`real_dlsym`] before any lookup is forwarded to it.
+pub static REAL_DLSYM: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+
+/// glibc's `dlsym`, resolved with `dlvsym` (`GLIBC_2.34` first, the older node second).
+pub fn real_dlsym() -> DlsymFn {
+    let mut p = REAL_DLSYM.load(Ordering::Acquire);
+    if p.is_null() {
+        for version in [c"GLIBC_2.34", c"GLIBC_2.2.5"] {
+            // SAFETY: dlvsym is glibc's own, not interposed; the strings are NUL-terminated.
+            p = unsafe { libc::dlvsym(libc::RTLD_NEXT, c"dlsym".as_ptr(), version.as_ptr()) };
+            if !p.is_null() {
+                break;
+            }
+        }
+        if p.is_null() {
+            // Without glibc's dlsym no lookup can work at all; nothing sensible remains.
+            crate::state::fatal("cannot find glibc's dlsym with dlvsym");
+        }
+        REAL_DLSYM.store(p, Ordering::Release);
+    }
+    // SAFETY: p is glibc's dlsym, whose ABI is DlsymFn.
+    unsafe { std::mem::transmute::<*mut c_void, DlsymFn>(p) }
+}
+
+/// `dlsym` through glibc's own function.
+///
+/// # Safety
+/// `handle` must be a handle from `dlopen`, `RTLD_DEFAULT` or `RTLD_NEXT`.
+pub unsafe fn lookup(handle: *mut c_void, name: &CStr) -> *mut c_void {
+    // SAFETY: forwarded contract; name is NUL-terminated.
+    unsafe { real_dlsym()(handle, name.as_ptr()) }
+}
+
+/// Which library a real function lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Library {
+    Runtime,
+    Driver,
+}
+
+/// Finds `name` in the real CUDA runtime or driver, or null.
+pub fn find(library: Library, name: &CStr) -> *mut c_void {
+    // SAFETY: RTLD_NEXT is a valid pseudo-handle; lookups relative to this library are
+    // what we want here (the next definition after ours).
+    let p = unsafe { lookup(libc::RTLD_NEXT, name) };
+    if !p.is_null() {
+        return p;
+    }
+    match library {
+        Library::Driver => by_soname(c"libcuda.so.1", name),
+        Library::Runtime => loaded_objects_matching("libcudart")
+            .iter()
+            .map(|path| by_soname(path, name))
+            .find(|p| !p.is_null())
+            .unwrap_or(null_mut()),
+    }
+}
+
+/// Looks `name` up in an already-loaded library, without loading anything.
+fn by_soname(library: &CStr, name: &CStr) -> *mut c_void {
+    // SAFETY: RTLD_NOLOAD never loads or initialises a library; it only returns a handle
+    // (with a reference we drop below) if the library is already in the process.
+    let handle = unsafe { libc::dlopen(library.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+    if handle.is_null() {
+        return null_mut();
+    }
+    // SAFETY: handle is a live dlopen handle.
+    let p = unsafe { lookup(handle, name) };
+    // SAFETY: balances the reference RTLD_NOLOAD took; the library stays loaded by its
+    // original owner, so `p` stays valid.
+    unsafe { libc::dlclose(handle) };
+    p
+}
+
+/// Paths of loaded objects whose path contains `needle`. Collected first and opened
+/// afterwards: dlopen must not run inside the dl_iterate_phdr callback.
+pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
+    struct Search<'a> {
+        needle: &'a str,
+        found: Vec<CString>,
+    }
+    unsafe extern "C" fn visit(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        data: *mut c_void,
+    ) -> c_int {
+        // SAFETY: glibc passes a valid info for the duration of the call, and data is the
+        // &mut Search passed below.
+        let (info, search) = unsafe { (&*info, &mut *(data as *mut Search<'_>)) };
+        if !info.dlpi_name.is_null() {
+            // SAFETY: dlpi_name is a NUL-terminated path owned by the loader.
+            let name = unsafe { CStr::from_ptr(info.dlpi_name) };
+            if name
+                .to_bytes()
+                .windows(search.needle.len())
+                .any(|w| w == search.needle.as_bytes())
+            {
+                search.found.push(name.to_owned());
+            }
+        }
+        0
+    }
+    let mut search = Search {
+        needle,
+        found: Vec::new(),
+    };
+    // SAFETY: visit only reads the info it is given and writes through the Search pointer,
+    // which outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search<'_> as *mut c_void) };
+    search.found
+}
+
+/// The file an address belongs to, if any (for ABI decisions and diagnostics).
+pub fn object_path_of(addr: *const c_void) -> Option<CString> {
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the loader's tables and fills `info`.
+    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    // SAFETY: dli_fname is a NUL-terminated string owned by the loader.
+    Some(unsafe { CStr::from_ptr(info.dli_fname) }.to_owned())
+}
+
+/// A lazily resolved pointer to one real function.
+pub struct RealSlot {
+    ptr: AtomicPtr<c_void>,
+}
+
+impl Default for RealSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RealSlot {
+    pub const fn new() -> Self {
+        RealSlot {
+            ptr: AtomicPtr::new(null_mut()),
+        }
+    }
+
+    /// The pointer, resolving `name` in `library` on first use; null if not found.
+    pub fn get(&self, library: Library, name: &CStr) -> *mut c_void {
+        let p = self.ptr.load(Ordering::Acquire);
+        if !p.is_null() {
+            return p;
+        }
+        let found = find(library, name);
+        if !found.is_null() {
+            // A racing thread resolves the same symbol to the same pointer, or a routing
+            // step stored the exact pointer CUDA handed out: keep whichever came first.
+            let _ =
+                self.ptr
+                    .compare_exchange(null_mut(), found, Ordering::AcqRel, Ordering::Acquire);
+        }
+        self.ptr.load(Ordering::Acquire)
+    }
+
+    /// Records the exact pointer CUDA handed out for this entry point (first one wins).
+    pub fn set_if_empty(&self, p: *mut c_void) {
+        let _ = self
+            .ptr
+            .compare_exchange(null_mut(), p, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The pointer if already known, without resolving.
+    pub fn peek(&self) -> *mut c_void {
+        self.ptr.load(Ordering::Acquire)
+    }
+}
