@@ -37,7 +37,9 @@ PY
     fi
     fk="$out/fakecuda"
     mkdir -p "$fk"
-    fkflags=(-std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -fPIC -I"$CUDA_INCLUDE")
+    # -Bsymbolic-functions: calls inside fakecuda bind inside it, as in the real libraries;
+    # otherwise pinguard's exports would interpose fakecuda's internal calls.
+    fkflags=(-std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -fPIC -Wl,-Bsymbolic-functions -I"$CUDA_INCLUDE")
     g++ "${fkflags[@]}" -shared "$root/fakecuda/driver.cpp" -o "$fk/libcuda.so.1" -Wl,-soname,libcuda.so.1 -lpthread
     g++ "${fkflags[@]}" -shared "$root/fakecuda/runtime.cpp" -o "$fk/libcudart.so.13" -Wl,-soname,libcudart.so.13 -ldl -lpthread
     g++ "${fkflags[@]}" -DFAKE_STATIC -fvisibility=hidden -c "$root/fakecuda/runtime.cpp" -o "$fk/runtime_static.o"

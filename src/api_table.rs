@@ -196,10 +196,7 @@ pub fn route_by_pointer(base: &str, p: *mut c_void) -> Routed {
     if is_wrapper(p) {
         return Routed::AlreadyWrapped;
     }
-    let mut candidates = HOOKS
-        .iter()
-        .filter(|h| h.layer == Layer::Driver && h.base == base)
-        .peekable();
+    let mut candidates = HOOKS.iter().filter(|h| h.layer == Layer::Driver && h.base == base).peekable();
     if candidates.peek().is_none() {
         return Routed::NotHooked;
     }
@@ -217,25 +214,15 @@ pub fn route_by_symbol(symbol: &str, p: *mut c_void) -> Routed {
     if is_wrapper(p) {
         return Routed::AlreadyWrapped;
     }
-    let Some(h) = HOOKS
-        .iter()
-        .find(|h| h.layer == Layer::Driver && h.name() == symbol)
-    else {
+    let Some(h) = HOOKS.iter().find(|h| h.layer == Layer::Driver && h.name() == symbol) else {
         return Routed::NotHooked;
     };
     h.real.set_if_empty(p);
-    if h.real.peek() == p {
-        Routed::Wrapper(h.wrapper.0)
-    } else {
-        Routed::Unknown
-    }
+    if h.real.peek() == p { Routed::Wrapper(h.wrapper.0) } else { Routed::Unknown }
 }
 
 /// Is `symbol` a driver symbol `dlsym` should route? (A cheap filter run on every
 /// `dlsym` by handle, before anything is resolved.)
 pub fn is_routed_driver_symbol(symbol: &[u8]) -> bool {
-    symbol.starts_with(b"cu")
-        && HOOKS
-            .iter()
-            .any(|h| h.layer == Layer::Driver && h.symbol.to_bytes() == symbol)
+    symbol.starts_with(b"cu") && HOOKS.iter().any(|h| h.layer == Layer::Driver && h.symbol.to_bytes() == symbol)
 }

@@ -43,9 +43,7 @@ pub fn boundary<R>(hook: &str, work: impl FnOnce() -> R) -> Option<R> {
     match catch_unwind(AssertUnwindSafe(work)) {
         Ok(r) => Some(r),
         Err(_) => {
-            let why = LAST_PANIC
-                .with(|p| p.borrow_mut().take())
-                .unwrap_or_else(|| "unknown panic".into());
+            let why = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
             INTERNAL_ERROR.say(|| {
                 format!(
                     "{LINE_PREFIX}internal error in the {hook} hook ({why}); this call and any other that fails so are passed to CUDA unchecked"
@@ -61,10 +59,7 @@ pub fn boundary<R>(hook: &str, work: impl FnOnce() -> R) -> Option<R> {
 /// a Rust program, is untouched.
 pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let at = info
-            .location()
-            .map(|l| format!(" at {}:{}", l.file(), l.line()))
-            .unwrap_or_default();
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         let msg = info
             .payload()
             .downcast_ref::<&str>()

@@ -16,7 +16,7 @@ use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::report::{Finding, LINE_PREFIX, Layer, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
-use pinguard_core::verdict::{CopyVerdict, VerdictKind, classify_copy};
+use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
 
 use crate::guard::{Frame, boundary};
 use crate::oracle;
@@ -65,8 +65,7 @@ impl Records {
     }
 
     fn has_finding(&self) -> bool {
-        self.iter()
-            .any(|r| matches!(r.kind, RecordKind::Finding(_)))
+        self.iter().any(|r| matches!(r.kind, RecordKind::Finding(_)))
     }
 }
 
@@ -77,21 +76,40 @@ fn note_no_verdict(api: &str, why: NoVerdict) {
     let (i, reason) = match why {
         NoVerdict::Overflow => (0, "its host extent overflows the address space"),
         NoVerdict::NullParameters => (1, "its parameter block is a null pointer"),
-        NoVerdict::ArrayElementSize => (
-            2,
-            "it copies between a pointer and an array, whose element size pinguard does not look up",
-        ),
-        NoVerdict::UnknownKind => (
-            3,
-            "it names a memory kind or type this version of pinguard does not know",
-        ),
+        NoVerdict::ArrayElementSize => {
+            (2, "it copies between a pointer and an array, whose element size pinguard does not look up")
+        }
+        NoVerdict::UnknownKind => (3, "it names a memory kind or type this version of pinguard does not know"),
     };
     NO_VERDICT_NOTES[i].say(|| {
         format!("{LINE_PREFIX}{api}: no verdict for a copy because {reason}; it runs untouched (later ones are counted in the summary)")
     });
 }
 
+/// verify_with_driver: compares our answer for each side with the driver's alone.
+fn cross_check(call: &CopyCall<'_>, side: CopySide) {
+    let Some((ours, drivers)) = differential(&REGISTRY, &oracle::Driver, side) else {
+        return;
+    };
+    bump(&COUNTERS.disagreements);
+    let (CopySide::Host(span) | CopySide::Unified(span)) = side else {
+        return;
+    };
+    state::write_line(&format!(
+        "{LINE_PREFIX}differential: {} host range [{:#x}, {:#x}): pinguard says {}, the driver says {} [disagreement=1 api={} ours={:?} driver={:?}]",
+        call.api,
+        span.start,
+        span.end(),
+        ours.name(),
+        drivers.name(),
+        call.api,
+        ours,
+        drivers
+    ));
+}
+
 fn assess(call: &CopyCall<'_>, elements: Elements) -> Records {
+    let verify = state::settings().verify_with_driver;
     let mut records = Records::default();
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
         bump(&COUNTERS.checked);
@@ -99,6 +117,10 @@ fn assess(call: &CopyCall<'_>, elements: Elements) -> Records {
             Ok(e) => e,
             Err(why) => return note_no_verdict(call.api, why),
         };
+        if verify {
+            cross_check(call, e.src);
+            cross_check(call, e.dst);
+        }
         let verdict = classify_copy(&REGISTRY, &oracle::Driver, e.src, e.dst, e.declared);
         if verdict.pinned_unseen {
             bump(&COUNTERS.pinned_unseen);
@@ -108,11 +130,7 @@ fn assess(call: &CopyCall<'_>, elements: Elements) -> Records {
             k if k.is_finding() => RecordKind::Finding(k),
             _ => return,
         };
-        records.push(Record {
-            kind,
-            verdict,
-            element,
-        });
+        records.push(Record { kind, verdict, element });
     };
     match elements {
         Elements::One(e) => one(None, e),
@@ -127,13 +145,10 @@ fn emit(call: &CopyCall<'_>, r: &Record, outcome: Outcome) {
         RecordKind::Finding(_) => bump(&COUNTERS.pageable),
         RecordKind::AllowedByAttribute => bump(&COUNTERS.allowed),
     }
-    let edge_origin = r
-        .verdict
-        .edge
-        .and_then(|(start, _)| match REGISTRY.lookup(start, 1) {
-            RangeLookup::Inside(range) => Some(range.origin),
-            _ => None,
-        });
+    let edge_origin = r.verdict.edge.and_then(|(start, _)| match REGISTRY.lookup(start, 1) {
+        RangeLookup::Inside(range) => Some(range.origin),
+        _ => None,
+    });
     let finding = Finding {
         kind: r.kind,
         api: call.api,
@@ -152,11 +167,7 @@ fn emit(call: &CopyCall<'_>, r: &Record, outcome: Outcome) {
 }
 
 /// The copy hook. `describe` reads the call's arguments; `real` makes the real call.
-pub fn copy(
-    call: CopyCall<'_>,
-    describe: impl FnOnce() -> Elements,
-    real: impl FnOnce() -> i32,
-) -> i32 {
+pub fn copy(call: CopyCall<'_>, describe: impl FnOnce() -> Elements, real: impl FnOnce() -> i32) -> i32 {
     let Some(_frame) = Frame::enter() else {
         return real();
     };
@@ -185,29 +196,12 @@ pub fn copy(
     let started = Instant::now();
     let rc = real();
     let blocked: Duration = started.elapsed();
-    boundary(call.api, || {
-        records.iter().for_each(|r| {
-            emit(
-                &call,
-                r,
-                Outcome::Completed {
-                    result: rc,
-                    blocked,
-                },
-            )
-        })
-    });
+    boundary(call.api, || records.iter().for_each(|r| emit(&call, r, Outcome::Completed { result: rc, blocked })));
     rc
 }
 
 /// An allocation that pins memory: registers `[*out, *out + size)` if the call succeeds.
-pub fn pin(
-    api: &str,
-    origin: PinOrigin,
-    out: *mut *mut c_void,
-    size: usize,
-    real: impl FnOnce() -> i32,
-) -> i32 {
+pub fn pin(api: &str, origin: PinOrigin, out: *mut *mut c_void, size: usize, real: impl FnOnce() -> i32) -> i32 {
     let rc = real_in_frame(real);
     if rc.outermost && rc.code == 0 && !out.is_null() {
         boundary(api, || {
@@ -246,10 +240,8 @@ pub fn unpin(api: &str, ptr: *mut c_void, real: impl FnOnce() -> i32) -> i32 {
     }
     let removed = boundary(api, || REGISTRY.remove(ptr as usize)).flatten();
     let rc = real();
-    if rc != 0 {
-        if let Some(range) = removed {
-            REGISTRY.insert(range);
-        }
+    if let Some(range) = removed.filter(|_| rc != 0) {
+        REGISTRY.insert(range);
     }
     rc
 }
@@ -261,13 +253,7 @@ struct FrameResult {
 
 fn real_in_frame(real: impl FnOnce() -> i32) -> FrameResult {
     match Frame::enter() {
-        Some(_frame) if state::settings().mode != Mode::Off => FrameResult {
-            code: real(),
-            outermost: true,
-        },
-        _ => FrameResult {
-            code: real(),
-            outermost: false,
-        },
+        Some(_frame) if state::settings().mode != Mode::Off => FrameResult { code: real(), outermost: true },
+        _ => FrameResult { code: real(), outermost: false },
     }
 }

@@ -10,12 +10,10 @@
 //! - `symbols`: finding the real functions without calling our own `dlsym`;
 //! - `oracle`: the driver's word on memory the registry does not know;
 //! - `state`: settings, registry, counters, exit summary, fork handler.
+//!
 //! The pure logic (registry, extents, verdicts, settings, report lines) lives in the
 //! `pinguard-core` crate, where it is unit- and property-tested.
-#![allow(
-    non_snake_case,
-    reason = "hooks carry the exact CUDA symbol names they replace"
-)]
+#![allow(non_snake_case, reason = "hooks carry the exact CUDA symbol names they replace")]
 
 mod api_table;
 mod exports;

@@ -25,15 +25,9 @@ impl DriverOracle for Driver {
         }
         // SAFETY: f is the driver's cuPointerGetAttributes (CUDA 7.0 ABI, unchanged since).
         let f = unsafe { std::mem::transmute::<*mut c_void, PointerGetAttributes>(f) };
-        let mut attrs = [
-            pointer_attribute::MEMORY_TYPE,
-            pointer_attribute::IS_MANAGED,
-        ];
+        let mut attrs = [pointer_attribute::MEMORY_TYPE, pointer_attribute::IS_MANAGED];
         let (mut kind, mut managed) = (0u32, 0u32);
-        let mut data = [
-            (&raw mut kind).cast::<c_void>(),
-            (&raw mut managed).cast::<c_void>(),
-        ];
+        let mut data = [(&raw mut kind).cast::<c_void>(), (&raw mut managed).cast::<c_void>()];
         // SAFETY: two attributes, each with a u32 to write into, as the API documents
         // for MEMORY_TYPE and IS_MANAGED; the address is only inspected, never accessed.
         let rc = unsafe { f(2, attrs.as_mut_ptr(), data.as_mut_ptr(), addr as u64) };

@@ -26,6 +26,7 @@ pub struct Counters {
     pub pinned_unseen: AtomicU64,
     pub unclassified: AtomicU64,
     pub unknown_variants: AtomicU64,
+    pub disagreements: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -36,23 +37,29 @@ pub static COUNTERS: Counters = Counters {
     pinned_unseen: AtomicU64::new(0),
     unclassified: AtomicU64::new(0),
     unknown_variants: AtomicU64::new(0),
+    disagreements: AtomicU64::new(0),
 };
 
 pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Names of driver entry points handed out that pinguard has no wrapper for, as
+/// Driver entry points handed out that pinguard has no wrapper for, as
 /// `name@version`, for the summary. Locked only on that rare path and at exit.
-static UNKNOWN_VARIANTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static UNKNOWN_VARIANTS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
 
-pub fn note_unknown_variant(name: &str, version: i32) {
-    bump(&COUNTERS.unknown_variants);
-    if let Ok(mut names) = UNKNOWN_VARIANTS.lock() {
-        let entry = format!("{name}@{version}");
-        if names.len() < 32 && !names.contains(&entry) {
-            names.push(entry);
-        }
+/// Counts a distinct unknown entry point once, however often it is asked for (the
+/// dynamic runtime's cudaGetDriverEntryPoint reaches it twice: through our
+/// cuGetProcAddress wrapper and through our runtime hook).
+/// Keyed by the function's address; shown as `name@version` of the first sighting.
+pub fn note_unknown_variant(name: &str, version: i32, function: usize) {
+    let Ok(mut seen) = UNKNOWN_VARIANTS.lock() else {
+        return;
+    };
+    if !seen.iter().any(|(f, _)| *f == function) {
+        bump(&COUNTERS.unknown_variants);
+        let shown = if version > 0 { format!("{name}@{version}") } else { name.to_string() };
+        seen.push((function, shown));
     }
 }
 
@@ -62,9 +69,7 @@ pub fn settings() -> &'static Settings {
 }
 
 fn initialise() -> Settings {
-    let raw = std::env::var_os(OPTIONS_VAR)
-        .map(|v| v.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let raw = std::env::var_os(OPTIONS_VAR).map(|v| v.to_string_lossy().into_owned()).unwrap_or_default();
     let (settings, problems) = Settings::parse(&raw);
     for p in problems {
         write_line(&format!("{LINE_PREFIX}{p}"));
@@ -96,6 +101,7 @@ extern "C" fn print_summary_at_exit() {
         pinned_unseen: COUNTERS.pinned_unseen.load(Ordering::Relaxed),
         unclassified: COUNTERS.unclassified.load(Ordering::Relaxed),
         unknown_variants: COUNTERS.unknown_variants.load(Ordering::Relaxed),
+        disagreements: COUNTERS.disagreements.load(Ordering::Relaxed),
     };
     if c.checked == 0 && c.unknown_variants == 0 {
         return; // the program made no async copy: say nothing
@@ -103,7 +109,7 @@ extern "C" fn print_summary_at_exit() {
     // try_lock: never wait at exit on a lock a vanished thread may hold.
     let names = UNKNOWN_VARIANTS
         .try_lock()
-        .map(|n| n.join(", "))
+        .map(|seen| seen.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", "))
         .unwrap_or_default();
     write_line(&render_summary(&c, &names));
 }

@@ -99,31 +99,20 @@ pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
         needle: &'a str,
         found: Vec<CString>,
     }
-    unsafe extern "C" fn visit(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        data: *mut c_void,
-    ) -> c_int {
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> c_int {
         // SAFETY: glibc passes a valid info for the duration of the call, and data is the
         // &mut Search passed below.
         let (info, search) = unsafe { (&*info, &mut *(data as *mut Search<'_>)) };
         if !info.dlpi_name.is_null() {
             // SAFETY: dlpi_name is a NUL-terminated path owned by the loader.
             let name = unsafe { CStr::from_ptr(info.dlpi_name) };
-            if name
-                .to_bytes()
-                .windows(search.needle.len())
-                .any(|w| w == search.needle.as_bytes())
-            {
+            if name.to_bytes().windows(search.needle.len()).any(|w| w == search.needle.as_bytes()) {
                 search.found.push(name.to_owned());
             }
         }
         0
     }
-    let mut search = Search {
-        needle,
-        found: Vec::new(),
-    };
+    let mut search = Search { needle, found: Vec::new() };
     // SAFETY: visit only reads the info it is given and writes through the Search pointer,
     // which outlives the call.
     unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search<'_> as *mut c_void) };
@@ -154,9 +143,7 @@ impl Default for RealSlot {
 
 impl RealSlot {
     pub const fn new() -> Self {
-        RealSlot {
-            ptr: AtomicPtr::new(null_mut()),
-        }
+        RealSlot { ptr: AtomicPtr::new(null_mut()) }
     }
 
     /// The pointer, resolving `name` in `library` on first use; null if not found.
@@ -169,18 +156,14 @@ impl RealSlot {
         if !found.is_null() {
             // A racing thread resolves the same symbol to the same pointer, or a routing
             // step stored the exact pointer CUDA handed out: keep whichever came first.
-            let _ =
-                self.ptr
-                    .compare_exchange(null_mut(), found, Ordering::AcqRel, Ordering::Acquire);
+            let _ = self.ptr.compare_exchange(null_mut(), found, Ordering::AcqRel, Ordering::Acquire);
         }
         self.ptr.load(Ordering::Acquire)
     }
 
     /// Records the exact pointer CUDA handed out for this entry point (first one wins).
     pub fn set_if_empty(&self, p: *mut c_void) {
-        let _ = self
-            .ptr
-            .compare_exchange(null_mut(), p, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.ptr.compare_exchange(null_mut(), p, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// The pointer if already known, without resolving.

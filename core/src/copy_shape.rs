@@ -2,8 +2,8 @@
 //! One function per argument shape; the hooks only read arguments and call these.
 
 use crate::cuda_types::{
-    CudaMemcpy2D, CudaMemcpy3D, CudaMemcpy3DParms, Memcpy3DBatchOp, MemcpyAttributes, memcpy_kind,
-    memory_type, operand_type, src_access_order,
+    CudaMemcpy2D, CudaMemcpy3D, CudaMemcpy3DParms, Memcpy3DBatchOp, MemcpyAttributes, memcpy_kind, memory_type,
+    operand_type, src_access_order,
 };
 use crate::extent::{ExtentError, HostSpan, Pitched};
 use crate::verdict::{CopySide, Direction};
@@ -44,109 +44,48 @@ fn side(span: Option<HostSpan>, make: fn(HostSpan) -> CopySide) -> CopySide {
 }
 
 /// `cudaMemcpyAsync`-style: two pointers, a byte count, a `cudaMemcpyKind`.
-pub fn linear_by_kind(
-    dst: usize,
-    src: usize,
-    bytes: usize,
-    kind: u32,
-) -> Result<CopyElement, NoVerdict> {
+pub fn linear_by_kind(dst: usize, src: usize, bytes: usize, kind: u32) -> Result<CopyElement, NoVerdict> {
     let s = HostSpan::linear(src, bytes)?;
     let d = HostSpan::linear(dst, bytes)?;
     let (src, dst, declared) = match kind {
-        memcpy_kind::HOST_TO_DEVICE => (
-            side(s, CopySide::Host),
-            CopySide::NotHost,
-            Some(Direction::HostToDevice),
-        ),
-        memcpy_kind::DEVICE_TO_HOST => (
-            CopySide::NotHost,
-            side(d, CopySide::Host),
-            Some(Direction::DeviceToHost),
-        ),
-        memcpy_kind::HOST_TO_HOST => (
-            side(s, CopySide::Host),
-            side(d, CopySide::Host),
-            Some(Direction::HostToHost),
-        ),
-        memcpy_kind::DEVICE_TO_DEVICE => (
-            CopySide::NotHost,
-            CopySide::NotHost,
-            Some(Direction::DeviceToDevice),
-        ),
+        memcpy_kind::HOST_TO_DEVICE => (side(s, CopySide::Host), CopySide::NotHost, Some(Direction::HostToDevice)),
+        memcpy_kind::DEVICE_TO_HOST => (CopySide::NotHost, side(d, CopySide::Host), Some(Direction::DeviceToHost)),
+        memcpy_kind::HOST_TO_HOST => (side(s, CopySide::Host), side(d, CopySide::Host), Some(Direction::HostToHost)),
+        memcpy_kind::DEVICE_TO_DEVICE => (CopySide::NotHost, CopySide::NotHost, Some(Direction::DeviceToDevice)),
         memcpy_kind::DEFAULT => (side(s, CopySide::Unified), side(d, CopySide::Unified), None),
         _ => return Err(NoVerdict::UnknownKind),
     };
     // A zero-byte copy touches nothing: with a host side that side is Empty; a device-only
     // zero-byte copy is Device either way.
-    let (src, dst) = if bytes == 0 {
-        (CopySide::Empty, CopySide::Empty)
-    } else {
-        (src, dst)
-    };
-    Ok(CopyElement {
-        src,
-        dst,
-        declared,
-        allowed_by_attribute: false,
-    })
+    let (src, dst) = if bytes == 0 { (CopySide::Empty, CopySide::Empty) } else { (src, dst) };
+    Ok(CopyElement { src, dst, declared, allowed_by_attribute: false })
 }
 
 /// A linear copy with one host side of `bytes` at `host` and a device-side other end
 /// (`cuMemcpyHtoDAsync`, `cuMemcpyAtoHAsync`, a symbol copy, ...).
-pub fn linear_host(
-    host: usize,
-    bytes: usize,
-    direction: Direction,
-) -> Result<CopyElement, NoVerdict> {
+pub fn linear_host(host: usize, bytes: usize, direction: Direction) -> Result<CopyElement, NoVerdict> {
     let h = side(HostSpan::linear(host, bytes)?, CopySide::Host);
     let (src, dst) = match direction {
         Direction::DeviceToHost => (CopySide::NotHost, h),
         _ => (h, CopySide::NotHost),
     };
-    Ok(CopyElement {
-        src,
-        dst,
-        declared: Some(direction),
-        allowed_by_attribute: false,
-    })
+    Ok(CopyElement { src, dst, declared: Some(direction), allowed_by_attribute: false })
 }
 
 /// `cudaMemcpyToSymbolAsync` (`to_symbol`) / `cudaMemcpyFromSymbolAsync`: the symbol is
 /// device memory; the other pointer's role follows the kind.
-pub fn symbol_copy(
-    other: usize,
-    bytes: usize,
-    kind: u32,
-    to_symbol: bool,
-) -> Result<CopyElement, NoVerdict> {
+pub fn symbol_copy(other: usize, bytes: usize, kind: u32, to_symbol: bool) -> Result<CopyElement, NoVerdict> {
     let span = HostSpan::linear(other, bytes)?;
     let (other_side, declared) = match kind {
-        memcpy_kind::HOST_TO_DEVICE if to_symbol => {
-            (side(span, CopySide::Host), Some(Direction::HostToDevice))
-        }
-        memcpy_kind::DEVICE_TO_HOST if !to_symbol => {
-            (side(span, CopySide::Host), Some(Direction::DeviceToHost))
-        }
+        memcpy_kind::HOST_TO_DEVICE if to_symbol => (side(span, CopySide::Host), Some(Direction::HostToDevice)),
+        memcpy_kind::DEVICE_TO_HOST if !to_symbol => (side(span, CopySide::Host), Some(Direction::DeviceToHost)),
         memcpy_kind::DEVICE_TO_DEVICE => (CopySide::NotHost, Some(Direction::DeviceToDevice)),
         memcpy_kind::DEFAULT => (side(span, CopySide::Unified), None),
         _ => return Err(NoVerdict::UnknownKind),
     };
-    let symbol_side = if span.is_some() {
-        CopySide::NotHost
-    } else {
-        CopySide::Empty
-    };
-    let (src, dst) = if to_symbol {
-        (other_side, symbol_side)
-    } else {
-        (symbol_side, other_side)
-    };
-    Ok(CopyElement {
-        src,
-        dst,
-        declared,
-        allowed_by_attribute: false,
-    })
+    let symbol_side = if span.is_some() { CopySide::NotHost } else { CopySide::Empty };
+    let (src, dst) = if to_symbol { (other_side, symbol_side) } else { (symbol_side, other_side) };
+    Ok(CopyElement { src, dst, declared, allowed_by_attribute: false })
 }
 
 /// `cuMemcpyAsync` and batch elements: both pointers unified.
@@ -172,27 +111,12 @@ fn kind_sides(kind: u32) -> Result<(u32, u32, Option<Direction>), NoVerdict> {
 }
 
 /// One side of a pitched copy, by `CUmemorytype`.
-fn pitched_side(
-    memory: u32,
-    host_ptr: usize,
-    device_ptr: u64,
-    p: Pitched,
-) -> Result<CopySide, NoVerdict> {
+fn pitched_side(memory: u32, host_ptr: usize, device_ptr: u64, p: Pitched) -> Result<CopySide, NoVerdict> {
     match memory {
-        memory_type::HOST => Ok(side(
-            HostSpan::pitched(Pitched {
-                base: host_ptr,
-                ..p
-            })?,
-            CopySide::Host,
-        )),
-        memory_type::UNIFIED => Ok(side(
-            HostSpan::pitched(Pitched {
-                base: device_ptr as usize,
-                ..p
-            })?,
-            CopySide::Unified,
-        )),
+        memory_type::HOST => Ok(side(HostSpan::pitched(Pitched { base: host_ptr, ..p })?, CopySide::Host)),
+        memory_type::UNIFIED => {
+            Ok(side(HostSpan::pitched(Pitched { base: device_ptr as usize, ..p })?, CopySide::Unified))
+        }
         memory_type::DEVICE | memory_type::ARRAY => Ok(CopySide::NotHost),
         _ => Err(NoVerdict::UnknownKind),
     }
@@ -211,28 +135,11 @@ fn declared_by_types(src: u32, dst: u32) -> Option<Direction> {
 
 /// `cuMemcpy2DAsync` (`CUDA_MEMCPY2D`).
 pub fn memcpy2d(c: &CudaMemcpy2D) -> Result<CopyElement, NoVerdict> {
-    let shape = |x, y, pitch| Pitched {
-        x,
-        y,
-        pitch,
-        width: c.WidthInBytes,
-        height: c.Height,
-        depth: 1,
-        ..Default::default()
-    };
+    let shape =
+        |x, y, pitch| Pitched { x, y, pitch, width: c.WidthInBytes, height: c.Height, depth: 1, ..Default::default() };
     Ok(CopyElement {
-        src: pitched_side(
-            c.srcMemoryType,
-            c.srcHost,
-            c.srcDevice,
-            shape(c.srcXInBytes, c.srcY, c.srcPitch),
-        )?,
-        dst: pitched_side(
-            c.dstMemoryType,
-            c.dstHost,
-            c.dstDevice,
-            shape(c.dstXInBytes, c.dstY, c.dstPitch),
-        )?,
+        src: pitched_side(c.srcMemoryType, c.srcHost, c.srcDevice, shape(c.srcXInBytes, c.srcY, c.srcPitch))?,
+        dst: pitched_side(c.dstMemoryType, c.dstHost, c.dstDevice, shape(c.dstXInBytes, c.dstY, c.dstPitch))?,
         declared: declared_by_types(c.srcMemoryType, c.dstMemoryType),
         allowed_by_attribute: false,
     })
@@ -281,34 +188,17 @@ pub fn runtime_2d(
     let (st, dt, declared) = kind_sides(kind)?;
     let one = |end: Option<(usize, usize)>, t: u32| match end {
         None => Ok(CopySide::NotHost),
-        Some((ptr, pitch)) => pitched_side(
-            t,
-            ptr,
-            ptr as u64,
-            Pitched {
-                pitch,
-                width,
-                height,
-                depth: 1,
-                ..Default::default()
-            },
-        ),
+        Some((ptr, pitch)) => {
+            pitched_side(t, ptr, ptr as u64, Pitched { pitch, width, height, depth: 1, ..Default::default() })
+        }
     };
-    Ok(CopyElement {
-        src: one(src, st)?,
-        dst: one(dst, dt)?,
-        declared,
-        allowed_by_attribute: false,
-    })
+    Ok(CopyElement { src: one(src, st)?, dst: one(dst, dt)?, declared, allowed_by_attribute: false })
 }
 
 /// `cudaMemcpy3DAsync` (`cudaMemcpy3DParms`). An array side is not host memory.
 pub fn runtime_3d(p: &CudaMemcpy3DParms) -> Result<CopyElement, NoVerdict> {
     let (st, dt, declared) = kind_sides(p.kind)?;
-    let one = |array: usize,
-               pos: crate::cuda_types::Size3,
-               ptr: crate::cuda_types::CudaPitchedPtr,
-               t: u32| {
+    let one = |array: usize, pos: crate::cuda_types::Size3, ptr: crate::cuda_types::CudaPitchedPtr, t: u32| {
         if array != 0 {
             return Ok(CopySide::NotHost);
         }
@@ -335,11 +225,7 @@ pub fn runtime_3d(p: &CudaMemcpy3DParms) -> Result<CopyElement, NoVerdict> {
 
 /// The attribute that applies to batch element `i`: `attrs[j]` for the last `j` whose
 /// `attr_idxs[j] <= i` (CUDA: each attribute applies from its index to the next one's).
-pub fn batch_attribute(
-    attrs: &[MemcpyAttributes],
-    attr_idxs: &[usize],
-    i: usize,
-) -> Option<MemcpyAttributes> {
+pub fn batch_attribute(attrs: &[MemcpyAttributes], attr_idxs: &[usize], i: usize) -> Option<MemcpyAttributes> {
     let n = attrs.len().min(attr_idxs.len());
     let j = attr_idxs[..n].partition_point(|&start| start <= i);
     (j > 0).then(|| attrs[j - 1])
@@ -366,22 +252,12 @@ pub fn batch3d_op(op: &Memcpy3DBatchOp) -> Result<CopyElement, NoVerdict> {
     if src_ptr != dst_ptr {
         return Err(NoVerdict::ArrayElementSize);
     }
-    let one = |is_ptr: bool,
-               o: &crate::cuda_types::Memcpy3DPointerOperand|
-     -> Result<CopySide, NoVerdict> {
+    let one = |is_ptr: bool, o: &crate::cuda_types::Memcpy3DPointerOperand| -> Result<CopySide, NoVerdict> {
         if !is_ptr {
             return Ok(CopySide::NotHost);
         }
-        let row = if o.rowLength == 0 {
-            op.extent.x
-        } else {
-            o.rowLength
-        };
-        let layer = if o.layerHeight == 0 {
-            op.extent.y
-        } else {
-            o.layerHeight
-        };
+        let row = if o.rowLength == 0 { op.extent.x } else { o.rowLength };
+        let layer = if o.layerHeight == 0 { op.extent.y } else { o.layerHeight };
         let shape = Pitched {
             base: o.ptr,
             pitch: row,
@@ -413,51 +289,25 @@ mod tests {
     #[test]
     fn linear_kinds() {
         let e = linear_by_kind(0x9000, 0x1000, 16, memcpy_kind::HOST_TO_DEVICE).unwrap();
-        assert_eq!(
-            (e.src, e.dst),
-            (CopySide::Host(span(0x1000, 16)), CopySide::NotHost)
-        );
+        assert_eq!((e.src, e.dst), (CopySide::Host(span(0x1000, 16)), CopySide::NotHost));
         let e = linear_by_kind(0x9000, 0x1000, 16, memcpy_kind::DEVICE_TO_HOST).unwrap();
-        assert_eq!(
-            (e.src, e.dst),
-            (CopySide::NotHost, CopySide::Host(span(0x9000, 16)))
-        );
+        assert_eq!((e.src, e.dst), (CopySide::NotHost, CopySide::Host(span(0x9000, 16))));
         let e = linear_by_kind(0x9000, 0x1000, 16, memcpy_kind::DEFAULT).unwrap();
-        assert_eq!(
-            (e.src, e.declared),
-            (CopySide::Unified(span(0x1000, 16)), None)
-        );
+        assert_eq!((e.src, e.declared), (CopySide::Unified(span(0x1000, 16)), None));
         assert_eq!(linear_by_kind(1, 2, 3, 77), Err(NoVerdict::UnknownKind));
-        assert_eq!(
-            linear_by_kind(1, usize::MAX, 3, memcpy_kind::HOST_TO_DEVICE),
-            Err(NoVerdict::Overflow)
-        );
-        assert_eq!(
-            linear_by_kind(1, 2, 0, memcpy_kind::HOST_TO_DEVICE)
-                .unwrap()
-                .src,
-            CopySide::Empty
-        );
+        assert_eq!(linear_by_kind(1, usize::MAX, 3, memcpy_kind::HOST_TO_DEVICE), Err(NoVerdict::Overflow));
+        assert_eq!(linear_by_kind(1, 2, 0, memcpy_kind::HOST_TO_DEVICE).unwrap().src, CopySide::Empty);
     }
 
     #[test]
     fn symbol_copies_follow_the_kind() {
         let e = symbol_copy(0x1000, 256, memcpy_kind::HOST_TO_DEVICE, true).unwrap();
-        assert_eq!(
-            (e.src, e.dst),
-            (CopySide::Host(span(0x1000, 256)), CopySide::NotHost)
-        );
+        assert_eq!((e.src, e.dst), (CopySide::Host(span(0x1000, 256)), CopySide::NotHost));
         let e = symbol_copy(0x1000, 256, memcpy_kind::DEVICE_TO_HOST, false).unwrap();
-        assert_eq!(
-            (e.src, e.dst),
-            (CopySide::NotHost, CopySide::Host(span(0x1000, 256)))
-        );
+        assert_eq!((e.src, e.dst), (CopySide::NotHost, CopySide::Host(span(0x1000, 256))));
         let e = symbol_copy(0x1000, 256, memcpy_kind::DEFAULT, true).unwrap();
         assert_eq!(e.src, CopySide::Unified(span(0x1000, 256)));
-        assert_eq!(
-            symbol_copy(0x1000, 256, memcpy_kind::DEVICE_TO_HOST, true),
-            Err(NoVerdict::UnknownKind)
-        );
+        assert_eq!(symbol_copy(0x1000, 256, memcpy_kind::DEVICE_TO_HOST, true), Err(NoVerdict::UnknownKind));
     }
 
     #[test]
@@ -473,10 +323,7 @@ mod tests {
         };
         let e = memcpy2d(&c).unwrap();
         assert_eq!(e.src, CopySide::Host(span(0x10000, 1024 * 63 + 1000)));
-        assert_eq!(
-            (e.dst, e.declared),
-            (CopySide::NotHost, Some(Direction::HostToDevice))
-        );
+        assert_eq!((e.dst, e.declared), (CopySide::NotHost, Some(Direction::HostToDevice)));
         let c3 = CudaMemcpy3D {
             dstMemoryType: memory_type::HOST,
             dstHost: 0x20000,
@@ -489,38 +336,18 @@ mod tests {
             ..Default::default()
         };
         let e = memcpy3d(&c3).unwrap();
-        assert_eq!(
-            e.dst,
-            CopySide::Host(span(0x20000, 256 * 16 * 3 + 256 * 15 + 200))
-        );
+        assert_eq!(e.dst, CopySide::Host(span(0x20000, 256 * 16 * 3 + 256 * 15 + 200)));
         assert_eq!(e.declared, Some(Direction::DeviceToHost));
-        let bad = CudaMemcpy2D {
-            srcMemoryType: 9,
-            ..c
-        };
+        let bad = CudaMemcpy2D { srcMemoryType: 9, ..c };
         assert_eq!(memcpy2d(&bad), Err(NoVerdict::UnknownKind));
     }
 
     #[test]
     fn runtime_3d_reads_pitched_pointers() {
         let p = CudaMemcpy3DParms {
-            srcPtr: CudaPitchedPtr {
-                ptr: 0x40000,
-                pitch: 256,
-                xsize: 200,
-                ysize: 16,
-            },
-            dstPtr: CudaPitchedPtr {
-                ptr: 0x90000,
-                pitch: 256,
-                xsize: 200,
-                ysize: 16,
-            },
-            extent: Size3 {
-                x: 200,
-                y: 16,
-                z: 4,
-            },
+            srcPtr: CudaPitchedPtr { ptr: 0x40000, pitch: 256, xsize: 200, ysize: 16 },
+            dstPtr: CudaPitchedPtr { ptr: 0x90000, pitch: 256, xsize: 200, ysize: 16 },
+            extent: Size3 { x: 200, y: 16, z: 4 },
             kind: memcpy_kind::HOST_TO_DEVICE,
             ..Default::default()
         };
@@ -531,10 +358,7 @@ mod tests {
 
     #[test]
     fn batch_attributes_apply_from_their_index() {
-        let a = |o| MemcpyAttributes {
-            srcAccessOrder: o,
-            ..Default::default()
-        };
+        let a = |o| MemcpyAttributes { srcAccessOrder: o, ..Default::default() };
         let attrs = [a(1), a(3)];
         let idxs = [0, 2];
         assert_eq!(batch_attribute(&attrs, &idxs, 0).unwrap().srcAccessOrder, 1);
@@ -542,28 +366,15 @@ mod tests {
         assert_eq!(batch_attribute(&attrs, &idxs, 2).unwrap().srcAccessOrder, 3);
         assert_eq!(batch_attribute(&attrs, &idxs, 9).unwrap().srcAccessOrder, 3);
         assert!(batch_attribute(&[], &[], 0).is_none());
-        assert!(
-            batch_element(1, 2, 3, Some(a(3)))
-                .unwrap()
-                .allowed_by_attribute
-        );
-        assert!(
-            !batch_element(1, 2, 3, Some(a(1)))
-                .unwrap()
-                .allowed_by_attribute
-        );
+        assert!(batch_element(1, 2, 3, Some(a(3))).unwrap().allowed_by_attribute);
+        assert!(!batch_element(1, 2, 3, Some(a(1))).unwrap().allowed_by_attribute);
     }
 
     #[test]
     fn batch3d_pointer_ops_are_bytes_and_array_ops_get_no_verdict() {
         let ptr = |p| Memcpy3DOperand {
             kind: operand_type::POINTER,
-            op: Memcpy3DPointerOperand {
-                ptr: p,
-                rowLength: 64,
-                layerHeight: 8,
-                ..Default::default()
-            },
+            op: Memcpy3DPointerOperand { ptr: p, rowLength: 64, layerHeight: 8, ..Default::default() },
         };
         let op = Memcpy3DBatchOp {
             src: ptr(0x1000),
@@ -574,13 +385,7 @@ mod tests {
         };
         let e = batch3d_op(&op).unwrap();
         assert_eq!(e.src, CopySide::Unified(span(0x1000, 1024)));
-        let arr = Memcpy3DBatchOp {
-            dst: Memcpy3DOperand {
-                kind: 2,
-                ..Default::default()
-            },
-            ..op
-        };
+        let arr = Memcpy3DBatchOp { dst: Memcpy3DOperand { kind: 2, ..Default::default() }, ..op };
         assert_eq!(batch3d_op(&arr), Err(NoVerdict::ArrayElementSize));
     }
 }

@@ -2,10 +2,7 @@
 //! and `driver_types.h`. Pointers are `usize` here: pinguard only reads addresses, it
 //! never dereferences host buffers. `tests/abi_layout.rs` checks every size and offset
 //! against the real headers, compiled by the C++ compiler.
-#![allow(
-    non_snake_case,
-    reason = "field names follow the CUDA headers, so a reviewer can compare them"
-)]
+#![allow(non_snake_case, reason = "field names follow the CUDA headers, so a reviewer can compare them")]
 
 /// `cudaMemcpyKind`.
 pub mod memcpy_kind {

@@ -54,11 +54,7 @@ impl HostSpan {
         let slice = p.pitch.checked_mul(p.slice_rows);
         let of = ExtentError::Overflow;
         // slice_rows is unused (may be 0) for a single slice at z = 0.
-        let slice_bytes = if p.depth > 1 || p.z > 0 {
-            slice.ok_or(of)?
-        } else {
-            0
-        };
+        let slice_bytes = if p.depth > 1 || p.z > 0 { slice.ok_or(of)? } else { 0 };
         let first =
             p.z.checked_mul(slice_bytes)
                 .and_then(|v| v.checked_add(p.y.checked_mul(p.pitch)?))
@@ -86,82 +82,35 @@ mod tests {
     #[test]
     fn linear_spans() {
         assert_eq!(HostSpan::linear(0x1000, 0), Ok(None));
-        assert_eq!(
-            HostSpan::linear(0x1000, 8),
-            Ok(Some(HostSpan {
-                start: 0x1000,
-                len: 8
-            }))
-        );
+        assert_eq!(HostSpan::linear(0x1000, 8), Ok(Some(HostSpan { start: 0x1000, len: 8 })));
         assert_eq!(HostSpan::linear(usize::MAX, 2), Err(ExtentError::Overflow));
     }
 
     #[test]
     fn two_d_touches_pitch_times_rows_minus_one_plus_width() {
-        let p = Pitched {
-            base: 0x10000,
-            pitch: 1024,
-            width: 1000,
-            height: 64,
-            depth: 1,
-            ..Default::default()
-        };
-        assert_eq!(
-            HostSpan::pitched(p),
-            Ok(Some(HostSpan {
-                start: 0x10000,
-                len: 1024 * 63 + 1000
-            }))
-        );
+        let p = Pitched { base: 0x10000, pitch: 1024, width: 1000, height: 64, depth: 1, ..Default::default() };
+        assert_eq!(HostSpan::pitched(p), Ok(Some(HostSpan { start: 0x10000, len: 1024 * 63 + 1000 })));
         let offset = Pitched { x: 8, y: 2, ..p };
-        assert_eq!(
-            HostSpan::pitched(offset).unwrap().unwrap().start,
-            0x10000 + 2 * 1024 + 8
-        );
+        assert_eq!(HostSpan::pitched(offset).unwrap().unwrap().start, 0x10000 + 2 * 1024 + 8);
     }
 
     #[test]
     fn three_d_touches_whole_extent() {
-        let p = Pitched {
-            base: 0,
-            pitch: 256,
-            slice_rows: 16,
-            width: 200,
-            height: 16,
-            depth: 4,
-            ..Default::default()
-        };
-        assert_eq!(
-            HostSpan::pitched(p).unwrap().unwrap().len,
-            256 * 16 * 3 + 256 * 15 + 200
-        );
+        let p = Pitched { base: 0, pitch: 256, slice_rows: 16, width: 200, height: 16, depth: 4, ..Default::default() };
+        assert_eq!(HostSpan::pitched(p).unwrap().unwrap().len, 256 * 16 * 3 + 256 * 15 + 200);
         let at_z = Pitched { z: 1, ..p };
         assert_eq!(HostSpan::pitched(at_z).unwrap().unwrap().start, 256 * 16);
     }
 
     #[test]
     fn empty_copies_have_no_span() {
-        let p = Pitched {
-            base: 1,
-            pitch: 4,
-            width: 0,
-            height: 3,
-            depth: 1,
-            ..Default::default()
-        };
+        let p = Pitched { base: 1, pitch: 4, width: 0, height: 3, depth: 1, ..Default::default() };
         assert_eq!(HostSpan::pitched(p), Ok(None));
     }
 
     #[test]
     fn overflow_is_an_error_not_a_panic() {
-        let p = Pitched {
-            base: 1,
-            pitch: usize::MAX / 2,
-            width: 8,
-            height: 4,
-            depth: 1,
-            ..Default::default()
-        };
+        let p = Pitched { base: 1, pitch: usize::MAX / 2, width: 8, height: 4, depth: 1, ..Default::default() };
         assert_eq!(HostSpan::pitched(p), Err(ExtentError::Overflow));
         let p = Pitched {
             base: 0,

@@ -1,13 +1,13 @@
 //! pinguard's pure core, free of FFI so that it can be tested and benchmarked directly:
 //!
-//! - [`registry`]: `PinnedRegistry`, the pinned host ranges of the process;
-//! - [`cuda_types`]: the CUDA structures pinguard reads, with the headers' layouts;
-//! - [`copy_shape`]: from an API call's arguments to the sides of its copy;
-//! - [`extent`]: which host bytes a 1D/2D/3D copy touches, with checked arithmetic;
-//! - [`verdict`]: from a copy's sides to a `CopyVerdict`, with the driver oracle on the
+//! - [`registry`] - `PinnedRegistry`, the pinned host ranges of the process;
+//! - [`cuda_types`] - the CUDA structures pinguard reads, with the headers' layouts;
+//! - [`copy_shape`] - from an API call's arguments to the sides of its copy;
+//! - [`extent`] - which host bytes a 1D/2D/3D copy touches, with checked arithmetic;
+//! - [`verdict`] - from a copy's sides to a `CopyVerdict`, with the driver oracle on the
 //!   registry's miss path;
-//! - [`settings`]: `PINGUARD_OPTIONS`;
-//! - [`report`]: findings, their one-line form, and the exit summary.
+//! - [`settings`] - `PINGUARD_OPTIONS`;
+//! - [`report`] - findings, their one-line form, and the exit summary.
 //!
 //! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
 

@@ -85,10 +85,7 @@ impl Default for PinnedRegistry {
 
 impl PinnedRegistry {
     pub fn new() -> Self {
-        PinnedRegistry {
-            snapshot: ArcSwap::from_pointee(Vec::new()),
-            writer: AtomicBool::new(false),
-        }
+        PinnedRegistry { snapshot: ArcSwap::from_pointee(Vec::new()), writer: AtomicBool::new(false) }
     }
 
     /// Adds a range CUDA just pinned. Any older range overlapping it is dropped: CUDA
@@ -127,11 +124,7 @@ impl PinnedRegistry {
         if idx > 0 {
             let r = ranges[idx - 1];
             if start < r.end {
-                return if end <= r.end {
-                    RangeLookup::Inside(r)
-                } else {
-                    RangeLookup::Straddles(r)
-                };
+                return if end <= r.end { RangeLookup::Inside(r) } else { RangeLookup::Straddles(r) };
             }
         }
         match ranges.get(idx) {
@@ -161,11 +154,7 @@ impl PinnedRegistry {
     }
 
     fn write<R>(&self, edit: impl FnOnce(&mut Vec<PinnedRange>) -> R) -> R {
-        while self
-            .writer
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while self.writer.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             std::thread::yield_now();
         }
         let mut next = self.snapshot.load().as_ref().clone();
@@ -189,33 +178,15 @@ mod tests {
     fn interior_pointers_and_edges() {
         let reg = PinnedRegistry::new();
         reg.insert(range(0x1000, 0x1000));
-        assert_eq!(
-            reg.lookup(0x1000, 0x1000),
-            RangeLookup::Inside(range(0x1000, 0x1000))
-        );
-        assert_eq!(
-            reg.lookup(0x1800, 0x10),
-            RangeLookup::Inside(range(0x1000, 0x1000))
-        );
-        assert_eq!(
-            reg.lookup(0x1fff, 1),
-            RangeLookup::Inside(range(0x1000, 0x1000))
-        );
+        assert_eq!(reg.lookup(0x1000, 0x1000), RangeLookup::Inside(range(0x1000, 0x1000)));
+        assert_eq!(reg.lookup(0x1800, 0x10), RangeLookup::Inside(range(0x1000, 0x1000)));
+        assert_eq!(reg.lookup(0x1fff, 1), RangeLookup::Inside(range(0x1000, 0x1000)));
         // one past the end is not pinned (cuda-facts: type 0 for one-past-the-end)
         assert_eq!(reg.lookup(0x2000, 1), RangeLookup::Outside);
         assert_eq!(reg.lookup(0xfff, 1), RangeLookup::Outside);
-        assert_eq!(
-            reg.lookup(0x1ff0, 0x20),
-            RangeLookup::Straddles(range(0x1000, 0x1000))
-        );
-        assert_eq!(
-            reg.lookup(0xff0, 0x20),
-            RangeLookup::Straddles(range(0x1000, 0x1000))
-        );
-        assert_eq!(
-            reg.lookup(0x800, 0x4000),
-            RangeLookup::Straddles(range(0x1000, 0x1000))
-        );
+        assert_eq!(reg.lookup(0x1ff0, 0x20), RangeLookup::Straddles(range(0x1000, 0x1000)));
+        assert_eq!(reg.lookup(0xff0, 0x20), RangeLookup::Straddles(range(0x1000, 0x1000)));
+        assert_eq!(reg.lookup(0x800, 0x4000), RangeLookup::Straddles(range(0x1000, 0x1000)));
     }
 
     #[test]
@@ -299,11 +270,8 @@ mod tests {
             }
             // The first pinned range the copy meets: the one containing `start`, else the
             // lowest one starting inside the copy.
-            let first = covering
-                .iter()
-                .find(|r| r.start <= start)
-                .or_else(|| covering.iter().min_by_key(|r| r.start))
-                .unwrap();
+            let first =
+                covering.iter().find(|r| r.start <= start).or_else(|| covering.iter().min_by_key(|r| r.start)).unwrap();
             RangeLookup::Straddles(**first)
         }
     }

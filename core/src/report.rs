@@ -136,19 +136,10 @@ pub fn render(f: &Finding<'_>) -> String {
     let v = &f.verdict;
     let (host, bytes) = v.host.map(|s| (s.start, s.len)).unwrap_or((0, 0));
     let stream = f.stream_kind.words(f.stream);
-    let element = f
-        .element
-        .map(|i| format!(" (batch element {i})"))
-        .unwrap_or_default();
+    let element = f.element.map(|i| format!(" (batch element {i})")).unwrap_or_default();
     let mut line = String::with_capacity(480);
     line.push_str(LINE_PREFIX);
-    let _ = write!(
-        line,
-        "{} ({}){element}: {} copy of {bytes} bytes ",
-        f.api,
-        f.layer.name(),
-        v.direction.words()
-    );
+    let _ = write!(line, "{} ({}){element}: {} copy of {bytes} bytes ", f.api, f.layer.name(), v.direction.words());
     match f.kind {
         RecordKind::Finding(VerdictKind::Straddles) => {
             let edge = match (v.edge, f.edge_origin) {
@@ -197,9 +188,7 @@ pub fn render(f: &Finding<'_>) -> String {
                     );
                 }
             }
-            line.push_str(
-                " Pin it with cudaMallocHost/cudaHostAlloc, or cudaHostRegister on memory you own.",
-            );
+            line.push_str(" Pin it with cudaMallocHost/cudaHostAlloc, or cudaHostRegister on memory you own.");
         }
     }
     if f.outcome == Outcome::Aborting {
@@ -237,11 +226,8 @@ pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
     let rest = line.trim_end().strip_prefix(LINE_PREFIX)?;
     let open = rest.rfind(" [")?;
     let tail = rest[open + 2..].strip_suffix(']')?;
-    let fields: BTreeMap<String, String> = tail
-        .split(' ')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let fields: BTreeMap<String, String> =
+        tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
     fields.contains_key("verdict").then_some(fields)
 }
 
@@ -255,6 +241,8 @@ pub struct SummaryCounts {
     pub pinned_unseen: u64,
     pub unclassified: u64,
     pub unknown_variants: u64,
+    /// verify_with_driver: sides where pinguard and the driver disagreed.
+    pub disagreements: u64,
 }
 
 /// The summary line printed at exit.
@@ -274,31 +262,17 @@ pub fn render_summary(c: &SummaryCounts, unknown_variant_names: &str) -> String 
     let _ = write!(
         line,
         " [summary=1 checked={} findings={findings} pageable={} straddles={} allowed={} pinned_unseen={} unclassified={} unknown_variants={}]",
-        c.checked,
-        c.pageable,
-        c.straddles,
-        c.allowed,
-        c.pinned_unseen,
-        c.unclassified,
-        c.unknown_variants
+        c.checked, c.pageable, c.straddles, c.allowed, c.pinned_unseen, c.unclassified, c.unknown_variants
     );
     line
 }
 
 /// Parses the summary tail (see `render_summary`).
 pub fn parse_summary(line: &str) -> Option<BTreeMap<String, String>> {
-    let rest = line
-        .trim_end()
-        .strip_prefix(LINE_PREFIX)?
-        .strip_prefix("summary: ")?;
+    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?;
     let open = rest.rfind(" [")?;
     let tail = rest[open + 2..].strip_suffix(']')?;
-    Some(
-        tail.split(' ')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-    )
+    Some(tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 #[cfg(test)]
@@ -332,18 +306,11 @@ mod tests {
     fn pageable_line_says_what_happened_and_round_trips() {
         let f = finding(
             RecordKind::Finding(VerdictKind::Pageable),
-            Outcome::Completed {
-                result: 0,
-                blocked: Duration::from_micros(40_128),
-            },
+            Outcome::Completed { result: 0, blocked: Duration::from_micros(40_128) },
         );
         let line = render(&f);
-        assert!(line.starts_with(
-            "pinguard: cudaMemcpyAsync (runtime): host-to-device copy of 1048576 bytes"
-        ));
-        assert!(line.contains(
-            "blocked for 40.1 ms until the legacy default stream drained and the copy ended"
-        ));
+        assert!(line.starts_with("pinguard: cudaMemcpyAsync (runtime): host-to-device copy of 1048576 bytes"));
+        assert!(line.contains("blocked for 40.1 ms until the legacy default stream drained and the copy ended"));
         assert!(line.contains("1/8 of pinned bandwidth"));
         assert!(line.contains("cudaMallocHost"));
         assert!(!line.contains('\n'));
@@ -358,64 +325,40 @@ mod tests {
 
     #[test]
     fn abort_and_straddle_and_allowed_lines() {
-        let f = finding(
-            RecordKind::Finding(VerdictKind::Pageable),
-            Outcome::Aborting,
-        );
+        let f = finding(RecordKind::Finding(VerdictKind::Pageable), Outcome::Aborting);
         let line = render(&f);
         assert!(line.contains("would block the host thread") && line.contains("Aborting"));
         assert_eq!(parse_record(&line).unwrap()["result"], "aborted");
 
         let mut s = finding(
             RecordKind::Finding(VerdictKind::Straddles),
-            Outcome::Completed {
-                result: 1,
-                blocked: Duration::ZERO,
-            },
+            Outcome::Completed { result: 1, blocked: Duration::ZERO },
         );
         s.verdict.kind = VerdictKind::Straddles;
         s.verdict.edge = Some((0x7f00_0000_0000, 0x7f00_0000_2000));
         s.edge_origin = Some(PinOrigin::Registered);
         let line = render(&s);
-        assert!(line.contains("straddles the edge of the pinned range [0x7f0000000000, 0x7f0000002000) from cudaHostRegister"));
+        assert!(
+            line.contains(
+                "straddles the edge of the pinned range [0x7f0000000000, 0x7f0000002000) from cudaHostRegister"
+            )
+        );
         assert!(line.contains("invalid value (it returned 1)"));
-        assert_eq!(
-            parse_record(&line).unwrap()["edge"],
-            "0x7f0000000000-0x7f0000002000"
-        );
+        assert_eq!(parse_record(&line).unwrap()["edge"], "0x7f0000000000-0x7f0000002000");
 
-        let mut a = finding(
-            RecordKind::AllowedByAttribute,
-            Outcome::Completed {
-                result: 0,
-                blocked: Duration::ZERO,
-            },
-        );
+        let mut a = finding(RecordKind::AllowedByAttribute, Outcome::Completed { result: 0, blocked: Duration::ZERO });
         a.element = Some(2);
         let line = render(&a);
         assert!(line.contains("(batch element 2)") && line.contains("not a finding"));
         let rec = parse_record(&line).unwrap();
-        assert_eq!(
-            (rec["verdict"].as_str(), rec["element"].as_str()),
-            ("allowed", "2")
-        );
+        assert_eq!((rec["verdict"].as_str(), rec["element"].as_str()), ("allowed", "2"));
     }
 
     #[test]
     fn other_lines_are_not_records() {
         assert_eq!(parse_record("hello [verdict=pageable]"), None);
-        assert_eq!(
-            parse_record("pinguard: ignoring PINGUARD_OPTIONS entry 'x'"),
-            None
-        );
-        let summary = render_summary(
-            &SummaryCounts {
-                checked: 3,
-                pageable: 1,
-                ..Default::default()
-            },
-            "",
-        );
+        assert_eq!(parse_record("pinguard: ignoring PINGUARD_OPTIONS entry 'x'"), None);
+        let summary = render_summary(&SummaryCounts { checked: 3, pageable: 1, ..Default::default() }, "");
         assert_eq!(parse_record(&summary), None, "the summary is not a finding");
         assert_eq!(parse_summary(&summary).unwrap()["findings"], "1");
     }

@@ -30,14 +30,14 @@ pub struct Settings {
     pub mode: Mode,
     /// Print a summary line at exit when any copy was checked.
     pub summary: bool,
+    /// Check every verdict against the driver's own answer (`cuPointerGetAttributes`)
+    /// and report disagreements: a self-test for pinguard, used by the GPU suite.
+    pub verify_with_driver: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            mode: Mode::Log,
-            summary: true,
-        }
+        Settings { mode: Mode::Log, summary: true, verify_with_driver: false }
     }
 }
 
@@ -49,17 +49,11 @@ impl Settings {
     pub fn parse(options: &str) -> (Settings, Vec<String>) {
         let mut settings = Settings::default();
         let mut problems = Vec::new();
-        for raw in options
-            .split([':', ','])
-            .map(str::trim)
-            .filter(|e| !e.is_empty())
-        {
+        for raw in options.split([':', ',']).map(str::trim).filter(|e| !e.is_empty()) {
             let entry = printable(raw);
             let entry = entry.as_str();
             let Some((key, value)) = entry.split_once('=') else {
-                problems.push(format!(
-                    "ignoring {OPTIONS_VAR} entry '{entry}': expected key=value"
-                ));
+                problems.push(format!("ignoring {OPTIONS_VAR} entry '{entry}': expected key=value"));
                 continue;
             };
             let (key, value) = (key.trim(), value.trim());
@@ -78,8 +72,14 @@ impl Settings {
                         "ignoring {OPTIONS_VAR} entry '{entry}': summary is 0 or 1; using summary=1"
                     )),
                 },
+                "verify_with_driver" => match parse_bool(value) {
+                    Some(b) => settings.verify_with_driver = b,
+                    None => problems.push(format!(
+                        "ignoring {OPTIONS_VAR} entry '{entry}': verify_with_driver is 0 or 1; using verify_with_driver=0"
+                    )),
+                },
                 _ => problems.push(format!(
-                    "ignoring {OPTIONS_VAR} entry '{entry}': unknown setting (known: mode, summary)"
+                    "ignoring {OPTIONS_VAR} entry '{entry}': unknown setting (known: mode, summary, verify_with_driver)"
                 )),
             }
         }
@@ -90,11 +90,7 @@ impl Settings {
 /// The entry as it may appear in a one-line message: control characters replaced,
 /// at most 60 characters.
 fn printable(entry: &str) -> String {
-    let mut out: String = entry
-        .chars()
-        .take(60)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
+    let mut out: String = entry.chars().take(60).map(|c| if c.is_control() { '?' } else { c }).collect();
     if entry.chars().count() > 60 {
         out.push_str("...");
     }
@@ -124,6 +120,8 @@ mod tests {
     fn sanitizer_style_entries() {
         let (s, p) = Settings::parse("mode=abort:summary=0");
         assert_eq!((s.mode, s.summary, p.len()), (Mode::Abort, false, 0));
+        let (s, p) = Settings::parse("verify_with_driver=1");
+        assert_eq!((s.verify_with_driver, p.len()), (true, 0));
         let (s, p) = Settings::parse(" mode = off , summary=yes ");
         assert_eq!((s.mode, s.summary, p.len()), (Mode::Off, true, 0));
     }

@@ -79,14 +79,9 @@ impl Direction {
     }
 
     pub fn from_short(s: &str) -> Option<Direction> {
-        [
-            Direction::HostToDevice,
-            Direction::DeviceToHost,
-            Direction::HostToHost,
-            Direction::DeviceToDevice,
-        ]
-        .into_iter()
-        .find(|d| d.short() == s)
+        [Direction::HostToDevice, Direction::DeviceToHost, Direction::HostToHost, Direction::DeviceToDevice]
+            .into_iter()
+            .find(|d| d.short() == s)
     }
 }
 
@@ -106,10 +101,7 @@ pub enum Residency {
 
 impl Residency {
     fn is_host(self) -> bool {
-        matches!(
-            self,
-            Residency::Pinned(_) | Residency::Pageable | Residency::Straddles { .. }
-        )
+        matches!(self, Residency::Pinned(_) | Residency::Pageable | Residency::Straddles { .. })
     }
 }
 
@@ -156,16 +148,10 @@ pub struct CopyVerdict {
 }
 
 /// Classifies one host byte range.
-pub fn classify_span(
-    registry: &PinnedRegistry,
-    oracle: &dyn DriverOracle,
-    span: HostSpan,
-) -> Residency {
+pub fn classify_span(registry: &PinnedRegistry, oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
     match registry.lookup(span.start, span.len) {
         RangeLookup::Inside(r) => Residency::Pinned(Some(r.origin)),
-        RangeLookup::Straddles(r) => Residency::Straddles {
-            edge: Some((r.start, r.end)),
-        },
+        RangeLookup::Straddles(r) => Residency::Straddles { edge: Some((r.start, r.end)) },
         RangeLookup::Outside => {
             let last = span.end() - 1;
             match oracle.memory_at(span.start) {
@@ -186,17 +172,48 @@ pub fn classify_span(
     }
 }
 
-fn classify_side(
+/// The differential check (`verify_with_driver=1`): classifies a side twice, with the
+/// registry and with the driver alone, and returns both answers when they disagree.
+/// Pinned ranges compare equal whatever their origin, straddles whatever their edge.
+/// `None` when they agree, when the side is not host memory, or when the driver cannot
+/// be asked.
+pub fn differential(
     registry: &PinnedRegistry,
     oracle: &dyn DriverOracle,
     side: CopySide,
-) -> Option<Residency> {
+) -> Option<(Residency, Residency)> {
+    let (CopySide::Host(span) | CopySide::Unified(span)) = side else {
+        return None;
+    };
+    oracle.memory_at(span.start)?;
+    let ours = classify_span(registry, oracle, span);
+    let drivers = classify_span(&PinnedRegistry::new(), oracle, span);
+    let same = match (ours, drivers) {
+        (Residency::Pinned(_), Residency::Pinned(_)) => true,
+        (Residency::Straddles { .. }, Residency::Straddles { .. }) => true,
+        (a, b) => a == b,
+    };
+    (!same).then_some((ours, drivers))
+}
+
+impl Residency {
+    pub fn name(self) -> &'static str {
+        match self {
+            Residency::Pinned(Some(_)) => "pinned (registry)",
+            Residency::Pinned(None) => "pinned (driver)",
+            Residency::Pageable => "pageable",
+            Residency::Straddles { .. } => "straddling a pinned edge",
+            Residency::Device => "device memory",
+            Residency::Managed => "managed memory",
+        }
+    }
+}
+
+fn classify_side(registry: &PinnedRegistry, oracle: &dyn DriverOracle, side: CopySide) -> Option<Residency> {
     match side {
         CopySide::NotHost => Some(Residency::Device),
         CopySide::Empty => None,
-        CopySide::Host(span) | CopySide::Unified(span) => {
-            Some(classify_span(registry, oracle, span))
-        }
+        CopySide::Host(span) | CopySide::Unified(span) => Some(classify_span(registry, oracle, span)),
     }
 }
 
@@ -232,16 +249,9 @@ pub fn classify_copy(
     };
     let sides = [(s, span_of(src)), (d, span_of(dst))];
     let pinned_unseen = sides.iter().any(|(r, _)| *r == Residency::Pinned(None));
-    let verdict = |kind, host, edge| CopyVerdict {
-        kind,
-        direction,
-        host,
-        edge,
-        pinned_unseen,
-    };
-    if let Some((Residency::Straddles { edge }, sp)) = sides
-        .iter()
-        .find(|(r, _)| matches!(r, Residency::Straddles { .. }))
+    let verdict = |kind, host, edge| CopyVerdict { kind, direction, host, edge, pinned_unseen };
+    if let Some((Residency::Straddles { edge }, sp)) =
+        sides.iter().find(|(r, _)| matches!(r, Residency::Straddles { .. }))
     {
         return verdict(VerdictKind::Straddles, *sp, *edge);
     }
@@ -268,16 +278,8 @@ mod tests {
 
     impl DriverOracle for FakeDriver {
         fn memory_at(&self, addr: usize) -> Option<DriverMemory> {
-            let found = self
-                .0
-                .range(..=addr)
-                .next_back()
-                .filter(|(_, (end, _))| addr < *end);
-            Some(
-                found
-                    .map(|(_, (_, m))| *m)
-                    .unwrap_or(DriverMemory::Unregistered),
-            )
+            let found = self.0.range(..=addr).next_back().filter(|(_, (end, _))| addr < *end);
+            Some(found.map(|(_, (_, m))| *m).unwrap_or(DriverMemory::Unregistered))
         }
     }
 
@@ -304,44 +306,20 @@ mod tests {
         let v = classify_copy(&reg, &drv, CopySide::Host(span(0x10100, 64)), dev, h2d);
         assert_eq!((v.kind, v.pinned_unseen), (VerdictKind::Pinned, false));
         let v = classify_copy(&reg, &drv, CopySide::Host(span(0x50000, 64)), dev, h2d);
-        assert_eq!(
-            (v.kind, v.host),
-            (VerdictKind::Pageable, Some(span(0x50000, 64)))
-        );
+        assert_eq!((v.kind, v.host), (VerdictKind::Pageable, Some(span(0x50000, 64))));
         let v = classify_copy(&reg, &drv, CopySide::Host(span(0x10ff0, 0x20)), dev, h2d);
-        assert_eq!(
-            (v.kind, v.edge),
-            (VerdictKind::Straddles, Some((0x10000, 0x11000)))
-        );
+        assert_eq!((v.kind, v.edge), (VerdictKind::Straddles, Some((0x10000, 0x11000))));
     }
 
     #[test]
     fn oracle_finds_unseen_pinned_memory_and_its_edges() {
         let (reg, drv) = setup();
         let h2d = Some(Direction::HostToDevice);
-        let v = classify_copy(
-            &reg,
-            &drv,
-            CopySide::Host(span(0x20010, 64)),
-            CopySide::NotHost,
-            h2d,
-        );
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x20010, 64)), CopySide::NotHost, h2d);
         assert_eq!((v.kind, v.pinned_unseen), (VerdictKind::Pinned, true));
-        let v = classify_copy(
-            &reg,
-            &drv,
-            CopySide::Host(span(0x20ff0, 0x20)),
-            CopySide::NotHost,
-            h2d,
-        );
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x20ff0, 0x20)), CopySide::NotHost, h2d);
         assert_eq!((v.kind, v.edge), (VerdictKind::Straddles, None));
-        let v = classify_copy(
-            &reg,
-            &drv,
-            CopySide::Host(span(0x1fff0, 0x20)),
-            CopySide::NotHost,
-            h2d,
-        );
+        let v = classify_copy(&reg, &drv, CopySide::Host(span(0x1fff0, 0x20)), CopySide::NotHost, h2d);
         assert_eq!(v.kind, VerdictKind::Straddles);
     }
 
@@ -350,56 +328,44 @@ mod tests {
         let (reg, drv) = setup();
         let u = |s, l| CopySide::Unified(span(s, l));
         let v = classify_copy(&reg, &drv, u(0x50000, 16), u(0x80000, 16), None);
-        assert_eq!(
-            (v.kind, v.direction),
-            (VerdictKind::Pageable, Direction::HostToDevice)
-        );
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::HostToDevice));
         let v = classify_copy(&reg, &drv, u(0x80000, 16), u(0x50000, 16), None);
-        assert_eq!(
-            (v.kind, v.direction),
-            (VerdictKind::Pageable, Direction::DeviceToHost)
-        );
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::DeviceToHost));
         let v = classify_copy(&reg, &drv, u(0x80000, 16), u(0x80100, 16), None);
-        assert_eq!(
-            (v.kind, v.direction),
-            (VerdictKind::Device, Direction::DeviceToDevice)
-        );
+        assert_eq!((v.kind, v.direction), (VerdictKind::Device, Direction::DeviceToDevice));
         let v = classify_copy(&reg, &drv, u(0xa0000, 16), u(0x80000, 16), None);
-        assert_eq!(
-            (v.kind, v.direction),
-            (VerdictKind::Managed, Direction::DeviceToDevice)
-        );
+        assert_eq!((v.kind, v.direction), (VerdictKind::Managed, Direction::DeviceToDevice));
         let v = classify_copy(&reg, &drv, u(0x10000, 16), u(0x50000, 16), None);
-        assert_eq!(
-            (v.kind, v.direction),
-            (VerdictKind::Pageable, Direction::HostToHost)
-        );
+        assert_eq!((v.kind, v.direction), (VerdictKind::Pageable, Direction::HostToHost));
         assert_eq!(v.host, Some(span(0x50000, 16)));
     }
 
     #[test]
     fn without_an_oracle_a_registry_miss_is_pageable() {
         let (reg, _) = setup();
-        let v = classify_copy(
-            &reg,
-            &NoOracle,
-            CopySide::Host(span(0x20010, 8)),
-            CopySide::NotHost,
-            None,
-        );
+        let v = classify_copy(&reg, &NoOracle, CopySide::Host(span(0x20010, 8)), CopySide::NotHost, None);
         assert_eq!(v.kind, VerdictKind::Pageable);
+    }
+
+    #[test]
+    fn differential_agrees_where_the_driver_agrees_and_says_where_not() {
+        let (reg, drv) = setup();
+        let host = |s, l| CopySide::Host(span(s, l));
+        assert_eq!(differential(&reg, &drv, host(0x10010, 16)), None, "pinned in both");
+        assert_eq!(differential(&reg, &drv, host(0x50000, 16)), None, "pageable in both");
+        assert_eq!(differential(&reg, &drv, host(0x10ff0, 0x20)), None, "straddles in both");
+        assert_eq!(differential(&reg, &drv, CopySide::NotHost), None);
+        // A range the registry believes pinned but the driver does not (a missed free).
+        reg.insert(PinnedRange::new(0x60000, 0x1000, PinOrigin::Registered).unwrap());
+        let got = differential(&reg, &drv, host(0x60000, 16)).unwrap();
+        assert_eq!(got, (Residency::Pinned(Some(PinOrigin::Registered)), Residency::Pageable));
+        assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16)), None, "no driver, no check");
     }
 
     #[test]
     fn empty_copies_are_no_finding() {
         let (reg, drv) = setup();
-        let v = classify_copy(
-            &reg,
-            &drv,
-            CopySide::Empty,
-            CopySide::NotHost,
-            Some(Direction::HostToDevice),
-        );
+        let v = classify_copy(&reg, &drv, CopySide::Empty, CopySide::NotHost, Some(Direction::HostToDevice));
         assert_eq!(v.kind, VerdictKind::Empty);
         assert!(!v.kind.is_finding());
     }

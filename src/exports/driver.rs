@@ -60,38 +60,27 @@ macro_rules! twins {
 /// Called as `cuMemAllocHost_v2`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemAllocHost_v2(pp: *mut *mut c_void, size: usize) -> CuResult {
-    let (row, real) = real_or_return!(
-        Hook::cuMemAllocHost_v2,
-        unsafe extern "C" fn(*mut *mut c_void, usize) -> CuResult
-    );
+    let (row, real) =
+        real_or_return!(Hook::cuMemAllocHost_v2, unsafe extern "C" fn(*mut *mut c_void, usize) -> CuResult);
     // SAFETY: the caller's arguments, forwarded unchanged.
-    intercept::pin(row.name(), PinOrigin::MallocHost, pp, size, || unsafe {
-        real(pp, size)
-    })
+    intercept::pin(row.name(), PinOrigin::MallocHost, pp, size, || unsafe { real(pp, size) })
 }
 
 /// # Safety
 /// Called as `cuMemHostAlloc`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemHostAlloc(pp: *mut *mut c_void, size: usize, flags: u32) -> CuResult {
-    let (row, real) = real_or_return!(
-        Hook::cuMemHostAlloc,
-        unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> CuResult
-    );
+    let (row, real) =
+        real_or_return!(Hook::cuMemHostAlloc, unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> CuResult);
     // SAFETY: the caller's arguments, forwarded unchanged.
-    intercept::pin(row.name(), PinOrigin::HostAlloc, pp, size, || unsafe {
-        real(pp, size, flags)
-    })
+    intercept::pin(row.name(), PinOrigin::HostAlloc, pp, size, || unsafe { real(pp, size, flags) })
 }
 
 /// # Safety
 /// Called as `cuMemFreeHost`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemFreeHost(p: *mut c_void) -> CuResult {
-    let (row, real) = real_or_return!(
-        Hook::cuMemFreeHost,
-        unsafe extern "C" fn(*mut c_void) -> CuResult
-    );
+    let (row, real) = real_or_return!(Hook::cuMemFreeHost, unsafe extern "C" fn(*mut c_void) -> CuResult);
     // SAFETY: the caller's argument, forwarded unchanged.
     intercept::unpin(row.name(), p, || unsafe { real(p) })
 }
@@ -100,10 +89,8 @@ pub unsafe extern "C" fn cuMemFreeHost(p: *mut c_void) -> CuResult {
 /// Called as `cuMemHostRegister_v2`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemHostRegister_v2(p: *mut c_void, size: usize, flags: u32) -> CuResult {
-    let (row, real) = real_or_return!(
-        Hook::cuMemHostRegister_v2,
-        unsafe extern "C" fn(*mut c_void, usize, u32) -> CuResult
-    );
+    let (row, real) =
+        real_or_return!(Hook::cuMemHostRegister_v2, unsafe extern "C" fn(*mut c_void, usize, u32) -> CuResult);
     // SAFETY: the caller's arguments, forwarded unchanged.
     intercept::pin_registered(row.name(), p, size, || unsafe { real(p, size, flags) })
 }
@@ -112,10 +99,7 @@ pub unsafe extern "C" fn cuMemHostRegister_v2(p: *mut c_void, size: usize, flags
 /// Called as `cuMemHostUnregister`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cuMemHostUnregister(p: *mut c_void) -> CuResult {
-    let (row, real) = real_or_return!(
-        Hook::cuMemHostUnregister,
-        unsafe extern "C" fn(*mut c_void) -> CuResult
-    );
+    let (row, real) = real_or_return!(Hook::cuMemHostUnregister, unsafe extern "C" fn(*mut c_void) -> CuResult);
     // SAFETY: the caller's argument, forwarded unchanged.
     intercept::unpin(row.name(), p, || unsafe { real(p) })
 }
@@ -123,19 +107,10 @@ pub unsafe extern "C" fn cuMemHostUnregister(p: *mut c_void) -> CuResult {
 // ---- 1D copies ------------------------------------------------------------------------
 
 unsafe fn htod(h: Hook, dst: DevicePtr, src: *const c_void, n: usize, stream: Stream) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(DevicePtr, *const c_void, usize, Stream) -> CuResult
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(DevicePtr, *const c_void, usize, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::linear_host(
-                src as usize,
-                n,
-                Direction::HostToDevice,
-            ))
-        },
+        || Elements::One(copy_shape::linear_host(src as usize, n, Direction::HostToDevice)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, src, n, stream) },
     )
@@ -143,19 +118,10 @@ unsafe fn htod(h: Hook, dst: DevicePtr, src: *const c_void, n: usize, stream: St
 twins!(cuMemcpyHtoDAsync_v2, cuMemcpyHtoDAsync_v2_ptsz, (dst: DevicePtr, src: *const c_void, n: usize, stream: Stream), htod);
 
 unsafe fn dtoh(h: Hook, dst: *mut c_void, src: DevicePtr, n: usize, stream: Stream) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*mut c_void, DevicePtr, usize, Stream) -> CuResult
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(*mut c_void, DevicePtr, usize, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::linear_host(
-                dst as usize,
-                n,
-                Direction::DeviceToHost,
-            ))
-        },
+        || Elements::One(copy_shape::linear_host(dst as usize, n, Direction::DeviceToHost)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, src, n, stream) },
     )
@@ -163,10 +129,7 @@ unsafe fn dtoh(h: Hook, dst: *mut c_void, src: DevicePtr, n: usize, stream: Stre
 twins!(cuMemcpyDtoHAsync_v2, cuMemcpyDtoHAsync_v2_ptsz, (dst: *mut c_void, src: DevicePtr, n: usize, stream: Stream), dtoh);
 
 unsafe fn unified(h: Hook, dst: DevicePtr, src: DevicePtr, n: usize, stream: Stream) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(DevicePtr, DevicePtr, usize, Stream) -> CuResult
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(DevicePtr, DevicePtr, usize, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
         || Elements::One(copy_shape::linear_unified(dst as usize, src as usize, n)),
@@ -176,54 +139,22 @@ unsafe fn unified(h: Hook, dst: DevicePtr, src: DevicePtr, n: usize, stream: Str
 }
 twins!(cuMemcpyAsync, cuMemcpyAsync_ptsz, (dst: DevicePtr, src: DevicePtr, n: usize, stream: Stream), unified);
 
-unsafe fn htoa(
-    h: Hook,
-    dst: Array,
-    offset: usize,
-    src: *const c_void,
-    n: usize,
-    stream: Stream,
-) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(Array, usize, *const c_void, usize, Stream) -> CuResult
-    );
+unsafe fn htoa(h: Hook, dst: Array, offset: usize, src: *const c_void, n: usize, stream: Stream) -> CuResult {
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(Array, usize, *const c_void, usize, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::linear_host(
-                src as usize,
-                n,
-                Direction::HostToDevice,
-            ))
-        },
+        || Elements::One(copy_shape::linear_host(src as usize, n, Direction::HostToDevice)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, offset, src, n, stream) },
     )
 }
 twins!(cuMemcpyHtoAAsync_v2, cuMemcpyHtoAAsync_v2_ptsz, (dst: Array, offset: usize, src: *const c_void, n: usize, stream: Stream), htoa);
 
-unsafe fn atoh(
-    h: Hook,
-    dst: *mut c_void,
-    src: Array,
-    offset: usize,
-    n: usize,
-    stream: Stream,
-) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*mut c_void, Array, usize, usize, Stream) -> CuResult
-    );
+unsafe fn atoh(h: Hook, dst: *mut c_void, src: Array, offset: usize, n: usize, stream: Stream) -> CuResult {
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(*mut c_void, Array, usize, usize, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::linear_host(
-                dst as usize,
-                n,
-                Direction::DeviceToHost,
-            ))
-        },
+        || Elements::One(copy_shape::linear_host(dst as usize, n, Direction::DeviceToHost)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, src, offset, n, stream) },
     )
@@ -233,20 +164,11 @@ twins!(cuMemcpyAtoHAsync_v2, cuMemcpyAtoHAsync_v2_ptsz, (dst: *mut c_void, src: 
 // ---- 2D / 3D copies -------------------------------------------------------------------
 
 unsafe fn copy2d(h: Hook, p: *const CudaMemcpy2D, stream: Stream) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*const CudaMemcpy2D, Stream) -> CuResult
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(*const CudaMemcpy2D, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
         // SAFETY: a non-null parameter block is a CUDA_MEMCPY2D the caller owns for the call.
-        || {
-            Elements::One(
-                unsafe { p.as_ref() }
-                    .ok_or(NoVerdict::NullParameters)
-                    .and_then(copy_shape::memcpy2d),
-            )
-        },
+        || Elements::One(unsafe { p.as_ref() }.ok_or(NoVerdict::NullParameters).and_then(copy_shape::memcpy2d)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(p, stream) },
     )
@@ -254,20 +176,11 @@ unsafe fn copy2d(h: Hook, p: *const CudaMemcpy2D, stream: Stream) -> CuResult {
 twins!(cuMemcpy2DAsync_v2, cuMemcpy2DAsync_v2_ptsz, (p: *const CudaMemcpy2D, stream: Stream), copy2d);
 
 unsafe fn copy3d(h: Hook, p: *const CudaMemcpy3D, stream: Stream) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*const CudaMemcpy3D, Stream) -> CuResult
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(*const CudaMemcpy3D, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
         // SAFETY: a non-null parameter block is a CUDA_MEMCPY3D the caller owns for the call.
-        || {
-            Elements::One(
-                unsafe { p.as_ref() }
-                    .ok_or(NoVerdict::NullParameters)
-                    .and_then(copy_shape::memcpy3d),
-            )
-        },
+        || Elements::One(unsafe { p.as_ref() }.ok_or(NoVerdict::NullParameters).and_then(copy_shape::memcpy3d)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(p, stream) },
     )
@@ -304,19 +217,10 @@ pub(crate) unsafe fn batch_elements(
         (&[], &[])
     } else {
         // SAFETY: as above, `num_attrs` attributes and indices.
-        unsafe {
-            (
-                std::slice::from_raw_parts(attrs, num_attrs),
-                std::slice::from_raw_parts(attr_idxs, num_attrs),
-            )
-        }
+        unsafe { (std::slice::from_raw_parts(attrs, num_attrs), std::slice::from_raw_parts(attr_idxs, num_attrs)) }
     };
     Elements::Batch(
-        (0..count)
-            .map(|k| {
-                copy_shape::batch_element(d[k], s[k], n[k], copy_shape::batch_attribute(a, i, k))
-            })
-            .collect(),
+        (0..count).map(|k| copy_shape::batch_element(d[k], s[k], n[k], copy_shape::batch_attribute(a, i, k))).collect(),
     )
 }
 
@@ -414,10 +318,8 @@ unsafe fn batch3d128(
     flags: u64,
     stream: Stream,
 ) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, *mut usize, u64, Stream) -> CuResult
-    );
+    let (row, real) =
+        real_or_return!(h, unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, *mut usize, u64, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
         // SAFETY: the batch contract (see batch3d_elements).
@@ -429,17 +331,8 @@ unsafe fn batch3d128(
 twins!(cuMemcpy3DBatchAsync, cuMemcpy3DBatchAsync_ptsz,
     (n: usize, ops: *mut Memcpy3DBatchOp, fail: *mut usize, flags: u64, stream: Stream), batch3d128);
 
-unsafe fn batch3d130(
-    h: Hook,
-    n: usize,
-    ops: *mut Memcpy3DBatchOp,
-    flags: u64,
-    stream: Stream,
-) -> CuResult {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, u64, Stream) -> CuResult
-    );
+unsafe fn batch3d130(h: Hook, n: usize, ops: *mut Memcpy3DBatchOp, flags: u64, stream: Stream) -> CuResult {
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, u64, Stream) -> CuResult);
     intercept::copy(
         call_of(row, stream),
         // SAFETY: the batch contract (see batch3d_elements).

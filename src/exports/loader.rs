@@ -7,9 +7,7 @@ use std::ffi::{CStr, c_char, c_void};
 
 use pinguard_core::settings::Mode;
 
-use crate::api_table::{
-    Hook, Routed, hook, is_routed_driver_symbol, route_by_pointer, route_by_symbol,
-};
+use crate::api_table::{Hook, Routed, hook, is_routed_driver_symbol, route_by_pointer, route_by_symbol};
 use crate::exports::missing_real;
 use crate::guard::boundary;
 use crate::state;
@@ -100,7 +98,7 @@ unsafe fn route_result(symbol: *const c_char, pfn: *mut *mut c_void, version: i6
         match route_by_pointer(name, p) {
             // SAFETY: pfn is the caller's out-parameter; we write a function of the same ABI.
             Routed::Wrapper(w) => unsafe { pfn.write(w as *mut c_void) },
-            Routed::Unknown => state::note_unknown_variant(name, version as i32),
+            Routed::Unknown => state::note_unknown_variant(name, version as i32, p as usize),
             Routed::NotHooked | Routed::AlreadyWrapped => {}
         }
     });
@@ -159,16 +157,9 @@ pub unsafe extern "C" fn cuGetProcAddress_v2(
 // ---- cudaGetDriverEntryPoint* ----------------------------------------------------------
 
 type EntryPoint = unsafe extern "C" fn(*const c_char, *mut *mut c_void, u64, *mut i32) -> i32;
-type EntryPointByVersion =
-    unsafe extern "C" fn(*const c_char, *mut *mut c_void, u32, u64, *mut i32) -> i32;
+type EntryPointByVersion = unsafe extern "C" fn(*const c_char, *mut *mut c_void, u32, u64, *mut i32) -> i32;
 
-unsafe fn entry_point(
-    h: Hook,
-    symbol: *const c_char,
-    pfn: *mut *mut c_void,
-    flags: u64,
-    status: *mut i32,
-) -> i32 {
+unsafe fn entry_point(h: Hook, symbol: *const c_char, pfn: *mut *mut c_void, flags: u64, status: *mut i32) -> i32 {
     let row = hook(h);
     // SAFETY: the row's real function has the EntryPoint ABI.
     let Some(real) = (unsafe { row.real_fn::<EntryPoint>() }) else {
@@ -207,15 +198,7 @@ pub unsafe extern "C" fn cudaGetDriverEntryPoint_ptsz(
     status: *mut i32,
 ) -> i32 {
     // SAFETY: forwarded contract.
-    unsafe {
-        entry_point(
-            Hook::cudaGetDriverEntryPoint_ptsz,
-            symbol,
-            pfn,
-            flags,
-            status,
-        )
-    }
+    unsafe { entry_point(Hook::cudaGetDriverEntryPoint_ptsz, symbol, pfn, flags, status) }
 }
 
 unsafe fn entry_point_by_version(
@@ -251,16 +234,7 @@ pub unsafe extern "C" fn cudaGetDriverEntryPointByVersion(
     status: *mut i32,
 ) -> i32 {
     // SAFETY: forwarded contract.
-    unsafe {
-        entry_point_by_version(
-            Hook::cudaGetDriverEntryPointByVersion,
-            symbol,
-            pfn,
-            version,
-            flags,
-            status,
-        )
-    }
+    unsafe { entry_point_by_version(Hook::cudaGetDriverEntryPointByVersion, symbol, pfn, version, flags, status) }
 }
 
 /// # Safety
@@ -274,14 +248,5 @@ pub unsafe extern "C" fn cudaGetDriverEntryPointByVersion_ptsz(
     status: *mut i32,
 ) -> i32 {
     // SAFETY: forwarded contract.
-    unsafe {
-        entry_point_by_version(
-            Hook::cudaGetDriverEntryPointByVersion_ptsz,
-            symbol,
-            pfn,
-            version,
-            flags,
-            status,
-        )
-    }
+    unsafe { entry_point_by_version(Hook::cudaGetDriverEntryPointByVersion_ptsz, symbol, pfn, version, flags, status) }
 }

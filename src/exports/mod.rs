@@ -22,12 +22,7 @@ pub use runtime::*;
 
 /// Who is copying, from a hook's row and the call's stream.
 pub(crate) fn call_of(row: &'static HookRow, stream: *mut c_void) -> CopyCall<'static> {
-    CopyCall {
-        api: row.name(),
-        layer: row.layer,
-        per_thread: row.per_thread,
-        stream: stream as usize,
-    }
+    CopyCall { api: row.name(), layer: row.layer, per_thread: row.per_thread, stream: stream as usize }
 }
 
 static MISSING: [Once; HOOK_COUNT] = [const { Once::new() }; HOOK_COUNT];

@@ -57,42 +57,26 @@ macro_rules! twins {
 /// Called as `cudaMallocHost`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cudaMallocHost(ptr: *mut *mut c_void, size: usize) -> CudaError {
-    let (row, real) = real_or_return!(
-        Hook::cudaMallocHost,
-        unsafe extern "C" fn(*mut *mut c_void, usize) -> CudaError
-    );
+    let (row, real) = real_or_return!(Hook::cudaMallocHost, unsafe extern "C" fn(*mut *mut c_void, usize) -> CudaError);
     // SAFETY: the caller's arguments, forwarded unchanged.
-    intercept::pin(row.name(), PinOrigin::MallocHost, ptr, size, || unsafe {
-        real(ptr, size)
-    })
+    intercept::pin(row.name(), PinOrigin::MallocHost, ptr, size, || unsafe { real(ptr, size) })
 }
 
 /// # Safety
 /// Called as `cudaHostAlloc`, under its contract.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cudaHostAlloc(
-    ptr: *mut *mut c_void,
-    size: usize,
-    flags: u32,
-) -> CudaError {
-    let (row, real) = real_or_return!(
-        Hook::cudaHostAlloc,
-        unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> CudaError
-    );
+pub unsafe extern "C" fn cudaHostAlloc(ptr: *mut *mut c_void, size: usize, flags: u32) -> CudaError {
+    let (row, real) =
+        real_or_return!(Hook::cudaHostAlloc, unsafe extern "C" fn(*mut *mut c_void, usize, u32) -> CudaError);
     // SAFETY: the caller's arguments, forwarded unchanged.
-    intercept::pin(row.name(), PinOrigin::HostAlloc, ptr, size, || unsafe {
-        real(ptr, size, flags)
-    })
+    intercept::pin(row.name(), PinOrigin::HostAlloc, ptr, size, || unsafe { real(ptr, size, flags) })
 }
 
 /// # Safety
 /// Called as `cudaFreeHost`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cudaFreeHost(ptr: *mut c_void) -> CudaError {
-    let (row, real) = real_or_return!(
-        Hook::cudaFreeHost,
-        unsafe extern "C" fn(*mut c_void) -> CudaError
-    );
+    let (row, real) = real_or_return!(Hook::cudaFreeHost, unsafe extern "C" fn(*mut c_void) -> CudaError);
     // SAFETY: the caller's argument, forwarded unchanged.
     intercept::unpin(row.name(), ptr, || unsafe { real(ptr) })
 }
@@ -101,10 +85,8 @@ pub unsafe extern "C" fn cudaFreeHost(ptr: *mut c_void) -> CudaError {
 /// Called as `cudaHostRegister`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cudaHostRegister(ptr: *mut c_void, size: usize, flags: u32) -> CudaError {
-    let (row, real) = real_or_return!(
-        Hook::cudaHostRegister,
-        unsafe extern "C" fn(*mut c_void, usize, u32) -> CudaError
-    );
+    let (row, real) =
+        real_or_return!(Hook::cudaHostRegister, unsafe extern "C" fn(*mut c_void, usize, u32) -> CudaError);
     // SAFETY: the caller's arguments, forwarded unchanged.
     intercept::pin_registered(row.name(), ptr, size, || unsafe { real(ptr, size, flags) })
 }
@@ -113,38 +95,19 @@ pub unsafe extern "C" fn cudaHostRegister(ptr: *mut c_void, size: usize, flags: 
 /// Called as `cudaHostUnregister`, under its contract.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn cudaHostUnregister(ptr: *mut c_void) -> CudaError {
-    let (row, real) = real_or_return!(
-        Hook::cudaHostUnregister,
-        unsafe extern "C" fn(*mut c_void) -> CudaError
-    );
+    let (row, real) = real_or_return!(Hook::cudaHostUnregister, unsafe extern "C" fn(*mut c_void) -> CudaError);
     // SAFETY: the caller's argument, forwarded unchanged.
     intercept::unpin(row.name(), ptr, || unsafe { real(ptr) })
 }
 
 // ---- copies ---------------------------------------------------------------------------
 
-unsafe fn memcpy(
-    h: Hook,
-    dst: *mut c_void,
-    src: *const c_void,
-    n: usize,
-    kind: u32,
-    stream: Stream,
-) -> CudaError {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*mut c_void, *const c_void, usize, u32, Stream) -> CudaError
-    );
+unsafe fn memcpy(h: Hook, dst: *mut c_void, src: *const c_void, n: usize, kind: u32, stream: Stream) -> CudaError {
+    let (row, real) =
+        real_or_return!(h, unsafe extern "C" fn(*mut c_void, *const c_void, usize, u32, Stream) -> CudaError);
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::linear_by_kind(
-                dst as usize,
-                src as usize,
-                n,
-                kind,
-            ))
-        },
+        || Elements::One(copy_shape::linear_by_kind(dst as usize, src as usize, n, kind)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, src, n, kind, stream) },
     )
@@ -166,16 +129,7 @@ unsafe fn memcpy2d(
 ) -> CudaError {
     let (row, real) = real_or_return!(
         h,
-        unsafe extern "C" fn(
-            *mut c_void,
-            usize,
-            *const c_void,
-            usize,
-            usize,
-            usize,
-            u32,
-            Stream,
-        ) -> CudaError
+        unsafe extern "C" fn(*mut c_void, usize, *const c_void, usize, usize, usize, u32, Stream) -> CudaError
     );
     intercept::copy(
         call_of(row, stream),
@@ -193,20 +147,11 @@ twins!(cudaMemcpy2DAsync, cudaMemcpy2DAsync_ptsz,
      stream: Stream), memcpy2d);
 
 unsafe fn memcpy3d(h: Hook, p: *const CudaMemcpy3DParms, stream: Stream) -> CudaError {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*const CudaMemcpy3DParms, Stream) -> CudaError
-    );
+    let (row, real) = real_or_return!(h, unsafe extern "C" fn(*const CudaMemcpy3DParms, Stream) -> CudaError);
     intercept::copy(
         call_of(row, stream),
         // SAFETY: a non-null parameter block is a cudaMemcpy3DParms the caller owns for the call.
-        || {
-            Elements::One(
-                unsafe { p.as_ref() }
-                    .ok_or(NoVerdict::NullParameters)
-                    .and_then(copy_shape::runtime_3d),
-            )
-        },
+        || Elements::One(unsafe { p.as_ref() }.ok_or(NoVerdict::NullParameters).and_then(copy_shape::runtime_3d)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(p, stream) },
     )
@@ -222,10 +167,8 @@ unsafe fn to_symbol(
     kind: u32,
     stream: Stream,
 ) -> CudaError {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*const c_void, *const c_void, usize, usize, u32, Stream) -> CudaError
-    );
+    let (row, real) =
+        real_or_return!(h, unsafe extern "C" fn(*const c_void, *const c_void, usize, usize, u32, Stream) -> CudaError);
     intercept::copy(
         call_of(row, stream),
         || Elements::One(copy_shape::symbol_copy(src as usize, n, kind, true)),
@@ -245,10 +188,8 @@ unsafe fn from_symbol(
     kind: u32,
     stream: Stream,
 ) -> CudaError {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(*mut c_void, *const c_void, usize, usize, u32, Stream) -> CudaError
-    );
+    let (row, real) =
+        real_or_return!(h, unsafe extern "C" fn(*mut c_void, *const c_void, usize, usize, u32, Stream) -> CudaError);
     intercept::copy(
         call_of(row, stream),
         || Elements::One(copy_shape::symbol_copy(dst as usize, n, kind, false)),
@@ -274,29 +215,11 @@ unsafe fn to_array(
 ) -> CudaError {
     let (row, real) = real_or_return!(
         h,
-        unsafe extern "C" fn(
-            *mut c_void,
-            usize,
-            usize,
-            *const c_void,
-            usize,
-            usize,
-            usize,
-            u32,
-            Stream,
-        ) -> CudaError
+        unsafe extern "C" fn(*mut c_void, usize, usize, *const c_void, usize, usize, usize, u32, Stream) -> CudaError
     );
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::runtime_2d(
-                None,
-                Some((src as usize, spitch)),
-                width,
-                height,
-                kind,
-            ))
-        },
+        || Elements::One(copy_shape::runtime_2d(None, Some((src as usize, spitch)), width, height, kind)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, w_off, h_off, src, spitch, width, height, kind, stream) },
     )
@@ -320,29 +243,11 @@ unsafe fn from_array(
 ) -> CudaError {
     let (row, real) = real_or_return!(
         h,
-        unsafe extern "C" fn(
-            *mut c_void,
-            usize,
-            *const c_void,
-            usize,
-            usize,
-            usize,
-            usize,
-            u32,
-            Stream,
-        ) -> CudaError
+        unsafe extern "C" fn(*mut c_void, usize, *const c_void, usize, usize, usize, usize, u32, Stream) -> CudaError
     );
     intercept::copy(
         call_of(row, stream),
-        || {
-            Elements::One(copy_shape::runtime_2d(
-                Some((dst as usize, dpitch)),
-                None,
-                width,
-                height,
-                kind,
-            ))
-        },
+        || Elements::One(copy_shape::runtime_2d(Some((dst as usize, dpitch)), None, width, height, kind)),
         // SAFETY: the caller's arguments, forwarded unchanged.
         || unsafe { real(dst, dpitch, src, w_off, h_off, width, height, kind, stream) },
     )
@@ -365,14 +270,8 @@ static RUNTIME_BATCH_ABI: AtomicU8 = AtomicU8::new(0);
 fn runtime_has_fail_idx(real: *const c_void) -> bool {
     let mut abi = RUNTIME_BATCH_ABI.load(Ordering::Relaxed);
     if abi == 0 {
-        let path = symbols::object_path_of(real)
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        abi = if path.contains("libcudart.so.12") {
-            2
-        } else {
-            1
-        };
+        let path = symbols::object_path_of(real).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+        abi = if path.contains("libcudart.so.12") { 2 } else { 1 };
         RUNTIME_BATCH_ABI.store(abi, Ordering::Relaxed);
     }
     abi == 2
@@ -405,11 +304,7 @@ unsafe fn batch(
 ) -> CudaError {
     let (row, real) = real_or_return!(h, BatchAny);
     // CUDA 13: a8 is the stream. CUDA 12.8: a8 is failIdx, a9 the stream.
-    let stream = if runtime_has_fail_idx(real as *const c_void) {
-        a9
-    } else {
-        a8
-    };
+    let stream = if runtime_has_fail_idx(real as *const c_void) { a9 } else { a8 };
     intercept::copy(
         call_of(row, stream as Stream),
         // SAFETY: the batch contract (see batch_elements).
@@ -422,24 +317,11 @@ twins!(cudaMemcpyBatchAsync, cudaMemcpyBatchAsync_ptsz,
     (dsts: *mut c_void, srcs: *mut c_void, sizes: *mut usize, count: usize, attrs: *mut MemcpyAttributes,
      idxs: *mut usize, nattrs: usize, a8: usize, a9: usize), batch);
 
-unsafe fn batch3d(
-    h: Hook,
-    n: usize,
-    ops: *mut Memcpy3DBatchOp,
-    a3: usize,
-    a4: usize,
-    a5: usize,
-) -> CudaError {
-    let (row, real) = real_or_return!(
-        h,
-        unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, usize, usize, usize) -> CudaError
-    );
+unsafe fn batch3d(h: Hook, n: usize, ops: *mut Memcpy3DBatchOp, a3: usize, a4: usize, a5: usize) -> CudaError {
+    let (row, real) =
+        real_or_return!(h, unsafe extern "C" fn(usize, *mut Memcpy3DBatchOp, usize, usize, usize) -> CudaError);
     // CUDA 13: (flags, stream) in a3, a4. CUDA 12.8: (failIdx, flags, stream) in a3..a5.
-    let stream = if runtime_has_fail_idx(real as *const c_void) {
-        a5
-    } else {
-        a4
-    };
+    let stream = if runtime_has_fail_idx(real as *const c_void) { a5 } else { a4 };
     intercept::copy(
         call_of(row, stream as Stream),
         // SAFETY: the batch contract (see batch3d_elements).

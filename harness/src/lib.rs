@@ -1,0 +1,292 @@
+//! The test harness: runs the test apps under `libpinguard.so` and compares what
+//! pinguard printed with `test-apps/manifest.txt`, exactly. The cargo integration tests
+//! use it against fakecuda; `scripts/gpu-test.sh` runs its binary,
+//! `pinguard-manifest-run`, against the real driver.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use pinguard_core::report::{parse_record, parse_summary};
+
+/// One expected record: `verdict:dir:bytes:count`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Expected {
+    pub verdict: String,
+    pub dir: String,
+    pub bytes: u64,
+    pub count: usize,
+}
+
+/// One manifest line.
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub app: String,
+    pub builds: Vec<String>,
+    pub expected: Vec<Expected>,
+    /// `key=value` checks against the exit summary.
+    pub summary: Vec<(String, String)>,
+}
+
+pub const ALL_BUILDS: [&str; 4] = ["dynamic", "static", "driver", "dlsym"];
+
+impl Case {
+    /// The first finding (not an "allowed" note) an app prints, for abort mode.
+    pub fn has_finding(&self) -> bool {
+        self.expected.iter().any(|e| e.verdict != "allowed")
+    }
+}
+
+/// Parses the manifest text.
+pub fn parse_manifest(text: &str) -> Result<Vec<Case>, String> {
+    let mut cases = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let app = words.next().unwrap().to_string();
+        let builds = match words.next() {
+            Some("all") => ALL_BUILDS.iter().map(|b| b.to_string()).collect(),
+            Some(list) => list.split(',').map(str::to_string).collect(),
+            None => return Err(format!("manifest line {}: no builds", n + 1)),
+        };
+        let mut case = Case { app, builds, expected: Vec::new(), summary: Vec::new() };
+        for w in words {
+            if w == "-" {
+                continue;
+            }
+            if let Some((k, v)) = w.split_once('=') {
+                case.summary.push((k.to_string(), v.to_string()));
+                continue;
+            }
+            let parts: Vec<&str> = w.split(':').collect();
+            let [verdict, dir, bytes, count] = parts[..] else {
+                return Err(format!("manifest line {}: bad expectation '{w}'", n + 1));
+            };
+            let num = |s: &str| s.parse::<u64>().map_err(|_| format!("manifest line {}: bad number in '{w}'", n + 1));
+            case.expected.push(Expected {
+                verdict: verdict.into(),
+                dir: dir.into(),
+                bytes: num(bytes)?,
+                count: num(count)? as usize,
+            });
+        }
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// Log or abort mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunMode {
+    Log,
+    Abort,
+}
+
+impl fmt::Display for RunMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RunMode::Log => "log",
+            RunMode::Abort => "abort",
+        })
+    }
+}
+
+/// Where things are.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub lib: PathBuf,
+    pub apps: PathBuf,
+    /// Prepended to LD_LIBRARY_PATH (fakecuda's folder), if any.
+    pub library_path: Option<PathBuf>,
+    /// Appended to PINGUARD_OPTIONS (e.g. `verify_with_driver=1`).
+    pub extra_options: Option<String>,
+}
+
+/// A finished run of one app.
+pub struct Run {
+    pub output: Output,
+    pub records: Vec<BTreeMap<String, String>>,
+    pub summary: Option<BTreeMap<String, String>>,
+}
+
+impl Run {
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+}
+
+/// Runs a program under pinguard with extra environment.
+pub fn run_program(setup: &Setup, program: &Path, env: &[(&str, &str)]) -> std::io::Result<Run> {
+    let mut cmd = Command::new(program);
+    cmd.env("LD_PRELOAD", &setup.lib);
+    if let Some(dir) = &setup.library_path {
+        let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+        cmd.env("LD_LIBRARY_PATH", format!("{}:{old}", dir.display()));
+    }
+    cmd.env_remove("PINGUARD_OPTIONS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output()?;
+    let text = String::from_utf8_lossy(&output.stderr);
+    let records = text.lines().filter_map(parse_record).collect();
+    let summary = text.lines().find_map(parse_summary);
+    Ok(Run { output, records, summary })
+}
+
+fn key(r: &BTreeMap<String, String>) -> (String, String, u64) {
+    let get = |k: &str| r.get(k).cloned().unwrap_or_default();
+    (get("verdict"), get("dir"), get("bytes").parse().unwrap_or(u64::MAX))
+}
+
+/// Runs one case in one build and mode; `Err` says what differed.
+pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Result<(), String> {
+    let program = setup.apps.join(build).join(&case.app);
+    let mut options = format!("mode={mode}");
+    if let Some(extra) = &setup.extra_options {
+        options = format!("{options}:{extra}");
+    }
+    let run = run_program(setup, &program, &[("PINGUARD_OPTIONS", &options)])
+        .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let status = run.output.status;
+    let mut got: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
+    for r in &run.records {
+        *got.entry(key(r)).or_default() += 1;
+    }
+    let show = |m: &BTreeMap<(String, String, u64), usize>| {
+        m.iter().map(|((v, d, b), c)| format!("{v}:{d}:{b}:{c}")).collect::<Vec<_>>().join(" ")
+    };
+    let context = || format!("\n--- stderr ---\n{}", run.stderr());
+    match mode {
+        RunMode::Log => {
+            if !status.success() {
+                return Err(format!("exited with {status}{}", context()));
+            }
+            let want: BTreeMap<_, _> =
+                case.expected.iter().map(|e| ((e.verdict.clone(), e.dir.clone(), e.bytes), e.count)).collect();
+            if got != want {
+                return Err(format!("records [{}], expected [{}]{}", show(&got), show(&want), context()));
+            }
+            if let Some(d) = run.summary.as_ref().and_then(|s| s.get("disagreements")).filter(|d| *d != "0") {
+                return Err(format!("{d} verdicts disagreed with the driver{}", context()));
+            }
+            for (k, v) in &case.summary {
+                let actual = run.summary.as_ref().and_then(|s| s.get(k)).cloned().unwrap_or_else(|| "(none)".into());
+                if &actual != v {
+                    return Err(format!("summary {k}={actual}, expected {v}{}", context()));
+                }
+            }
+        }
+        RunMode::Abort => {
+            if !case.has_finding() {
+                if !status.success() {
+                    return Err(format!("no finding expected, but exited with {status}{}", context()));
+                }
+                return Ok(());
+            }
+            if status.signal() != Some(libc_sigabrt()) {
+                return Err(format!("expected death by SIGABRT, got {status}{}", context()));
+            }
+            let findings: Vec<_> =
+                run.records.iter().filter(|r| r.get("verdict").is_some_and(|v| v != "allowed")).collect();
+            if findings.len() != 1 {
+                return Err(format!(
+                    "expected exactly one finding before the abort, got {}{}",
+                    findings.len(),
+                    context()
+                ));
+            }
+            let (v, d, b) = key(findings[0]);
+            if !case.expected.iter().any(|e| e.verdict == v && e.dir == d && e.bytes == b) {
+                return Err(format!("abort finding {v}:{d}:{b} is not in the manifest{}", context()));
+            }
+            if findings[0].get("result").map(String::as_str) != Some("aborted") {
+                return Err(format!("abort line does not say result=aborted{}", context()));
+            }
+        }
+    }
+    Ok(())
+}
+
+const fn libc_sigabrt() -> i32 {
+    6
+}
+
+/// Outcome of a whole manifest run.
+#[derive(Default)]
+pub struct Tally {
+    pub passed: usize,
+    pub failures: Vec<String>,
+}
+
+/// Runs every case of the manifest in the given builds and modes.
+pub fn run_manifest(
+    setup: &Setup,
+    cases: &[Case],
+    builds: &[&str],
+    modes: &[RunMode],
+    mut progress: impl FnMut(&str),
+) -> Tally {
+    let mut tally = Tally::default();
+    for mode in modes {
+        for build in builds {
+            for case in cases.iter().filter(|c| c.builds.iter().any(|b| b == build)) {
+                let name = format!("{build}/{} ({mode})", case.app);
+                match check_case(setup, case, build, *mode) {
+                    Ok(()) => {
+                        tally.passed += 1;
+                        progress(&format!("PASS {name}"));
+                    }
+                    Err(why) => {
+                        progress(&format!("FAIL {name}: {why}"));
+                        tally.failures.push(format!("{name}: {why}"));
+                    }
+                }
+            }
+        }
+    }
+    tally
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_lines() {
+        let cases =
+            parse_manifest("# c\n\na all pageable:H2D:16:2 allowed:H2D:8:1 pinned_unseen=1\nb driver,dlsym -\n")
+                .unwrap();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].builds.len(), 4);
+        assert_eq!(
+            cases[0].expected[0],
+            Expected { verdict: "pageable".into(), dir: "H2D".into(), bytes: 16, count: 2 }
+        );
+        assert_eq!(cases[0].summary, vec![("pinned_unseen".to_string(), "1".to_string())]);
+        assert!(cases[0].has_finding());
+        assert_eq!(cases[1].builds, vec!["driver", "dlsym"]);
+        assert!(!cases[1].has_finding());
+        assert!(parse_manifest("a all pageable:H2D:x:1").is_err());
+        assert!(parse_manifest("a all pageable:H2D").is_err());
+    }
+
+    #[test]
+    fn the_real_manifest_parses() {
+        let text = include_str!("../../test-apps/manifest.txt");
+        let cases = parse_manifest(text).unwrap();
+        assert!(cases.len() >= 20);
+        for c in &cases {
+            assert!(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../test-apps").join(format!("{}.cpp", c.app)).exists(),
+                "{}",
+                c.app
+            );
+        }
+    }
+}

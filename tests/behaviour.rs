@@ -1,0 +1,148 @@
+//! What pinguard must do beyond the manifest: keep `dlsym`'s meaning for everyone else,
+//! leave programs without CUDA alone, survive bad settings, pass everything through in
+//! mode=off, name the stream, report each user call once and at the right layer.
+
+mod support;
+
+use std::process::Command;
+
+use pinguard_harness::{Setup, run_program};
+
+fn app(setup: &Setup, build: &str, name: &str) -> std::path::PathBuf {
+    setup.apps.join(build).join(name)
+}
+
+fn pinguard_lines(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("pinguard: ")).collect()
+}
+
+#[test]
+fn rtld_next_and_rtld_default_keep_the_callers_meaning() {
+    let dir = support::profile_dir().join("probes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = support::repo_root().join("tests/probes");
+    let s = |f: &str| src.join(f).to_string_lossy().into_owned();
+    support::compile("cc", &["-shared", "-fPIC", &s("probe_first.c"), "-ldl"], &dir.join("libprobe_first.so"));
+    support::compile("cc", &["-shared", "-fPIC", &s("probe_second.c")], &dir.join("libprobe_second.so"));
+    let d = dir.to_string_lossy().into_owned();
+    let main = support::compile(
+        "cc",
+        &[
+            &s("probe_main.c"),
+            "-L",
+            &d,
+            "-Wl,--no-as-needed",
+            "-lprobe_first",
+            "-lprobe_second",
+            "-ldl",
+            "-Wl,-rpath,$ORIGIN",
+        ],
+        &dir.join("probe_main"),
+    );
+    let plain = Command::new(&main).output().unwrap();
+    let guarded = Command::new(&main).env("LD_PRELOAD", support::lib_path()).output().unwrap();
+    let plain_out = String::from_utf8_lossy(&plain.stdout);
+    assert_eq!(plain_out.trim(), "next=2 default=1 handle=2 missing=null dlerror=set", "the probe itself");
+    assert_eq!(String::from_utf8_lossy(&guarded.stdout), plain_out, "dlsym answers changed under pinguard");
+    assert!(guarded.status.success());
+}
+
+#[test]
+fn a_program_without_cuda_is_untouched() {
+    let dir = support::profile_dir().join("probes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = support::repo_root().join("tests/probes/no_cuda.c");
+    let prog = support::compile("cc", &[&src.to_string_lossy()], &dir.join("no_cuda"));
+    let out = Command::new(&prog)
+        .env("LD_PRELOAD", support::lib_path())
+        .env("PINGUARD_OPTIONS", "mode=nonsense:::colour")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "exit code must be the program's own");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "sum=14\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "pinguard must say nothing to a program without CUDA");
+}
+
+#[test]
+fn malformed_settings_get_one_line_each_and_the_defaults() {
+    let setup = support::fake_setup();
+    let run =
+        run_program(setup, &app(setup, "dynamic", "pageable_h2d"), &[("PINGUARD_OPTIONS", "mode=loud:colour=red")])
+            .unwrap();
+    let stderr = run.stderr();
+    let lines = pinguard_lines(&stderr);
+    assert!(run.output.status.success(), "{stderr}");
+    assert_eq!(
+        lines.iter().filter(|l| l.contains("ignoring PINGUARD_OPTIONS entry 'mode=loud'")).count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(lines.iter().filter(|l| l.contains("'colour=red': unknown setting")).count(), 1, "{stderr}");
+    assert_eq!(run.records.len(), 1, "log mode (the default) still reports: {stderr}");
+}
+
+#[test]
+fn mode_off_passes_everything_through_silently() {
+    let setup = support::fake_setup();
+    for name in ["pageable_h2d", "straddle", "threads8", "batch"] {
+        for build in ["dynamic", "static"] {
+            let run = run_program(setup, &app(setup, build, name), &[("PINGUARD_OPTIONS", "mode=off")]).unwrap();
+            let stderr = run.stderr();
+            assert!(run.output.status.success(), "{build}/{name}: {stderr}");
+            assert!(pinguard_lines(&stderr).is_empty(), "{build}/{name} printed under mode=off: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn per_thread_default_stream_is_named_as_such() {
+    let setup = support::fake_setup();
+    for build in ["dynamic", "static", "driver", "dlsym"] {
+        let run = run_program(setup, &app(setup, build, "ptsz_default_stream"), &[]).unwrap();
+        assert_eq!(run.records.len(), 1, "{build}: {}", run.stderr());
+        let r = &run.records[0];
+        assert_eq!(r["stream_kind"], "per-thread-default", "{build}: {}", run.stderr());
+        assert!(r["api"].ends_with("_ptsz"), "{build}: a _ptsz entry point must be reported, got {}", r["api"]);
+    }
+}
+
+#[test]
+fn each_call_is_reported_once_at_the_outermost_layer() {
+    let setup = support::fake_setup();
+    let expect = [
+        ("dynamic", "runtime", "cudaMemcpyAsync"),
+        ("static", "driver", "cuMemcpyHtoDAsync_v2"),
+        ("dlsym", "driver", "cuMemcpyHtoDAsync_v2"),
+    ];
+    for (build, layer, api) in expect {
+        let run = run_program(setup, &app(setup, build, "pageable_h2d"), &[]).unwrap();
+        assert_eq!(run.records.len(), 1, "{build}: {}", run.stderr());
+        assert_eq!((run.records[0]["layer"].as_str(), run.records[0]["api"].as_str()), (layer, api), "{build}");
+    }
+}
+
+#[test]
+fn findings_say_how_long_the_host_was_blocked_and_by_whom() {
+    let setup = support::fake_setup();
+    let run = run_program(setup, &app(setup, "dynamic", "threads8"), &[]).unwrap();
+    assert_eq!(run.records.len(), 8);
+    let tids: std::collections::BTreeSet<_> = run.records.iter().map(|r| r["tid"].clone()).collect();
+    assert_eq!(tids.len(), 8, "each thread's finding names its own thread");
+    for r in &run.records {
+        assert!(r["blocked_us"].parse::<u64>().is_ok());
+        assert_eq!(r["pid"], run.output.status.code().map(|_| r["pid"].clone()).unwrap());
+        assert_eq!(r["result"], "0");
+    }
+}
+
+#[test]
+fn straddle_reports_the_pinned_edge_and_cudas_return_code() {
+    let setup = support::fake_setup();
+    let run = run_program(setup, &app(setup, "dynamic", "straddle"), &[]).unwrap();
+    let stderr = run.stderr();
+    assert_eq!(run.records.len(), 1, "{stderr}");
+    let r = &run.records[0];
+    assert_eq!(r["result"], "1", "cudaErrorInvalidValue, returned unchanged");
+    assert!(r.contains_key("edge"));
+    assert!(stderr.contains("from cudaHostRegister"), "{stderr}");
+}
