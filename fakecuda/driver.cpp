@@ -61,6 +61,12 @@ std::mutex g_mu;
 std::map<uintptr_t, Block> g_blocks;
 bool g_initialised = false;
 
+// As in the real driver, a thread needs a current context (cuCtxSetCurrent; the runtime
+// binds the primary context on a thread's first call) before it allocates or copies.
+thread_local CUcontext t_current = nullptr;
+
+CUresult need_context() { return t_current ? CUDA_SUCCESS : CUDA_ERROR_INVALID_CONTEXT; }
+
 void *map_pages(size_t n) {
     size_t len = n == 0 ? 1 : n;
     void *p = mmap(nullptr, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -120,6 +126,7 @@ bool checked_span(size_t pitch, size_t width, size_t height, size_t depth, size_
 }
 
 CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n) {
+    if (CUresult r = need_context()) return r;
     std::lock_guard<std::mutex> lock(g_mu);
     if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
     if (dst_dev ? !device_range_ok(dst, n) : !host_range_ok(dst, n)) return CUDA_ERROR_INVALID_VALUE;
@@ -166,6 +173,7 @@ Side resolve_side(CUmemorytype type, const void *host, CUdeviceptr dev, CUarray 
 CUresult copy3d(Side s, size_t sx, size_t sy, size_t sz, size_t spitch, size_t sheight, Side d,
                 size_t dx, size_t dy, size_t dz, size_t dpitch, size_t dheight, size_t width,
                 size_t height, size_t depth) {
+    if (CUresult r = need_context()) return r;
     if (!s.ok || !d.ok) return CUDA_ERROR_INVALID_VALUE;
     if (width == 0 || height == 0 || depth == 0) return CUDA_SUCCESS;
     size_t sspan, dspan;
@@ -196,6 +204,7 @@ CUresult add_block(uintptr_t base, size_t size, BlockKind kind, bool owns) {
 }
 
 CUresult alloc_block(void **out, size_t size, BlockKind kind) {
+    if (CUresult r = need_context()) return r;
     if (!out) return CUDA_ERROR_INVALID_VALUE;
     {
         std::lock_guard<std::mutex> lock(g_mu);
@@ -247,7 +256,10 @@ FAKE_EXPORT CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice) {
     *c = reinterpret_cast<CUcontext>(&ctx);
     return CUDA_SUCCESS;
 }
-FAKE_EXPORT CUresult cuCtxSetCurrent(CUcontext) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuCtxSetCurrent(CUcontext c) {
+    t_current = c;
+    return CUDA_SUCCESS;
+}
 
 FAKE_EXPORT CUresult cuGetErrorString(CUresult e, const char **s) {
     if (!s) return CUDA_ERROR_INVALID_VALUE;
@@ -285,6 +297,7 @@ FAKE_EXPORT CUresult cuMemHostAlloc(void **pp, size_t n, unsigned int) { return 
 FAKE_EXPORT CUresult cuMemFreeHost(void *p) { return free_block(reinterpret_cast<uintptr_t>(p), BlockKind::PinnedAlloc); }
 
 FAKE_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t n, unsigned int) {
+    if (CUresult r = need_context()) return r;
     if (!p || n == 0) return CUDA_ERROR_INVALID_VALUE;
     uintptr_t b = reinterpret_cast<uintptr_t>(p);
     {
@@ -317,6 +330,7 @@ FAKE_EXPORT CUresult cuMemHostGetFlags(unsigned int *flags, void *p) {
 // ---- arrays (row-major bytes; enough for 2D copies to and from them) ------------------
 
 FAKE_EXPORT CUresult cuArrayCreate_v2(CUarray *out, const CUDA_ARRAY_DESCRIPTOR *d) {
+    if (CUresult r = need_context()) return r;
     if (!out || !d) return CUDA_ERROR_INVALID_VALUE;
     size_t elem = 0;
     switch (d->Format) {
@@ -395,6 +409,7 @@ FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute 
 // ---- streams (every stream is already drained: copies run at once) --------------------
 
 FAKE_EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int) {
+    if (CUresult r = need_context()) return r;
     if (!s) return CUDA_ERROR_INVALID_VALUE;
     *s = reinterpret_cast<CUstream>(new char[16]);
     return CUDA_SUCCESS;

@@ -36,6 +36,8 @@ using PFN_gpa_v2 = CUresult (*)(const char *, void **, int, cuuint64_t, CUdriver
 struct Driver {
     PFN_gpa_v2 gpa = nullptr;
     CUresult (*init)(unsigned int) = nullptr;
+    CUresult (*primary_retain)(CUcontext *, CUdevice) = nullptr;
+    CUresult (*ctx_set_current)(CUcontext) = nullptr;
     CUresult (*mem_alloc)(CUdeviceptr *, size_t) = nullptr;
     CUresult (*mem_free)(CUdeviceptr) = nullptr;
     CUresult (*mem_alloc_managed)(CUdeviceptr *, size_t, unsigned int) = nullptr;
@@ -111,6 +113,8 @@ void load_driver() {
         g_init_error = cudaErrorInitializationError;
         return;
     }
+    want(g_drv.primary_retain, "cuDevicePrimaryCtxRetain", 7000, 0);
+    want(g_drv.ctx_set_current, "cuCtxSetCurrent", 4000, 0);
     want(g_drv.mem_alloc, "cuMemAlloc", 3020, 0);
     want(g_drv.mem_free, "cuMemFree", 3020, 0);
     want(g_drv.mem_alloc_managed, "cuMemAllocManaged", 6000, 0);
@@ -143,9 +147,18 @@ void load_driver() {
     want(g_drv.batch3d[1], "cuMemcpy3DBatchAsync", 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
 }
 
+// Like the real runtime, binds the primary context to each thread on its first call.
+thread_local bool t_bound = false;
+
 cudaError_t ensure_init() {
     std::call_once(g_once, load_driver);
-    return g_init_error;
+    if (g_init_error != cudaSuccess || t_bound) return g_init_error;
+    CUcontext ctx = nullptr;
+    if (!g_drv.primary_retain || g_drv.primary_retain(&ctx, 0) != CUDA_SUCCESS ||
+        g_drv.ctx_set_current(ctx) != CUDA_SUCCESS)
+        return cudaErrorInitializationError;
+    t_bound = true;
+    return cudaSuccess;
 }
 
 cudaError_t ret(CUresult r) {

@@ -96,6 +96,7 @@ struct tk_driver_fns {
 };
 
 static tk_driver_fns tk_drv;
+static CUcontext tk_ctx;  // the primary context, made current on each thread that copies
 
 #ifdef TK_DLSYM
 template <typename F>
@@ -169,11 +170,13 @@ static inline void tk_init() {
 #endif
     TK_CHECK(tk_drv.init(0));
     CUdevice dev;
-    CUcontext ctx;
     TK_CHECK(tk_drv.device_get(&dev, 0));
-    TK_CHECK(tk_drv.primary_retain(&ctx, dev));
-    TK_CHECK(tk_drv.ctx_set_current(ctx));
+    TK_CHECK(tk_drv.primary_retain(&tk_ctx, dev));
+    TK_CHECK(tk_drv.ctx_set_current(tk_ctx));
 }
+
+// A new thread has no current context in the driver API: make the primary one current.
+static inline void tk_thread_init() { TK_CHECK(tk_drv.ctx_set_current(tk_ctx)); }
 
 #define TK_DPTR(p) static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(p))
 #define TK_S(s) reinterpret_cast<CUstream>(s)
@@ -309,6 +312,8 @@ static inline void tk_dtoh_sync(void *dst, const void *src, size_t n) { TK_CHECK
 #else
 
 static inline void tk_init() { TK_CHECK(cudaSetDevice(0)); }
+// The runtime binds the primary context to each thread by itself.
+static inline void tk_thread_init() {}
 static inline void *tk_device_alloc(size_t n) { void *p; TK_CHECK(cudaMalloc(&p, n)); return p; }
 static inline void tk_device_free(void *p) { TK_CHECK(cudaFree(p)); }
 static inline void *tk_managed_alloc(size_t n) { void *p; TK_CHECK(cudaMallocManaged(&p, n, cudaMemAttachGlobal)); return p; }

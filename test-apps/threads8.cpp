@@ -8,6 +8,7 @@ int main() {
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([t, n] {
+            tk_thread_init();
             tk_stream s = tk_stream_create();
             void *dev = tk_device_alloc(n);
             std::vector<unsigned char> pageable(n), back(n);
