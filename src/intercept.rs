@@ -10,6 +10,7 @@
 //! of this (see `guard`); inner frames and mode=off just call the real function.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
@@ -68,6 +69,9 @@ impl Records {
         self.iter().any(|r| matches!(r.kind, RecordKind::Finding(_)))
     }
 }
+
+/// Set by the thread that reports the finding abort mode stops at.
+static ABORT_CLAIMED: AtomicBool = AtomicBool::new(false);
 
 static NO_VERDICT_NOTES: [Once; 4] = [Once::new(), Once::new(), Once::new(), Once::new()];
 
@@ -182,6 +186,14 @@ pub fn copy(call: CopyCall<'_>, describe: impl FnOnce() -> Elements, real: impl 
         return real();
     }
     if mode == Mode::Abort && records.has_finding() {
+        // One report, then the end, as sanitizers do: the first thread to reach a finding
+        // reports and aborts; any other that reaches one meanwhile waits for the abort.
+        if ABORT_CLAIMED.swap(true, Ordering::SeqCst) {
+            loop {
+                // SAFETY: pause has no preconditions; SIGABRT ends the process.
+                unsafe { libc::pause() };
+            }
+        }
         boundary(call.api, || {
             for r in records.iter() {
                 emit(&call, r, Outcome::Aborting);

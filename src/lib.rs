@@ -14,6 +14,7 @@
 //! The pure logic (registry, extents, verdicts, settings, report lines) lives in the
 //! `pinguard-core` crate, where it is unit- and property-tested.
 #![allow(non_snake_case, reason = "hooks carry the exact CUDA symbol names they replace")]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
 mod api_table;
 mod exports;

@@ -121,6 +121,7 @@ pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
 
 /// The file an address belongs to, if any (for ABI decisions and diagnostics).
 pub fn object_path_of(addr: *const c_void) -> Option<CString> {
+    // SAFETY: Dl_info is plain C data (pointers and integers); all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the loader's tables and fills `info`.
     if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {

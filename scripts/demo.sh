@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Builds pinguard and runs it on a demo program that copies a pageable buffer to the GPU
+# with cudaMemcpyAsync (test-apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
+# real CUDA (nvcc's default static runtime, so the driver layer catches it); otherwise
+# the fakecuda stand-in. It says which.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+cargo build --release --quiet
+lib="$root/target/release/libpinguard.so"
+mkdir -p build/demo
+if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    echo "demo: real CUDA ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)), app built by nvcc -cudart static"
+    nvcc -x cu -std=c++17 -O1 -Itest-apps test-apps/pageable_h2d.cpp -o build/demo/pageable_h2d
+    env=()
+else
+    echo "demo: no GPU/nvcc here, so the app runs against fakecuda (a test double, not a GPU)"
+    bash scripts/build-test-apps.sh build/demo-fake >/dev/null
+    cp build/demo-fake/static/pageable_h2d build/demo/pageable_h2d
+    env=(LD_LIBRARY_PATH="$root/build/demo-fake/fakecuda")
+fi
+echo "demo: LD_PRELOAD=$lib build/demo/pageable_h2d"
+echo
+env "${env[@]}" LD_PRELOAD="$lib" build/demo/pageable_h2d
