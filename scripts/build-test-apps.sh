@@ -62,7 +62,7 @@ compile() {
     local pt=()
     grep -q 'define CUDA_API_PER_THREAD_DEFAULT_STREAM' "$src" && pt=(--default-stream per-thread)
     if [ "$toolchain" = nvcc ]; then
-        local base=(-std=c++17 -O1 -I"$apps" -Xcompiler -Wno-attributes)
+        local base=(-std=c++17 -O1 -I"$apps" -Xcompiler -Wno-attributes,-Wno-deprecated-declarations)
         case $build in
             dynamic) nvcc -x cu "${base[@]}" "${pt[@]}" -cudart shared "$src" -o "$dst" -lpthread ;;
             static)  nvcc -x cu "${base[@]}" "${pt[@]}" -cudart static "$src" -o "$dst" -lpthread ;;
@@ -70,7 +70,7 @@ compile() {
             dlsym)   nvcc -x c++ "${base[@]}" -DTK_DLSYM "$src" -o "$dst" -ldl -lpthread ;;
         esac
     else
-        local base=(-std=c++17 -O1 -g -Wall -Wno-attributes -Wno-unused-variable -I"$apps" -I"$CUDA_INCLUDE")
+        local base=(-std=c++17 -O1 -g -Wall -Wno-attributes -Wno-deprecated-declarations -Wno-unused-variable -I"$apps" -I"$CUDA_INCLUDE")
         local fk="$out/fakecuda"
         case $build in
             dynamic) g++ "${base[@]}" "$src" -o "$dst" -L"$fk" -lcudart -lpthread ;;

@@ -302,6 +302,15 @@ static inline void *tk_proc_address(const char *name, int version) {
     return fp;
 }
 
+// A driver entry point as a program asks for it at run time; per_thread asks for the
+// per-thread-default-stream (_ptsz) variant.
+static inline void *tk_entry_point(const char *name, bool per_thread) {
+    void *fp = nullptr;
+    CUdriverProcAddressQueryResult st;
+    TK_CHECK(tk_drv.get_proc_address(name, &fp, 13000, per_thread ? CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM : 0, &st));
+    return fp;
+}
+
 static inline int tk_error_invalid_value() { return CUDA_ERROR_INVALID_VALUE; }
 
 // Synchronous copies (not watched by pinguard): how the apps check the data.
@@ -391,6 +400,18 @@ static inline void *tk_proc_address(const char *name, int version) {
     void *fp = nullptr;
     cudaDriverEntryPointQueryResult st;
     TK_CHECK(cudaGetDriverEntryPointByVersion(name, &fp, version, cudaEnableDefault, &st));
+    return fp;
+}
+
+// A driver entry point through the runtime: cudaGetDriverEntryPoint for the default
+// variant, cudaGetDriverEntryPointByVersion for the per-thread one.
+static inline void *tk_entry_point(const char *name, bool per_thread) {
+    void *fp = nullptr;
+    cudaDriverEntryPointQueryResult st;
+    if (per_thread)
+        TK_CHECK(cudaGetDriverEntryPointByVersion(name, &fp, 13000, cudaEnablePerThreadDefaultStream, &st));
+    else
+        TK_CHECK(cudaGetDriverEntryPoint(name, &fp, cudaEnableDefault, &st));
     return fp;
 }
 static inline int tk_error_invalid_value() { return cudaErrorInvalidValue; }

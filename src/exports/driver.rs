@@ -12,47 +12,14 @@ use pinguard_core::cuda_types::{CudaMemcpy2D, CudaMemcpy3D, Memcpy3DBatchOp, Mem
 use pinguard_core::registry::PinOrigin;
 use pinguard_core::verdict::Direction;
 
-use crate::api_table::{Hook, hook};
-use crate::exports::{call_of, missing_real};
+use crate::api_table::Hook;
+use crate::exports::call_of;
 use crate::intercept::{self, Elements};
 
 type CuResult = i32;
 type Stream = *mut c_void;
 type DevicePtr = u64;
 type Array = *mut c_void;
-
-/// Resolves the real function of `$hook` as type `$ty`, or returns the "missing" error.
-macro_rules! real_or_return {
-    ($hook:expr, $ty:ty) => {{
-        let row = hook($hook);
-        // SAFETY: the type given here is the ABI of this row's real function (cuda.h).
-        match unsafe { row.real_fn::<$ty>() } {
-            Some(f) => (row, f),
-            None => return missing_real(row),
-        }
-    }};
-}
-
-/// Two exports (legacy stream and `_ptsz`) sharing one implementation.
-macro_rules! twins {
-    ($legacy:ident, $ptsz:ident, ($($a:ident: $t:ty),*), $imp:ident) => {
-        /// # Safety
-        /// Called as the CUDA driver function of this name, under its contract; the
-        /// arguments reach the real function untouched.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $legacy($($a: $t),*) -> CuResult {
-            // SAFETY: forwarded contract.
-            unsafe { $imp(Hook::$legacy, $($a),*) }
-        }
-        /// # Safety
-        /// As the legacy-stream twin.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $ptsz($($a: $t),*) -> CuResult {
-            // SAFETY: forwarded contract.
-            unsafe { $imp(Hook::$ptsz, $($a),*) }
-        }
-    };
-}
 
 // ---- pinned memory --------------------------------------------------------------------
 

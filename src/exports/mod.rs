@@ -12,6 +12,41 @@ use crate::api_table::{HOOK_COUNT, HOOKS, HookRow};
 use crate::intercept::CopyCall;
 use crate::state::Once;
 
+/// Resolves the real function of `$hook` as type `$ty` (its ABI from cuda.h or
+/// cuda_runtime_api.h), or returns the "missing" error from the hook.
+macro_rules! real_or_return {
+    ($hook:expr, $ty:ty) => {{
+        let row = crate::api_table::hook($hook);
+        // SAFETY: the type given at each use is the ABI of that row's real function.
+        match unsafe { row.real_fn::<$ty>() } {
+            Some(f) => (row, f),
+            None => return crate::exports::missing_real(row),
+        }
+    }};
+}
+
+/// Two exports, the legacy-stream entry point and its `_ptsz` twin, sharing one
+/// implementation `$imp(hook, args...)`. Both layers return a 4-byte error enum.
+macro_rules! twins {
+    ($legacy:ident, $ptsz:ident, ($($a:ident: $t:ty),*), $imp:ident) => {
+        /// # Safety
+        /// Called as the CUDA function of this name, under its contract; the arguments
+        /// reach the real function untouched.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $legacy($($a: $t),*) -> i32 {
+            // SAFETY: forwarded contract.
+            unsafe { $imp(crate::api_table::Hook::$legacy, $($a),*) }
+        }
+        /// # Safety
+        /// As the legacy-stream twin.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn $ptsz($($a: $t),*) -> i32 {
+            // SAFETY: forwarded contract.
+            unsafe { $imp(crate::api_table::Hook::$ptsz, $($a),*) }
+        }
+    };
+}
+
 pub mod driver;
 pub mod loader;
 pub mod runtime;

@@ -10,46 +10,14 @@ use pinguard_core::copy_shape::{self, NoVerdict};
 use pinguard_core::cuda_types::{CudaMemcpy3DParms, Memcpy3DBatchOp, MemcpyAttributes};
 use pinguard_core::registry::PinOrigin;
 
-use crate::api_table::{Hook, hook};
+use crate::api_table::Hook;
+use crate::exports::call_of;
 use crate::exports::driver::{batch_elements, batch3d_elements};
-use crate::exports::{call_of, missing_real};
 use crate::intercept::{self, Elements};
 use crate::symbols;
 
 type CudaError = i32;
 type Stream = *mut c_void;
-
-macro_rules! real_or_return {
-    ($hook:expr, $ty:ty) => {{
-        let row = hook($hook);
-        // SAFETY: the type given here is the ABI of this row's real function
-        // (cuda_runtime_api.h, CUDA 13).
-        match unsafe { row.real_fn::<$ty>() } {
-            Some(f) => (row, f),
-            None => return missing_real(row),
-        }
-    }};
-}
-
-macro_rules! twins {
-    ($legacy:ident, $ptsz:ident, ($($a:ident: $t:ty),*), $imp:ident) => {
-        /// # Safety
-        /// Called as the CUDA runtime function of this name, under its contract; the
-        /// arguments reach the real function untouched.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $legacy($($a: $t),*) -> CudaError {
-            // SAFETY: forwarded contract.
-            unsafe { $imp(Hook::$legacy, $($a),*) }
-        }
-        /// # Safety
-        /// As the legacy-stream twin.
-        #[unsafe(no_mangle)]
-        pub unsafe extern "C" fn $ptsz($($a: $t),*) -> CudaError {
-            // SAFETY: forwarded contract.
-            unsafe { $imp(Hook::$ptsz, $($a),*) }
-        }
-    };
-}
 
 // ---- pinned memory --------------------------------------------------------------------
 
