@@ -1,5 +1,7 @@
 // A 2D copy whose host extent overflows the address space: pinguard gives no verdict and
-// does not crash, the real call runs and returns its own error, unchanged.
+// does not crash; the real call runs untouched. What CUDA then does is CUDA's business
+// (fakecuda returns invalid value; the real 580 driver dies with SIGSEGV inside the call,
+// with or without pinguard): the manifest asks for the same fate as without pinguard.
 #include "testkit.h"
 
 int main() {
@@ -9,7 +11,6 @@ int main() {
     std::vector<unsigned char> host(1 << 16);
     const size_t huge_pitch = SIZE_MAX / 2;
     int rc = tk_memcpy2d_async(dev, 256, host.data(), huge_pitch, 8, 4, TK_H2D, s);
-    if (rc == 0) TK_FAIL("an overflowing 2D copy was accepted");
     printf("extent_overflow: CUDA returned %d\n", rc);
     tk_stream_sync(s);
     tk_done("extent_overflow");

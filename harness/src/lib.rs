@@ -28,6 +28,9 @@ pub struct Case {
     pub expected: Vec<Expected>,
     /// `key=value` checks against the exit summary.
     pub summary: Vec<(String, String)>,
+    /// `same-fate`: the app need not succeed; it must end exactly as it does without
+    /// pinguard (same exit code, or same signal). For calls that crash inside CUDA itself.
+    pub same_fate: bool,
 }
 
 pub const ALL_BUILDS: [&str; 4] = ["dynamic", "static", "driver", "dlsym"];
@@ -54,9 +57,13 @@ pub fn parse_manifest(text: &str) -> Result<Vec<Case>, String> {
             Some(list) => list.split(',').map(str::to_string).collect(),
             None => return Err(format!("manifest line {}: no builds", n + 1)),
         };
-        let mut case = Case { app, builds, expected: Vec::new(), summary: Vec::new() };
+        let mut case = Case { app, builds, expected: Vec::new(), summary: Vec::new(), same_fate: false };
         for w in words {
             if w == "-" {
+                continue;
+            }
+            if w == "same-fate" {
+                case.same_fate = true;
                 continue;
             }
             if let Some((k, v)) = w.split_once('=') {
@@ -122,8 +129,21 @@ impl Run {
 
 /// Runs a program under pinguard with extra environment.
 pub fn run_program(setup: &Setup, program: &Path, env: &[(&str, &str)]) -> std::io::Result<Run> {
+    run_with(setup, program, env, true)
+}
+
+/// Runs a program the same way, but without pinguard: the baseline.
+pub fn run_bare(setup: &Setup, program: &Path) -> std::io::Result<Run> {
+    run_with(setup, program, &[], false)
+}
+
+fn run_with(setup: &Setup, program: &Path, env: &[(&str, &str)], guarded: bool) -> std::io::Result<Run> {
     let mut cmd = Command::new(program);
-    cmd.env("LD_PRELOAD", &setup.lib);
+    if guarded {
+        cmd.env("LD_PRELOAD", &setup.lib);
+    } else {
+        cmd.env_remove("LD_PRELOAD");
+    }
     if let Some(dir) = &setup.library_path {
         let old = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
         cmd.env("LD_LIBRARY_PATH", format!("{}:{old}", dir.display()));
@@ -162,9 +182,21 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
         m.iter().map(|((v, d, b), c)| format!("{v}:{d}:{b}:{c}")).collect::<Vec<_>>().join(" ")
     };
     let context = || format!("\n--- stderr ---\n{}", run.stderr());
+    // The fate without pinguard, for same-fate cases: exit code and signal must match.
+    let baseline = if case.same_fate {
+        let bare = run_bare(setup, &program).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+        let fate = |s: std::process::ExitStatus| (s.code(), s.signal());
+        if fate(bare.output.status) != fate(status) {
+            return Err(format!("ended with {status}, but {} without pinguard{}", bare.output.status, context()));
+        }
+        Some(bare.output.status)
+    } else {
+        None
+    };
+    let ends_as_expected = |s: std::process::ExitStatus| baseline.map_or(s.success(), |b| b == s);
     match mode {
         RunMode::Log => {
-            if !status.success() {
+            if !ends_as_expected(status) {
                 return Err(format!("exited with {status}{}", context()));
             }
             let want: BTreeMap<_, _> =
@@ -176,6 +208,13 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
                 return Err(format!("{d} verdicts disagreed with the driver{}", context()));
             }
             for (k, v) in &case.summary {
+                if run.summary.is_none() && case.same_fate && status.signal().is_some() {
+                    // Killed inside CUDA before the exit summary: the per-kind note must be there.
+                    if k == "unclassified" && !run.stderr().contains("no verdict for a copy") {
+                        return Err(format!("no 'no verdict' note before the crash{}", context()));
+                    }
+                    continue;
+                }
                 let actual = run.summary.as_ref().and_then(|s| s.get(k)).cloned().unwrap_or_else(|| "(none)".into());
                 if &actual != v {
                     return Err(format!("summary {k}={actual}, expected {v}{}", context()));
@@ -184,7 +223,7 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
         }
         RunMode::Abort => {
             if !case.has_finding() {
-                if !status.success() {
+                if !ends_as_expected(status) {
                     return Err(format!("no finding expected, but exited with {status}{}", context()));
                 }
                 return Ok(());
