@@ -2,12 +2,20 @@
 # Builds pinguard and runs it on a demo program that copies a pageable buffer to the GPU
 # with cudaMemcpyAsync (test-apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
 # real CUDA (nvcc's default static runtime, so the driver layer catches it); otherwise
-# the fakecuda stand-in. It says which.
+# the fakecuda stand-in. It says which. (Without cargo, as on the GPU machine, it uses
+# the library scripts/prepare-gpu.sh put in .gpu/.)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release --quiet
-lib="$root/target/release/libpinguard.so"
+if command -v cargo >/dev/null; then
+    cargo build --release --quiet
+    lib="$root/target/release/libpinguard.so"
+elif [ -f "$root/.gpu/libpinguard.so" ]; then
+    lib="$root/.gpu/libpinguard.so"   # a machine without Rust: the build carried there
+else
+    echo "demo: no cargo to build pinguard with, and no .gpu/libpinguard.so" >&2
+    exit 1
+fi
 mkdir -p build/demo
 if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     echo "demo: real CUDA ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)), app built by nvcc -cudart static"

@@ -7,8 +7,7 @@ use std::ffi::{CStr, c_char, c_void};
 
 use pinguard_core::settings::Mode;
 
-use crate::api_table::{Hook, Routed, hook, is_routed_driver_symbol, route_by_pointer, route_by_symbol};
-use crate::exports::missing_real;
+use crate::api_table::{Hook, Routed, is_routed_driver_symbol, route_by_pointer, route_by_symbol};
 use crate::guard::boundary;
 use crate::state;
 use crate::symbols::{self, REAL_DLSYM};
@@ -104,6 +103,18 @@ unsafe fn route_result(symbol: *const c_char, pfn: *mut *mut c_void, version: i6
     });
 }
 
+/// Routes `*pfn` after a successful lookup, and passes the return code through as is.
+///
+/// # Safety
+/// As `route_result`, when `rc` is 0.
+unsafe fn routed(rc: i32, symbol: *const c_char, pfn: *mut *mut c_void, version: i64) -> i32 {
+    if rc == 0 {
+        // SAFETY: success: the real lookup wrote *pfn.
+        unsafe { route_result(symbol, pfn, version) };
+    }
+    rc
+}
+
 type Gpa1 = unsafe extern "C" fn(*const c_char, *mut *mut c_void, i32, u64) -> i32;
 type Gpa2 = unsafe extern "C" fn(*const c_char, *mut *mut c_void, i32, u64, *mut i32) -> i32;
 
@@ -116,18 +127,9 @@ pub unsafe extern "C" fn cuGetProcAddress(
     version: i32,
     flags: u64,
 ) -> i32 {
-    let row = hook(Hook::cuGetProcAddress);
-    // SAFETY: the row's real function has the Gpa1 ABI.
-    let Some(real) = (unsafe { row.real_fn::<Gpa1>() }) else {
-        return missing_real(row);
-    };
-    // SAFETY: the caller's arguments, forwarded unchanged.
-    let rc = unsafe { real(symbol, pfn, version, flags) };
-    if rc == 0 {
-        // SAFETY: success: the driver wrote *pfn.
-        unsafe { route_result(symbol, pfn, i64::from(version)) };
-    }
-    rc
+    let (_, real) = real_or_return!(Hook::cuGetProcAddress, Gpa1);
+    // SAFETY: the caller's arguments, forwarded unchanged; routed only on success.
+    unsafe { routed(real(symbol, pfn, version, flags), symbol, pfn, i64::from(version)) }
 }
 
 /// # Safety
@@ -140,18 +142,9 @@ pub unsafe extern "C" fn cuGetProcAddress_v2(
     flags: u64,
     status: *mut i32,
 ) -> i32 {
-    let row = hook(Hook::cuGetProcAddress_v2);
-    // SAFETY: the row's real function has the Gpa2 ABI.
-    let Some(real) = (unsafe { row.real_fn::<Gpa2>() }) else {
-        return missing_real(row);
-    };
-    // SAFETY: the caller's arguments, forwarded unchanged.
-    let rc = unsafe { real(symbol, pfn, version, flags, status) };
-    if rc == 0 {
-        // SAFETY: success: the driver wrote *pfn.
-        unsafe { route_result(symbol, pfn, i64::from(version)) };
-    }
-    rc
+    let (_, real) = real_or_return!(Hook::cuGetProcAddress_v2, Gpa2);
+    // SAFETY: the caller's arguments, forwarded unchanged; routed only on success.
+    unsafe { routed(real(symbol, pfn, version, flags, status), symbol, pfn, i64::from(version)) }
 }
 
 // ---- cudaGetDriverEntryPoint* ----------------------------------------------------------
@@ -160,46 +153,13 @@ type EntryPoint = unsafe extern "C" fn(*const c_char, *mut *mut c_void, u64, *mu
 type EntryPointByVersion = unsafe extern "C" fn(*const c_char, *mut *mut c_void, u32, u64, *mut i32) -> i32;
 
 unsafe fn entry_point(h: Hook, symbol: *const c_char, pfn: *mut *mut c_void, flags: u64, status: *mut i32) -> i32 {
-    let row = hook(h);
-    // SAFETY: the row's real function has the EntryPoint ABI.
-    let Some(real) = (unsafe { row.real_fn::<EntryPoint>() }) else {
-        return missing_real(row);
-    };
-    // SAFETY: the caller's arguments, forwarded unchanged.
-    let rc = unsafe { real(symbol, pfn, flags, status) };
-    if rc == 0 {
-        // No version is named here: the pointer alone decides the variant.
-        // SAFETY: success: the runtime wrote *pfn.
-        unsafe { route_result(symbol, pfn, 0) };
-    }
-    rc
+    let (_, real) = real_or_return!(h, EntryPoint);
+    // No version is named here: the pointer alone decides the variant.
+    // SAFETY: the caller's arguments, forwarded unchanged; routed only on success.
+    unsafe { routed(real(symbol, pfn, flags, status), symbol, pfn, 0) }
 }
-
-/// # Safety
-/// Called as `cudaGetDriverEntryPoint`, under its contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cudaGetDriverEntryPoint(
-    symbol: *const c_char,
-    pfn: *mut *mut c_void,
-    flags: u64,
-    status: *mut i32,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { entry_point(Hook::cudaGetDriverEntryPoint, symbol, pfn, flags, status) }
-}
-
-/// # Safety
-/// Called as `cudaGetDriverEntryPoint_ptsz`, under its contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cudaGetDriverEntryPoint_ptsz(
-    symbol: *const c_char,
-    pfn: *mut *mut c_void,
-    flags: u64,
-    status: *mut i32,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { entry_point(Hook::cudaGetDriverEntryPoint_ptsz, symbol, pfn, flags, status) }
-}
+twins!(cudaGetDriverEntryPoint, cudaGetDriverEntryPoint_ptsz,
+    (symbol: *const c_char, pfn: *mut *mut c_void, flags: u64, status: *mut i32), entry_point);
 
 unsafe fn entry_point_by_version(
     h: Hook,
@@ -209,44 +169,10 @@ unsafe fn entry_point_by_version(
     flags: u64,
     status: *mut i32,
 ) -> i32 {
-    let row = hook(h);
-    // SAFETY: the row's real function has the EntryPointByVersion ABI.
-    let Some(real) = (unsafe { row.real_fn::<EntryPointByVersion>() }) else {
-        return missing_real(row);
-    };
-    // SAFETY: the caller's arguments, forwarded unchanged.
-    let rc = unsafe { real(symbol, pfn, version, flags, status) };
-    if rc == 0 {
-        // SAFETY: success: the runtime wrote *pfn.
-        unsafe { route_result(symbol, pfn, i64::from(version)) };
-    }
-    rc
+    let (_, real) = real_or_return!(h, EntryPointByVersion);
+    // SAFETY: the caller's arguments, forwarded unchanged; routed only on success.
+    unsafe { routed(real(symbol, pfn, version, flags, status), symbol, pfn, i64::from(version)) }
 }
-
-/// # Safety
-/// Called as `cudaGetDriverEntryPointByVersion`, under its contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cudaGetDriverEntryPointByVersion(
-    symbol: *const c_char,
-    pfn: *mut *mut c_void,
-    version: u32,
-    flags: u64,
-    status: *mut i32,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { entry_point_by_version(Hook::cudaGetDriverEntryPointByVersion, symbol, pfn, version, flags, status) }
-}
-
-/// # Safety
-/// Called as `cudaGetDriverEntryPointByVersion_ptsz`, under its contract.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn cudaGetDriverEntryPointByVersion_ptsz(
-    symbol: *const c_char,
-    pfn: *mut *mut c_void,
-    version: u32,
-    flags: u64,
-    status: *mut i32,
-) -> i32 {
-    // SAFETY: forwarded contract.
-    unsafe { entry_point_by_version(Hook::cudaGetDriverEntryPointByVersion_ptsz, symbol, pfn, version, flags, status) }
-}
+twins!(cudaGetDriverEntryPointByVersion, cudaGetDriverEntryPointByVersion_ptsz,
+    (symbol: *const c_char, pfn: *mut *mut c_void, version: u32, flags: u64, status: *mut i32),
+    entry_point_by_version);
