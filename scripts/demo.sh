@@ -19,7 +19,7 @@ fi
 mkdir -p build/demo
 if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     echo "demo: real CUDA ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)), app built by nvcc -cudart static"
-    nvcc -x cu -std=c++17 -O1 -Itest-apps test-apps/pageable_h2d.cpp -o build/demo/pageable_h2d
+    nvcc -x cu -std=c++17 -O1 -Xcompiler -Wno-deprecated-declarations -Itest-apps test-apps/pageable_h2d.cpp -o build/demo/pageable_h2d
     env=()
 else
     echo "demo: no GPU/nvcc here, so the app runs against fakecuda (a test double, not a GPU)"
