@@ -79,10 +79,12 @@ void want(F &slot, const char *name, int version, cuuint64_t flags) {
     if (g_drv.gpa(name, &fp, version, flags, &st) == CUDA_SUCCESS) slot = reinterpret_cast<F>(fp);
 }
 
+// The legacy-stream entry point and its per-thread twin; per-thread variants exist from
+// CUDA 7.0 on, so they are asked for at version 7000 at the earliest.
 template <typename F>
 void want_twins(F (&slots)[2], const char *name, int version) {
     want(slots[0], name, version, CU_GET_PROC_ADDRESS_DEFAULT);
-    want(slots[1], name, 7000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
+    want(slots[1], name, version < 7000 ? 7000 : version, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
 }
 
 void load_driver() {
@@ -142,9 +144,7 @@ void load_driver() {
     void *unused_batch128 = nullptr;
     want(unused_batch128, "cuMemcpyBatchAsync", 12080, 0);
     want_twins(g_drv.batch, "cuMemcpyBatchAsync", 13000);
-    want(g_drv.batch[1], "cuMemcpyBatchAsync", 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
     want_twins(g_drv.batch3d, "cuMemcpy3DBatchAsync", 13000);
-    want(g_drv.batch3d[1], "cuMemcpy3DBatchAsync", 13000, CU_GET_PROC_ADDRESS_PER_THREAD_DEFAULT_STREAM);
 }
 
 // Like the real runtime, binds the primary context to each thread on its first call.

@@ -112,8 +112,7 @@ fn cross_check(call: &CopyCall<'_>, side: CopySide) {
     ));
 }
 
-fn assess(call: &CopyCall<'_>, elements: Elements) -> Records {
-    let verify = state::settings().verify_with_driver;
+fn assess(call: &CopyCall<'_>, elements: Elements, verify: bool) -> Records {
     let mut records = Records::default();
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
         bump(&COUNTERS.checked);
@@ -175,11 +174,12 @@ pub fn copy(call: CopyCall<'_>, describe: impl FnOnce() -> Elements, real: impl 
     let Some(_frame) = Frame::enter() else {
         return real();
     };
-    let mode = state::settings().mode;
+    let settings = state::settings();
+    let mode = settings.mode;
     if mode == Mode::Off {
         return real();
     }
-    let Some(records) = boundary(call.api, || assess(&call, describe())) else {
+    let Some(records) = boundary(call.api, || assess(&call, describe(), settings.verify_with_driver)) else {
         return real();
     };
     if records.first.is_none() {

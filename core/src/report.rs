@@ -223,12 +223,15 @@ pub fn render(f: &Finding<'_>) -> String {
 /// The machine-readable tail of a pinguard line, as key/value pairs; `None` for lines
 /// that are not pinguard records (other output, or pinguard lines without a tail).
 pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
-    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?;
-    let open = rest.rfind(" [")?;
-    let tail = rest[open + 2..].strip_suffix(']')?;
-    let fields: BTreeMap<String, String> =
-        tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let fields = tail_fields(line.trim_end().strip_prefix(LINE_PREFIX)?)?;
     fields.contains_key("verdict").then_some(fields)
+}
+
+/// The `key=value` pairs of a line's final `[...]` tail.
+fn tail_fields(text: &str) -> Option<BTreeMap<String, String>> {
+    let open = text.rfind(" [")?;
+    let tail = text[open + 2..].strip_suffix(']')?;
+    Some(tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
 }
 
 /// Counters for the exit summary.
@@ -269,10 +272,7 @@ pub fn render_summary(c: &SummaryCounts, unknown_variant_names: &str) -> String 
 
 /// Parses the summary tail (see `render_summary`).
 pub fn parse_summary(line: &str) -> Option<BTreeMap<String, String>> {
-    let rest = line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?;
-    let open = rest.rfind(" [")?;
-    let tail = rest[open + 2..].strip_suffix(']')?;
-    Some(tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    tail_fields(line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?)
 }
 
 #[cfg(test)]

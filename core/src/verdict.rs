@@ -152,23 +152,27 @@ pub fn classify_span(registry: &PinnedRegistry, oracle: &dyn DriverOracle, span:
     match registry.lookup(span.start, span.len) {
         RangeLookup::Inside(r) => Residency::Pinned(Some(r.origin)),
         RangeLookup::Straddles(r) => Residency::Straddles { edge: Some((r.start, r.end)) },
-        RangeLookup::Outside => {
-            let last = span.end() - 1;
-            match oracle.memory_at(span.start) {
-                // Registry miss, oracle unavailable: no byte is pinned that we know of.
-                None => Residency::Pageable,
-                Some(DriverMemory::Device) => Residency::Device,
-                Some(DriverMemory::Managed) => Residency::Managed,
-                Some(DriverMemory::PinnedHost) => match oracle.memory_at(last) {
-                    Some(DriverMemory::PinnedHost) | None => Residency::Pinned(None),
-                    _ => Residency::Straddles { edge: None },
-                },
-                Some(DriverMemory::Unregistered) => match oracle.memory_at(last) {
-                    Some(DriverMemory::PinnedHost) => Residency::Straddles { edge: None },
-                    _ => Residency::Pageable,
-                },
-            }
-        }
+        RangeLookup::Outside => classify_by_driver(oracle, span),
+    }
+}
+
+/// Classifies a host byte range by the driver's word alone (the registry's miss path,
+/// and the driver's side of the differential check): its first and last bytes.
+pub fn classify_by_driver(oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
+    let last = span.end() - 1;
+    match oracle.memory_at(span.start) {
+        // Oracle unavailable: no byte is pinned that we know of.
+        None => Residency::Pageable,
+        Some(DriverMemory::Device) => Residency::Device,
+        Some(DriverMemory::Managed) => Residency::Managed,
+        Some(DriverMemory::PinnedHost) => match oracle.memory_at(last) {
+            Some(DriverMemory::PinnedHost) | None => Residency::Pinned(None),
+            _ => Residency::Straddles { edge: None },
+        },
+        Some(DriverMemory::Unregistered) => match oracle.memory_at(last) {
+            Some(DriverMemory::PinnedHost) => Residency::Straddles { edge: None },
+            _ => Residency::Pageable,
+        },
     }
 }
 
@@ -187,7 +191,7 @@ pub fn differential(
     };
     oracle.memory_at(span.start)?;
     let ours = classify_span(registry, oracle, span);
-    let drivers = classify_span(&PinnedRegistry::new(), oracle, span);
+    let drivers = classify_by_driver(oracle, span);
     let same = match (ours, drivers) {
         (Residency::Pinned(_), Residency::Pinned(_)) => true,
         (Residency::Straddles { .. }, Residency::Straddles { .. }) => true,

@@ -228,7 +228,7 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
                 }
                 return Ok(());
             }
-            if status.signal() != Some(libc_sigabrt()) {
+            if status.signal() != Some(SIGABRT) {
                 return Err(format!("expected death by SIGABRT, got {status}{}", context()));
             }
             let findings: Vec<_> =
@@ -252,9 +252,8 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
     Ok(())
 }
 
-const fn libc_sigabrt() -> i32 {
-    6
-}
+/// SIGABRT on Linux.
+const SIGABRT: i32 = 6;
 
 /// Outcome of a whole manifest run.
 #[derive(Default)]
