@@ -197,9 +197,21 @@ CUresult copy3d(Side s, size_t sx, size_t sy, size_t sz, size_t spitch, size_t s
     return CUDA_SUCCESS;
 }
 
+// TEST-ONLY SWITCH: FAKECUDA_TEST_LIE=first-pinned makes cuPointerGetAttribute(s)
+// answer for the first pinned block (allocation or registration) as if the driver did
+// not know it. It exists so that a test can prove pinguard's differential self-check
+// (verify_with_driver=1) fails against a driver that disagrees; a real driver never lies.
+uintptr_t g_lie_base = 0;
+bool g_lie_armed = false;
+
 CUresult add_block(uintptr_t base, size_t size, BlockKind kind, bool owns) {
     std::lock_guard<std::mutex> lock(g_mu);
     g_blocks[base] = Block{base, size, kind, owns};
+    if (is_pinned_kind(kind) && !g_lie_armed) {
+        const char *lie = getenv("FAKECUDA_TEST_LIE");
+        if (lie && strcmp(lie, "first-pinned") == 0) g_lie_base = base;
+        g_lie_armed = true;
+    }
     return CUDA_SUCCESS;
 }
 
@@ -362,6 +374,7 @@ namespace {
 bool pointer_attribute(CUpointer_attribute attr, void *data, CUdeviceptr ptr) {
     std::lock_guard<std::mutex> lock(g_mu);
     const Block *b = find_block(static_cast<uintptr_t>(ptr));
+    if (b && g_lie_base != 0 && b->base == g_lie_base) b = nullptr;  // FAKECUDA_TEST_LIE
     switch (attr) {
     case CU_POINTER_ATTRIBUTE_MEMORY_TYPE: {
         unsigned int t = 0;

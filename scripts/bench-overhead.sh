@@ -14,7 +14,10 @@ for rt in shared static; do
     base=(); with=()
     for i in 1 2 3 4 5; do
         base+=("$("$b/pinned_loop_$rt" | sed 's/us_per_call=//')")
-        with+=("$(LD_PRELOAD=$lib "$b/pinned_loop_$rt" 2>/dev/null | sed 's/us_per_call=//')")
+        with+=("$(LD_PRELOAD=$lib "$b/pinned_loop_$rt" 2>"$b/stderr" | sed 's/us_per_call=//')")
+        # A figure "with pinguard" means nothing unless pinguard was loaded and checked copies.
+        grep -q 'pinguard: summary: .*\[summary=1 .*checked=[1-9]' "$b/stderr" ||
+            { echo "bench: pinguard did not check the copies (not loaded?):" >&2; cat "$b/stderr" >&2; exit 1; }
     done
     python3 - "$rt" "${base[*]}" "${with[*]}" <<'PY'
 import statistics, sys

@@ -75,8 +75,12 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
     hits=$(grep -c "verdict=pageable api=[^ ]* layer=[^ ]* dir=H2D bytes=${bytes:-x} " "$log")
     total=$(grep -c '\[verdict=' "$log")
     summary=$(grep 'pinguard: summary' "$log" | sed 's/.*\[//; s/\]//')
+    checked=$(sed -n 's/.*\[summary=1 .*checked=\([0-9]*\).*/\1/p' "$log" | head -n 1)
     if [ "$rc" -ne 0 ] || [ -z "$bytes" ]; then
         echo "FAIL $name: exit $rc"; tail -n 5 "$log"; fail 1
+    elif [ "${checked:-0}" -lt 1 ]; then
+        # A "none" verdict means nothing unless pinguard was there and checked copies.
+        echo "FAIL $name: no pinguard summary with checked copies: was pinguard loaded?"; tail -n 5 "$log"; fail 1
     elif { [ "$want" = found ] && [ "$hits" -ge 1 ]; } || { [ "$want" = none ] && [ "$hits" -eq 0 ]; }; then
         echo "PASS $name: $hits findings of $bytes bytes ($total records in all) [$summary]"; pass 1
     else

@@ -2,24 +2,33 @@
 //! asynchronous copies whose host side is pageable memory: such a copy blocks the host
 //! thread until the stream drains and runs at about 1/8 of pinned bandwidth.
 //!
-//! Map (`docs/design.md` has the whole story):
-//! - `exports::runtime`, `exports::driver`, `exports::loader`: every exported hook;
-//! - `api_table`: the one table of hooks, and routing by exact pointer;
+//! Map (`docs/design.md` has the whole story); imports point down this list:
+//! - `hooks`: THE declarations: every hooked function, its signature and its action;
+//! - `loader`: the interposed `dlsym`;
 //! - `intercept`: what every hook does (classify, call the real function, report);
-//! - `guard`: one report per user call, and no panic across the FFI boundary;
-//! - `symbols`: finding the real functions without calling our own `dlsym`;
-//! - `oracle`: the driver's word on memory the registry does not know;
-//! - `state`: settings, registry, counters, exit summary, fork handler.
+//! - `routing`: handing out our wrapper for the exact variant CUDA returned;
+//! - `describe`: reading the call's argument memory (parameter blocks, batches);
+//! - `gate`: the check at the top of every hook, and the panic boundary;
+//! - `init`: lazy initialisation, exit summary, fork handler;
+//! - `hook_table`: what a row of the table is; `symbols`: finding the real functions;
+//! - `oracle`, `pinned`, `counters`, `output`: the driver's word, the registry, the
+//!   summary counters, where lines go.
 //!
-//! The pure logic (registry, extents, verdicts, settings, report lines) lives in the
-//! `pinguard-core` crate, where it is unit- and property-tested.
+//! The pure logic (registry, extents, verdicts, settings, report lines, counters) lives
+//! in the `pinguard-core` crate, where it is unit- and property-tested.
 #![allow(non_snake_case, reason = "hooks carry the exact CUDA symbol names they replace")]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
-mod api_table;
-mod exports;
-mod guard;
+mod counters;
+mod describe;
+mod gate;
+mod hook_table;
+mod hooks;
+mod init;
 mod intercept;
+mod loader;
 mod oracle;
-mod state;
+mod output;
+mod pinned;
+mod routing;
 mod symbols;

@@ -34,7 +34,7 @@ pub fn real_dlsym() -> DlsymFn {
         }
         if p.is_null() {
             // Without glibc's dlsym no lookup can work at all; nothing sensible remains.
-            crate::state::fatal("cannot find glibc's dlsym with dlvsym");
+            crate::output::fatal("cannot find glibc's dlsym with dlvsym");
         }
         REAL_DLSYM.store(p, Ordering::Release);
     }

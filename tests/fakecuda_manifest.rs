@@ -3,7 +3,7 @@
 
 mod support;
 
-use pinguard_harness::{RunMode, parse_manifest, run_manifest};
+use pinguard_harness::{RunMode, check_case, check_no_disagreement, parse_manifest, run_manifest, run_program};
 
 fn check(build: &str, mode: RunMode) {
     check_with(build, mode, None);
@@ -66,4 +66,27 @@ fn every_verdict_agrees_with_the_driver() {
     for build in ["dynamic", "static", "driver", "dlsym"] {
         check_with(build, RunMode::Log, Some("verify_with_driver=1"));
     }
+}
+
+/// The differential check can fail: against a driver that lies about one pinned range
+/// (fakecuda's test-only switch), a copy from that range must fail the check, in the
+/// manifest runner and in the plain disagreement check alike.
+#[test]
+fn the_differential_check_fails_against_a_lying_driver() {
+    let mut setup = support::fake_setup().clone();
+    setup.extra_options = Some("verify_with_driver=1".into());
+    let text = std::fs::read_to_string(support::repo_root().join("test-apps/manifest.txt")).unwrap();
+    let cases = parse_manifest(&text).unwrap();
+    let case = cases.iter().find(|c| c.app == "malloc_host").expect("malloc_host is in the manifest");
+    // Honest driver: passes.
+    check_case(&setup, case, "dynamic", RunMode::Log).expect("an honest driver agrees");
+    // Lying driver: fails, and says why.
+    setup.extra_env = vec![("FAKECUDA_TEST_LIE".into(), "first-pinned".into())];
+    let err = check_case(&setup, case, "dynamic", RunMode::Log).expect_err("a lying driver must fail the check");
+    assert!(err.contains("the driver disagreed with"), "{err}");
+    let program = setup.apps.join("static").join("malloc_host");
+    let run = run_program(&setup, &program, &[("PINGUARD_OPTIONS", "verify_with_driver=1")]).unwrap();
+    assert!(check_no_disagreement(&run).is_err(), "{}", run.stderr());
+    let summary = run.summary.expect("a summary");
+    assert!(summary.disagreements > 0, "the summary counts them: {summary:?}");
 }

@@ -21,6 +21,7 @@ pub struct CopyElement {
 
 /// Why a copy gets no verdict. The real call still runs untouched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum NoVerdict {
     /// Extent arithmetic overflowed.
     Overflow,
@@ -31,6 +32,40 @@ pub enum NoVerdict {
     ArrayElementSize,
     /// A memory type or kind value this version does not know.
     UnknownKind,
+    /// A batch larger than pinguard reads (a hostile or absurd count).
+    BatchTooLarge,
+    /// A batch CUDA rejects by its own rules (more attributes than copies).
+    InvalidBatch,
+}
+
+impl NoVerdict {
+    pub const ALL: [NoVerdict; 6] = [
+        NoVerdict::Overflow,
+        NoVerdict::NullParameters,
+        NoVerdict::ArrayElementSize,
+        NoVerdict::UnknownKind,
+        NoVerdict::BatchTooLarge,
+        NoVerdict::InvalidBatch,
+    ];
+
+    /// This reason's position in [`NoVerdict::ALL`] (for per-reason one-time notes).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Why, in words that complete "no verdict for a copy because ...".
+    pub fn reason(self) -> &'static str {
+        match self {
+            NoVerdict::Overflow => "its host extent overflows the address space",
+            NoVerdict::NullParameters => "its parameter block is a null pointer",
+            NoVerdict::ArrayElementSize => {
+                "it copies between a pointer and an array, whose element size pinguard does not look up"
+            }
+            NoVerdict::UnknownKind => "it names a memory kind or type this version of pinguard does not know",
+            NoVerdict::BatchTooLarge => "its batch holds more copies than pinguard reads (65536)",
+            NoVerdict::InvalidBatch => "its batch has more attributes than copies, which CUDA rejects",
+        }
+    }
 }
 
 impl From<ExtentError> for NoVerdict {

@@ -7,7 +7,8 @@
 //! - [`verdict`] - from a copy's sides to a `CopyVerdict`, with the driver oracle on the
 //!   registry's miss path;
 //! - [`settings`] - `PINGUARD_OPTIONS`;
-//! - [`report`] - findings, their one-line form, and the exit summary.
+//! - [`report`] - findings and their one-line form;
+//! - [`summary`] - the exit summary's counters, declared once.
 //!
 //! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
 
@@ -17,4 +18,5 @@ pub mod extent;
 pub mod registry;
 pub mod report;
 pub mod settings;
+pub mod summary;
 pub mod verdict;

@@ -228,51 +228,10 @@ pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
 }
 
 /// The `key=value` pairs of a line's final `[...]` tail.
-fn tail_fields(text: &str) -> Option<BTreeMap<String, String>> {
+pub(crate) fn tail_fields(text: &str) -> Option<BTreeMap<String, String>> {
     let open = text.rfind(" [")?;
     let tail = text[open + 2..].strip_suffix(']')?;
     Some(tail.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect())
-}
-
-/// Counters for the exit summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SummaryCounts {
-    pub checked: u64,
-    pub pageable: u64,
-    pub straddles: u64,
-    pub allowed: u64,
-    pub pinned_unseen: u64,
-    pub unclassified: u64,
-    pub unknown_variants: u64,
-    /// verify_with_driver: sides where pinguard and the driver disagreed.
-    pub disagreements: u64,
-}
-
-/// The summary line printed at exit.
-pub fn render_summary(c: &SummaryCounts, unknown_variant_names: &str) -> String {
-    let findings = c.pageable + c.straddles;
-    let mut line = format!(
-        "{LINE_PREFIX}summary: {} async copies checked, {findings} findings ({} pageable, {} straddling a pinned edge), {} allowed by attribute, {} pinned by paths pinguard did not see, {} without verdict",
-        c.checked, c.pageable, c.straddles, c.allowed, c.pinned_unseen, c.unclassified
-    );
-    if c.unknown_variants > 0 {
-        let _ = write!(
-            line,
-            "; {} unknown driver entry points passed through untouched ({unknown_variant_names})",
-            c.unknown_variants
-        );
-    }
-    let _ = write!(
-        line,
-        " [summary=1 checked={} findings={findings} pageable={} straddles={} allowed={} pinned_unseen={} unclassified={} unknown_variants={}]",
-        c.checked, c.pageable, c.straddles, c.allowed, c.pinned_unseen, c.unclassified, c.unknown_variants
-    );
-    line
-}
-
-/// Parses the summary tail (see `render_summary`).
-pub fn parse_summary(line: &str) -> Option<BTreeMap<String, String>> {
-    tail_fields(line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?)
 }
 
 #[cfg(test)]
@@ -358,9 +317,8 @@ mod tests {
     fn other_lines_are_not_records() {
         assert_eq!(parse_record("hello [verdict=pageable]"), None);
         assert_eq!(parse_record("pinguard: ignoring PINGUARD_OPTIONS entry 'x'"), None);
-        let summary = render_summary(&SummaryCounts { checked: 3, pageable: 1, ..Default::default() }, "");
+        let summary = crate::summary::SummaryCounts { checked: 3, pageable: 1, ..Default::default() }.render("");
         assert_eq!(parse_record(&summary), None, "the summary is not a finding");
-        assert_eq!(parse_summary(&summary).unwrap()["findings"], "1");
     }
 
     #[test]

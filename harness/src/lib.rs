@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
-use pinguard_core::report::{parse_record, parse_summary};
+use pinguard_core::report::parse_record;
+use pinguard_core::summary::SummaryCounts;
 
 /// One expected record: `verdict:dir:bytes:count`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,13 +113,17 @@ pub struct Setup {
     pub library_path: Option<PathBuf>,
     /// Appended to PINGUARD_OPTIONS (e.g. `verify_with_driver=1`).
     pub extra_options: Option<String>,
+    /// Extra environment for every program run (e.g. fakecuda's test-only switches).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// A finished run of one app.
 pub struct Run {
+    /// The child's process id, as the OS gave it.
+    pub pid: u32,
     pub output: Output,
     pub records: Vec<BTreeMap<String, String>>,
-    pub summary: Option<BTreeMap<String, String>>,
+    pub summary: Option<SummaryCounts>,
 }
 
 impl Run {
@@ -149,14 +154,20 @@ fn run_with(setup: &Setup, program: &Path, env: &[(&str, &str)], guarded: bool) 
         cmd.env("LD_LIBRARY_PATH", format!("{}:{old}", dir.display()));
     }
     cmd.env_remove("PINGUARD_OPTIONS");
+    for (k, v) in &setup.extra_env {
+        cmd.env(k, v);
+    }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let output = cmd.output()?;
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn()?;
+    let pid = child.id();
+    let output = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&output.stderr);
     let records = text.lines().filter_map(parse_record).collect();
-    let summary = text.lines().find_map(parse_summary);
-    Ok(Run { output, records, summary })
+    let summary = text.lines().find_map(SummaryCounts::parse_line);
+    Ok(Run { pid, output, records, summary })
 }
 
 fn key(r: &BTreeMap<String, String>) -> (String, String, u64) {
@@ -204,9 +215,7 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
             if got != want {
                 return Err(format!("records [{}], expected [{}]{}", show(&got), show(&want), context()));
             }
-            if let Some(d) = run.summary.as_ref().and_then(|s| s.get("disagreements")).filter(|d| *d != "0") {
-                return Err(format!("{d} verdicts disagreed with the driver{}", context()));
-            }
+            check_no_disagreement(&run).map_err(|why| format!("{why}{}", context()))?;
             for (k, v) in &case.summary {
                 if run.summary.is_none() && case.same_fate && status.signal().is_some() {
                     // Killed inside CUDA before the exit summary: the per-kind note must be there.
@@ -215,7 +224,10 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
                     }
                     continue;
                 }
-                let actual = run.summary.as_ref().and_then(|s| s.get(k)).cloned().unwrap_or_else(|| "(none)".into());
+                let actual = match run.summary.as_ref() {
+                    None => "(no summary)".to_string(),
+                    Some(s) => s.get(k).map(|n| n.to_string()).unwrap_or_else(|| format!("(no counter {k})")),
+                };
                 if &actual != v {
                     return Err(format!("summary {k}={actual}, expected {v}{}", context()));
                 }
@@ -250,6 +262,23 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
         }
     }
     Ok(())
+}
+
+/// The differential self-check (`verify_with_driver=1`): any disagreement line, or a
+/// nonzero count in the summary, fails the run. Checked on every log-mode run: with the
+/// setting off, pinguard prints neither.
+pub fn check_no_disagreement(run: &Run) -> Result<(), String> {
+    let stderr = run.stderr();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("disagreement=")).collect();
+    if !lines.is_empty() {
+        return Err(format!("{} verdicts the driver disagreed with: {}", lines.len(), lines[0]));
+    }
+    match run.summary {
+        Some(s) if s.disagreements != 0 => {
+            Err(format!("the summary counts {} verdicts the driver disagreed with", s.disagreements))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// SIGABRT on Linux.

@@ -55,7 +55,7 @@ fn run() -> Result<ExitCode, String> {
     let manifest = manifest.unwrap_or_else(|| PathBuf::from("test-apps/manifest.txt"));
     let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     let cases = parse_manifest(&text)?;
-    let setup = Setup { lib, apps, library_path, extra_options };
+    let setup = Setup { lib, apps, library_path, extra_options, extra_env: Vec::new() };
     let builds: Vec<&str> = builds.iter().map(String::as_str).collect();
     let tally = run_manifest(&setup, &cases, &builds, &modes, |line| println!("{line}"));
     println!("{} passed, {} failed", tally.passed, tally.failures.len());

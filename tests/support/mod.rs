@@ -40,7 +40,13 @@ pub fn fake_setup() -> &'static Setup {
             .status()
             .expect("run scripts/build-test-apps.sh");
         assert!(status.success(), "building the test apps failed");
-        Setup { lib: lib_path(), apps: out.clone(), library_path: Some(out.join("fakecuda")), extra_options: None }
+        Setup {
+            lib: lib_path(),
+            apps: out.clone(),
+            library_path: Some(out.join("fakecuda")),
+            extra_options: None,
+            extra_env: Vec::new(),
+        }
     })
 }
 

@@ -1,0 +1,132 @@
+//! The gate at the top of every hook, and the boundary around pinguard's own work.
+//!
+//! - [`Gate::enter`]: decides whether pinguard acts on this call at all: settings
+//!   initialised (inside the panic boundary), mode not `off`, and, for watching hooks,
+//!   the outermost pinguard frame on this thread (a runtime hook whose real function
+//!   reaches our driver wrapper on the same thread reports once).
+//! - [`boundary`]: catches a panic in pinguard's own code so it never crosses the FFI
+//!   boundary; the hook then falls back to the real function and says why, once.
+
+use std::cell::{Cell, RefCell};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, Once};
+
+use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::settings::{Mode, Settings};
+
+use crate::hook_table::Scope;
+use crate::init;
+use crate::output::write_line;
+
+thread_local! {
+    static IN_FRAME: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Marks this thread as inside pinguard while alive.
+pub struct Frame(());
+
+impl Frame {
+    /// `Some` for the outermost frame on this thread, `None` inside another one.
+    fn enter() -> Option<Frame> {
+        IN_FRAME.with(|inside| (!inside.replace(true)).then_some(Frame(())))
+    }
+}
+
+impl Drop for Frame {
+    fn drop(&mut self) {
+        IN_FRAME.with(|inside| inside.set(false));
+    }
+}
+
+/// Permission to act on one call: the settings, and for watching hooks the frame.
+pub struct Gate {
+    pub settings: &'static Settings,
+    _frame: Option<Frame>,
+}
+
+impl Gate {
+    /// `None`: pass the call through untouched (mode off, an inner frame, or pinguard
+    /// could not initialise).
+    pub fn enter(scope: Scope, hook: &'static str) -> Option<Gate> {
+        let frame = match scope {
+            Scope::Watch => Some(Frame::enter()?),
+            Scope::Route => None,
+        };
+        let settings = boundary(hook, || {
+            PANIC_HOOK.call_once(install_panic_hook);
+            init::settings()
+        })?;
+        (settings.mode != Mode::Off).then_some(Gate { settings, _frame: frame })
+    }
+}
+
+static PANIC_HOOK: Once = Once::new();
+
+/// Hooks that have said their internal-error note (once per hook).
+static INTERNAL_ERRORS_SAID: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+/// Runs pinguard's own work; on a panic returns `None` after saying, once per hook, that
+/// pinguard passes such calls through unchecked.
+pub fn boundary<R>(hook: &'static str, work: impl FnOnce() -> R) -> Option<R> {
+    match catch_unwind(AssertUnwindSafe(work)) {
+        Ok(r) => Some(r),
+        Err(_) => {
+            let why = LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| "unknown panic".into());
+            // try_lock: a panic is rare; never wait here.
+            let first = INTERNAL_ERRORS_SAID.try_lock().is_ok_and(|mut said| {
+                let first = !said.contains(&hook);
+                if first {
+                    said.push(hook);
+                }
+                first
+            });
+            if first {
+                write_line(&format!(
+                    "{LINE_PREFIX}internal error in the {hook} hook ({why}); this call and any other that fails so are passed to CUDA unchecked"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// Replaces the default panic message (a multi-line report on stderr) with a note kept
+/// for `boundary`. This std is pinguard's own copy, so the host program's hook, if it is
+/// a Rust program, is untouched.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let msg = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".into());
+        let _ = LAST_PANIC.try_with(|p| *p.borrow_mut() = Some(format!("{msg}{at}")));
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_outermost_watching_frame_acts_but_routing_always_does() {
+        let outer = Gate::enter(Scope::Watch, "test").expect("outermost frame");
+        assert!(Gate::enter(Scope::Watch, "test").is_none(), "an inner watching frame passes through");
+        assert!(Gate::enter(Scope::Route, "test").is_some(), "routing acts inside a frame");
+        drop(outer);
+        assert!(Gate::enter(Scope::Watch, "test").is_some(), "the frame ends with the gate");
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_is_contained_and_said_once() {
+        PANIC_HOOK.call_once(install_panic_hook);
+        let r: Option<u32> = boundary("unit", || panic!("forced for the test"));
+        assert_eq!(r, None);
+        let said = crate::output::capture::lines_containing("internal error in the unit hook (forced for the test");
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert_eq!(boundary("unit", || 7), Some(7));
+    }
+}

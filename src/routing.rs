@@ -1,0 +1,70 @@
+//! Routing: how static-runtime programs, CuPy and JAX reach our driver wrappers.
+//! `cuGetProcAddress` or `dlsym(handle, ...)` returns the real pointer, and we hand back
+//! the wrapper whose row holds that exact pointer, so each variant (`_v2`, `_ptsz`, the
+//! CUDA 12.8 and 13.0 batch signatures) gets a wrapper of its own ABI that calls that
+//! very function. A pointer that matches no row is passed through untouched and counted.
+
+use std::ffi::c_void;
+
+use pinguard_core::report::Layer;
+
+use crate::hook_table::HookRow;
+
+/// What to hand back for a driver entry point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Routed {
+    /// Not a function pinguard hooks: hand back the real pointer.
+    NotHooked,
+    /// Already one of our wrappers (the runtime asked through our own cuGetProcAddress).
+    AlreadyWrapped,
+    /// Hand back this wrapper.
+    Wrapper(*const ()),
+    /// A hooked name, but a variant no row matches: hand back the real pointer, count it.
+    Unknown,
+}
+
+fn is_wrapper(table: &[HookRow], p: *const c_void) -> bool {
+    table.iter().any(|h| h.wrapper.0 == p.cast())
+}
+
+/// Routes a pointer returned by `cuGetProcAddress` for `base` (the name asked for).
+pub fn by_pointer(table: &[HookRow], base: &str, p: *mut c_void) -> Routed {
+    if p.is_null() {
+        return Routed::NotHooked;
+    }
+    if is_wrapper(table, p) {
+        return Routed::AlreadyWrapped;
+    }
+    let mut candidates = table.iter().filter(|h| h.layer == Layer::Driver && h.base() == base).peekable();
+    if candidates.peek().is_none() {
+        return Routed::NotHooked;
+    }
+    match candidates.find(|h| h.real_ptr() == p) {
+        Some(h) => Routed::Wrapper(h.wrapper.0),
+        None => Routed::Unknown,
+    }
+}
+
+/// Routes `dlsym(handle, symbol)` that returned `p`: the symbol names the variant.
+pub fn by_symbol(table: &[HookRow], symbol: &[u8], p: *mut c_void) -> Routed {
+    if p.is_null() {
+        return Routed::NotHooked;
+    }
+    if is_wrapper(table, p) {
+        return Routed::AlreadyWrapped;
+    }
+    let Some(h) = driver_row(table, symbol) else {
+        return Routed::NotHooked;
+    };
+    h.real.set_if_empty(p);
+    if h.real.peek() == p { Routed::Wrapper(h.wrapper.0) } else { Routed::Unknown }
+}
+
+/// The driver row exported as `symbol`, if any (a cheap filter run on every `dlsym` by
+/// handle, before anything is resolved).
+pub fn driver_row<'t>(table: &'t [HookRow], symbol: &[u8]) -> Option<&'t HookRow> {
+    if !symbol.starts_with(b"cu") {
+        return None;
+    }
+    table.iter().find(|h| h.layer == Layer::Driver && h.symbol.to_bytes() == symbol)
+}
