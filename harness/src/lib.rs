@@ -177,6 +177,16 @@ fn key(r: &BTreeMap<String, String>) -> (String, String, u64) {
 
 /// Runs one case in one build and mode; `Err` says what differed.
 pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Result<(), String> {
+    check_case_counted(setup, case, build, mode).map(|_| ())
+}
+
+/// As [`check_case`], returning the run's exit summary when it printed one.
+pub fn check_case_counted(
+    setup: &Setup,
+    case: &Case,
+    build: &str,
+    mode: RunMode,
+) -> Result<Option<SummaryCounts>, String> {
     let program = setup.apps.join(build).join(&case.app);
     let mut options = format!("mode={mode}");
     if let Some(extra) = &setup.extra_options {
@@ -238,7 +248,7 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
                 if !ends_as_expected(status) {
                     return Err(format!("no finding expected, but exited with {status}{}", context()));
                 }
-                return Ok(());
+                return Ok(run.summary);
             }
             if status.signal() != Some(SIGABRT) {
                 return Err(format!("expected death by SIGABRT, got {status}{}", context()));
@@ -261,7 +271,7 @@ pub fn check_case(setup: &Setup, case: &Case, build: &str, mode: RunMode) -> Res
             }
         }
     }
-    Ok(())
+    Ok(run.summary)
 }
 
 /// The differential self-check (`verify_with_driver=1`): any disagreement line, or a
@@ -289,6 +299,10 @@ const SIGABRT: i32 = 6;
 pub struct Tally {
     pub passed: usize,
     pub failures: Vec<String>,
+    /// Summed over every run's exit summary: copies checked and, with
+    /// verify_with_driver, the disagreements found (what a "0 disagreements" covers).
+    pub checked: u64,
+    pub disagreements: u64,
 }
 
 /// Runs every case of the manifest in the given builds and modes.
@@ -304,9 +318,13 @@ pub fn run_manifest(
         for build in builds {
             for case in cases.iter().filter(|c| c.builds.iter().any(|b| b == build)) {
                 let name = format!("{build}/{} ({mode})", case.app);
-                match check_case(setup, case, build, *mode) {
-                    Ok(()) => {
+                match check_case_counted(setup, case, build, *mode) {
+                    Ok(summary) => {
                         tally.passed += 1;
+                        if let Some(s) = summary {
+                            tally.checked += s.checked;
+                            tally.disagreements += s.disagreements;
+                        }
                         progress(&format!("PASS {name}"));
                     }
                     Err(why) => {
