@@ -58,10 +58,7 @@ fn run() -> Result<ExitCode, String> {
     let setup = Setup { lib, apps, library_path, extra_options, extra_env: Vec::new() };
     let builds: Vec<&str> = builds.iter().map(String::as_str).collect();
     let tally = run_manifest(&setup, &cases, &builds, &modes, |line| println!("{line}"));
-    println!(
-        "copies checked in these runs: {}; disagreements with the driver: {}",
-        tally.checked, tally.disagreements
-    );
+    println!("copies checked in these runs: {}; disagreements with the driver: {}", tally.checked, tally.disagreements);
     println!("{} passed, {} failed", tally.passed, tally.failures.len());
     Ok(if tally.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
