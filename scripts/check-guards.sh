@@ -1,14 +1,27 @@
 #!/usr/bin/env bash
 # Cheap guards on the preload library's source, run in CI:
-# - no constructors: pinguard initialises lazily on its first hooked call;
+# - one constructor, in src/lifecycle.rs, that only registers the fork handlers
+#   (pinguard initialises lazily on its first hooked call), and one destructor there;
 # - no call of the public dlsym (our own hook) and no crate that makes one;
 # - exports come only from the hook declarations (src/hooks.rs) and the dlsym
 #   trampoline (src/loader.rs); tests/exports.rs checks the built library.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
-if grep -rnE 'init_array|#\[ctor|link_section' src/ | grep -vE ':[0-9]+:\s*//'; then
-    echo "check-guards: constructors are not allowed in libpinguard.so (initialise lazily)" >&2
+if grep -rnE 'init_array|fini_array|#\[ctor|link_section' src/ | grep -vE ':[0-9]+:\s*//' | grep -v '^src/lifecycle.rs:'; then
+    echo "check-guards: constructors and destructors live in src/lifecycle.rs only" >&2
+    fail=1
+fi
+if [ "$(grep -c 'link_section = ".init_array"' src/lifecycle.rs)" != 1 ] ||
+   ! grep -A1 'link_section = ".init_array"' src/lifecycle.rs | grep -q '= register_fork_handlers;'; then
+    echo "check-guards: the one constructor must be register_fork_handlers" >&2
+    fail=1
+fi
+# The constructor's body: pthread_atfork and nothing else.
+body=$(awk '/extern "C" fn register_fork_handlers\(\)/ {on=1; next} on && /^}/ {exit} on' src/lifecycle.rs |
+    grep -vE '^\s*//' | grep -v 'pthread_atfork' | tr -d '[:space:]' || true)
+if [ -n "$body" ]; then
+    echo "check-guards: the constructor does more than register fork handlers: $body" >&2
     fail=1
 fi
 if grep -rnE 'libc::dlsym\b|libloading' src/ Cargo.toml | grep -vE ':[0-9]+:\s*//'; then

@@ -1,50 +1,201 @@
-//! The process's summary counters (declared once, in `pinguard_core::summary`), and the
-//! list of unknown driver entry points shown beside their count.
+//! The summary counters (declared once, in `pinguard_core::summary`), kept per thread: a
+//! copy writes only its own thread's block, so no cache line is shared between threads
+//! on the hot path; the summary adds the blocks up.
+//!
+//! Blocks live in a list that only grows (a block per thread that ever counted, reused
+//! once its thread has ended), so the exit path can read every count without a lock
+//! and without allocating.
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 use pinguard_core::summary::{Counter, SummaryCounts};
 
-static COUNTS: [AtomicU64; Counter::COUNT] = [const { AtomicU64::new(0) }; Counter::COUNT];
+use crate::spin::SpinLock;
 
-/// Counts one event (relaxed: each counter is an independent tally).
-pub fn bump(c: Counter) {
-    COUNTS[c as usize].fetch_add(1, Ordering::Relaxed);
+/// One thread's counts.
+pub struct Block {
+    counts: [AtomicU64; Counter::COUNT],
+    /// The owning thread is writing a report line (see `finish`).
+    pub in_report: AtomicBool,
+    in_use: AtomicBool,
+    next: AtomicPtr<Block>,
 }
 
-/// The counts so far.
+static HEAD: AtomicPtr<Block> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Counts made where no thread block can be had (a thread being torn down).
+static SHARED: Block = Block::new();
+
+impl Block {
+    const fn new() -> Self {
+        Block {
+            counts: [const { AtomicU64::new(0) }; Counter::COUNT],
+            in_report: AtomicBool::new(false),
+            in_use: AtomicBool::new(true),
+            next: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    fn add(&self, c: Counter, n: u64) {
+        // Only the owning thread writes its block, so a load and a store suffice; the
+        // shared block (rare) takes an atomic add.
+        if std::ptr::eq(self, &SHARED) {
+            self.counts[c as usize].fetch_add(n, Ordering::Relaxed);
+        } else {
+            let slot = &self.counts[c as usize];
+            slot.store(slot.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Releases the thread's block for reuse when the thread ends (its counts stay).
+struct Owner(Cell<*const Block>);
+
+impl Drop for Owner {
+    fn drop(&mut self) {
+        let b = self.0.get();
+        if !b.is_null() {
+            // SAFETY: blocks are never freed.
+            unsafe { &*b }.in_use.store(false, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static MINE: Owner = const { Owner(Cell::new(std::ptr::null())) };
+}
+
+fn all() -> impl Iterator<Item = &'static Block> {
+    let mut p = HEAD.load(Ordering::Acquire);
+    std::iter::from_fn(move || {
+        // SAFETY: blocks are leaked, never freed, and published with Release.
+        let b = unsafe { p.as_ref() }?;
+        p = b.next.load(Ordering::Acquire);
+        Some(b)
+    })
+    .chain(std::iter::once(&SHARED))
+}
+
+fn acquire() -> &'static Block {
+    for b in all() {
+        if !std::ptr::eq(b, &SHARED)
+            && b.in_use.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+        {
+            return b;
+        }
+    }
+    let b: &'static Block = Box::leak(Box::new(Block::new()));
+    let mut head = HEAD.load(Ordering::Acquire);
+    loop {
+        b.next.store(head, Ordering::Relaxed);
+        match HEAD.compare_exchange_weak(head, b as *const Block as *mut Block, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return b,
+            Err(h) => head = h,
+        }
+    }
+}
+
+/// This thread's block (the shared one while the thread is being torn down).
+pub fn mine() -> &'static Block {
+    MINE.try_with(|o| {
+        let b = o.0.get();
+        if b.is_null() {
+            let fresh = acquire();
+            o.0.set(fresh);
+            fresh
+        } else {
+            // SAFETY: blocks are never freed.
+            unsafe { &*b }
+        }
+    })
+    .unwrap_or(&SHARED)
+}
+
+/// Counts one event.
+pub fn bump(c: Counter) {
+    mine().add(c, 1);
+}
+
+/// The counts so far, summed over every thread (no lock, no allocation). The number of
+/// unknown entry points is the length of their list.
 pub fn snapshot() -> SummaryCounts {
     let mut s = SummaryCounts::default();
-    for &c in Counter::ALL {
-        s.add(c, COUNTS[c as usize].load(Ordering::Relaxed));
+    for b in all() {
+        for &c in Counter::ALL {
+            s.add(c, b.counts[c as usize].load(Ordering::Relaxed));
+        }
+    }
+    if let Some(seen) = UNKNOWN_VARIANTS.try_lock() {
+        s.add(Counter::UnknownVariants, seen.len() as u64);
     }
     s
 }
 
+/// Is any thread other than the caller inside a report line?
+pub fn others_in_report() -> bool {
+    let me = mine() as *const Block;
+    all().any(|b| !std::ptr::eq(b, me) && b.in_report.load(Ordering::SeqCst))
+}
+
+/// In a freshly forked child: its counts start from zero, and only the forking
+/// thread's block is in use. Async-signal-safe: atomic stores only.
+pub fn reset_in_child() {
+    let me = MINE.try_with(|o| o.0.get()).unwrap_or(std::ptr::null());
+    for b in all() {
+        for slot in &b.counts {
+            slot.store(0, Ordering::Relaxed);
+        }
+        b.in_report.store(false, Ordering::Relaxed);
+        if !std::ptr::eq(b, &SHARED) {
+            b.in_use.store(std::ptr::eq(b, me), Ordering::Relaxed);
+        }
+    }
+    // The unknown-variant list stays: it describes the (shared) address space.
+}
+
 /// Driver entry points handed out that pinguard has no wrapper for, as `name@version`,
 /// keyed by the function's address. Locked only on that rare path and at exit.
-static UNKNOWN_VARIANTS: Mutex<Vec<(usize, String)>> = Mutex::new(Vec::new());
+pub static UNKNOWN_VARIANTS: SpinLock<Vec<(usize, String)>> = SpinLock::new(Vec::new());
 
-/// Counts a distinct unknown entry point once, however often it is asked for (the
-/// dynamic runtime's cudaGetDriverEntryPoint reaches it twice: through our
-/// cuGetProcAddress wrapper and through our runtime hook).
+/// Counts a distinct unknown entry point once, however often it is asked for.
 pub fn note_unknown_variant(name: &str, version: i64, function: usize) {
-    let Ok(mut seen) = UNKNOWN_VARIANTS.lock() else {
-        return;
-    };
+    let mut seen = UNKNOWN_VARIANTS.lock();
     if !seen.iter().any(|(f, _)| *f == function) {
-        bump(Counter::UnknownVariants);
         let shown = if version > 0 { format!("{name}@{version}") } else { name.to_string() };
         seen.push((function, shown));
     }
 }
 
-/// The unknown entry points' names, joined; empty if the list is busy (never wait at
-/// exit on a lock a vanished thread may hold).
-pub fn unknown_variant_names() -> String {
-    UNKNOWN_VARIANTS
-        .try_lock()
-        .map(|seen| seen.iter().map(|(_, name)| name.as_str()).collect::<Vec<_>>().join(", "))
-        .unwrap_or_default()
+/// Calls `f` with the unknown entry points' names, joined, without waiting on the lock
+/// (never wait at exit on a lock a vanished thread may hold) and without allocating.
+pub fn with_unknown_variant_names<R>(f: impl FnOnce(&str) -> R) -> R {
+    let mut buf = pinguard_core::jsonl::FixedBuf::<512>::new();
+    if let Some(seen) = UNKNOWN_VARIANTS.try_lock() {
+        for (i, (_, name)) in seen.iter().enumerate() {
+            use std::fmt::Write as _;
+            let _ = write!(buf, "{}{name}", if i > 0 { ", " } else { "" });
+        }
+    }
+    f(buf.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn threads_count_in_their_own_blocks_and_the_snapshot_adds_them_up() {
+        let before = snapshot().small;
+        let threads: Vec<_> =
+            (0..8).map(|_| std::thread::spawn(|| (0..1000).for_each(|_| bump(Counter::Small)))).collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(snapshot().small - before, 8000);
+        // Ended threads' blocks are reused, not multiplied.
+        let blocks = all().count();
+        let again: Vec<_> = (0..4).map(|_| std::thread::spawn(|| bump(Counter::Small))).collect();
+        again.into_iter().for_each(|t| t.join().unwrap());
+        assert!(all().count() <= blocks + 4);
+        assert_eq!(snapshot().small - before, 8004);
+    }
 }

@@ -1,9 +1,9 @@
 //! The gate at the top of every hook, and the boundary around pinguard's own work.
 //!
-//! - [`Gate::enter`]: decides whether pinguard acts on this call at all: settings
-//!   initialised (inside the panic boundary), mode not `off`, and, for watching hooks,
-//!   the outermost pinguard frame on this thread (a runtime hook whose real function
-//!   reaches our driver wrapper on the same thread reports once).
+//! - [`Gate::enter`]: decides whether pinguard acts on this call at all: initialised
+//!   (inside the panic boundary), mode not `off`, and, for watching hooks, the outermost
+//!   pinguard frame on this thread (a runtime hook whose real function reaches our
+//!   driver wrapper on the same thread reports once) and the summary not yet begun.
 //! - [`boundary`]: catches a panic in pinguard's own code so it never crosses the FFI
 //!   boundary; the hook then falls back to the real function and says why, once.
 
@@ -12,11 +12,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, Once};
 
 use pinguard_core::report::LINE_PREFIX;
-use pinguard_core::settings::{Mode, Settings};
+use pinguard_core::settings::Mode;
 
 use crate::hook_table::Scope;
-use crate::init;
-use crate::output::write_line;
+use crate::lifecycle::{self, Process};
+use crate::sink::line as write_line;
+use crate::{finish, report_file};
 
 thread_local! {
     static IN_FRAME: Cell<bool> = const { Cell::new(false) };
@@ -39,9 +40,10 @@ impl Drop for Frame {
     }
 }
 
-/// Permission to act on one call: the settings, and for watching hooks the frame.
+/// Permission to act on one call: the process's settings, and for watching hooks the
+/// frame.
 pub struct Gate {
-    pub settings: &'static Settings,
+    pub process: &'static Process,
     _frame: Option<Frame>,
 }
 
@@ -53,11 +55,16 @@ impl Gate {
             Scope::Watch => Some(Frame::enter()?),
             Scope::Route => None,
         };
-        let settings = boundary(hook, || {
+        let process = boundary(hook, || {
             PANIC_HOOK.call_once(install_panic_hook);
-            init::settings()
-        })?;
-        (settings.mode != Mode::Off).then_some(Gate { settings, _frame: frame })
+            let process = lifecycle::process()?;
+            report_file::open_if_needed(process);
+            Some(process)
+        })??;
+        if process.settings.mode == Mode::Off || (scope == Scope::Watch && finish::closing()) {
+            return None;
+        }
+        Some(Gate { process, _frame: frame })
     }
 }
 
@@ -125,7 +132,7 @@ mod tests {
         PANIC_HOOK.call_once(install_panic_hook);
         let r: Option<u32> = boundary("unit", || panic!("forced for the test"));
         assert_eq!(r, None);
-        let said = crate::output::capture::lines_containing("internal error in the unit hook (forced for the test");
+        let said = crate::sink::capture::lines_containing("internal error in the unit hook (forced for the test");
         assert_eq!(said.len(), 1, "{said:?}");
         assert_eq!(boundary("unit", || 7), Some(7));
     }

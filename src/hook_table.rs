@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_void};
 
 use pinguard_core::report::Layer;
 
-use crate::output::OnceNote;
+use crate::sink::OnceNote;
 use crate::symbols::{Library, RealSlot};
 
 /// Our wrapper's address. Wrappers are `extern "C"` functions with static lifetime.

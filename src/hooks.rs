@@ -322,8 +322,8 @@ declare_hooks! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::capture;
     use crate::routing::{self, Routed};
+    use crate::sink::capture;
     use std::hint::black_box;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -2,13 +2,13 @@
 //! (the gate, its row and the real call) and asks it for one action:
 //!
 //! - [`Call::copy`]: classify (registry, then the oracle on a miss), call the real
-//!   function, report what it cost; in abort mode stop before it;
+//!   function, add what it cost to its call site; in abort and halt mode stop before it;
 //! - [`Call::pin`], [`Call::pin_registered`], [`Call::unpin`]: keep the registry in step
 //!   with what CUDA pinned;
 //! - [`Call::route_entry_point`]: hand out our wrapper for a driver entry point.
 //!
 //! The real function is called exactly once, with the caller's arguments untouched, and
-//! its return code is returned as is.
+//! its return code is returned as is (abort and halt mode stop the process before it).
 
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,20 +16,26 @@ use std::time::{Duration, Instant};
 
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::cuda_types::ERROR_SYMBOL_NOT_FOUND;
+use pinguard_core::events::FirstCall;
 use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::report::{Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
 use pinguard_core::summary::Counter;
-use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
+use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential, probe_for_pinned};
 
 use crate::counters::{self, bump};
 use crate::describe::Elements;
+use crate::finish::{self, End};
 use crate::gate::{Gate, boundary};
 use crate::hook_table::HookRow;
+use crate::lifecycle::{self, Process};
 use crate::oracle;
-use crate::output::{OnceNote, write_line};
 use crate::pinned::REGISTRY;
+use crate::report_file;
 use crate::routing::{self, Routed};
+use crate::sink::{self, OnceNote};
+use crate::sites::{self, Occurrence, Site};
+use crate::stack::Stack;
 
 /// One hooked call on its way to the real function.
 pub struct Call<F: FnOnce() -> i32> {
@@ -56,23 +62,23 @@ impl<F: FnOnce() -> i32> Call<F> {
     /// A copy: `describe` reads the call's arguments into the copies it makes.
     pub fn copy(self, stream: *mut c_void, describe: impl FnOnce() -> Elements) -> i32 {
         let Call { row, gate, real } = self;
-        let copy = CopyCall { row, stream: stream as usize };
-        let verify = gate.settings.verify_with_driver;
-        let Some(records) = boundary(row.name(), || assess(&copy, describe(), verify)) else {
+        let process = gate.process;
+        let call = CopyCall { row, stream: stream as usize };
+        let Some(records) = boundary(row.name(), || assess(&call, describe(), process)) else {
             return real();
         };
         if records.first.is_none() {
             return real();
         }
-        if gate.settings.mode == Mode::Abort && records.has_finding() {
-            abort_with(&copy, &records);
+        let settings = &process.settings;
+        if (settings.mode == Mode::Abort || settings.halt_on_error) && records.has_finding() {
+            // Returns only if every finding was suppressed (or pinguard failed).
+            boundary(row.name(), || stop_before(&call, &records, process));
         }
         let started = Instant::now();
         let rc = real();
-        let blocked: Duration = started.elapsed();
-        boundary(row.name(), || {
-            records.iter().for_each(|r| emit(&copy, r, Outcome::Completed { result: rc, blocked }))
-        });
+        let blocked = started.elapsed();
+        boundary(row.name(), || report_after(&call, records, rc, blocked, process));
         rc
     }
 
@@ -101,14 +107,15 @@ impl<F: FnOnce() -> i32> Call<F> {
         rc
     }
 
-    /// A free or unregistration. The range leaves the registry *before* the real call,
-    /// so a concurrent allocation that CUDA hands the same address is never removed by
-    /// mistake; if CUDA refuses the call, the range comes back.
+    /// A free or unregistration. pinguard notes which pinning the base pointer names
+    /// before the call, and removes exactly that one once CUDA has accepted the release:
+    /// a release CUDA refuses changes nothing, and a range pinned again at the same
+    /// address meanwhile (another generation) stays.
     pub fn unpin(self, ptr: *mut c_void) -> i32 {
-        let removed = boundary(self.row.name(), || REGISTRY.remove(ptr as usize)).flatten();
+        let seen = boundary(self.row.name(), || REGISTRY.at_base(ptr as usize)).flatten();
         let rc = (self.real)();
-        if let Some(range) = removed.filter(|_| rc != 0) {
-            REGISTRY.insert(range);
+        if let Some((_, generation)) = seen.filter(|_| rc == 0) {
+            boundary(self.row.name(), || REGISTRY.remove_if(ptr as usize, Some(generation)));
         }
         rc
     }
@@ -157,17 +164,23 @@ pub fn missing_real(row: &'static HookRow) -> i32 {
     ERROR_SYMBOL_NOT_FOUND
 }
 
-/// Who is copying, for reports.
+/// Who is copying.
 struct CopyCall {
     row: &'static HookRow,
     stream: usize,
 }
 
-/// Something worth a line.
+/// A copy worth a site: a finding or an allowed note.
 struct Record {
     kind: RecordKind,
     verdict: CopyVerdict,
     element: Option<usize>,
+}
+
+impl Record {
+    fn bytes(&self) -> u64 {
+        self.verdict.host.map(|h| h.len as u64).unwrap_or(0)
+    }
 }
 
 /// The records of one call; `rest` stays unallocated unless a batch has several.
@@ -188,6 +201,10 @@ impl Records {
 
     fn iter(&self) -> impl Iterator<Item = &Record> {
         self.first.iter().chain(self.rest.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
+        self.first.iter_mut().chain(self.rest.iter_mut())
     }
 
     fn has_finding(&self) -> bool {
@@ -217,7 +234,7 @@ fn cross_check(call: &CopyCall, side: CopySide) {
         return;
     };
     let api = call.row.name();
-    write_line(&format!(
+    sink::line(&format!(
         "{LINE_PREFIX}differential: {api} host range [{:#x}, {:#x}): pinguard says {}, the driver says {} [disagreement=1 api={api} ours={ours:?} driver={drivers:?}]",
         span.start,
         span.end(),
@@ -226,7 +243,9 @@ fn cross_check(call: &CopyCall, side: CopySide) {
     ));
 }
 
-fn assess(call: &CopyCall, elements: Elements, verify: bool) -> Records {
+fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
+    let verify = process.settings.verify_with_driver;
+    let min_bytes = process.settings.min_bytes;
     let mut records = Records::default();
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
         bump(Counter::Checked);
@@ -247,7 +266,11 @@ fn assess(call: &CopyCall, elements: Elements, verify: bool) -> Records {
             k if k.is_finding() => RecordKind::Finding(k),
             _ => return,
         };
-        records.push(Record { kind, verdict, element });
+        let record = Record { kind, verdict, element };
+        if matches!(kind, RecordKind::Finding(_)) && record.bytes() < min_bytes {
+            return bump(Counter::Small);
+        }
+        records.push(record);
     };
     match elements {
         Elements::One(e) => one(None, e),
@@ -256,16 +279,113 @@ fn assess(call: &CopyCall, elements: Elements, verify: bool) -> Records {
     records
 }
 
-fn emit(call: &CopyCall, r: &Record, outcome: Outcome) {
-    bump(match r.kind {
-        RecordKind::Finding(VerdictKind::Straddles) => Counter::Straddles,
-        RecordKind::Finding(_) => Counter::Pageable,
-        RecordKind::AllowedByAttribute => Counter::Allowed,
+/// A "pageable" copy that CUDA rejected with invalid value may straddle memory pinned by
+/// a path pinguard did not see (the driver oracle asks only about the first and last
+/// bytes on the hot path). Ask the driver about every page before calling it pageable.
+fn recheck_rejected(records: &mut Records, rc: i32) {
+    const INVALID_VALUE: i32 = 1;
+    if rc != INVALID_VALUE {
+        return;
+    }
+    for r in records.iter_mut() {
+        if r.kind != RecordKind::Finding(VerdictKind::Pageable) {
+            continue;
+        }
+        if let Some(span) = r.verdict.host
+            && probe_for_pinned(&oracle::Driver, span)
+        {
+            r.kind = RecordKind::Finding(VerdictKind::Straddles);
+            r.verdict.kind = VerdictKind::Straddles;
+            r.verdict.edge = None;
+        }
+    }
+}
+
+fn time_ms() -> u64 {
+    lifecycle::now_ms()
+}
+
+/// After the real call: each record goes to its site; a new site is written to the
+/// report and, within print_limit, shown on stderr with its stack.
+fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duration, process: &'static Process) {
+    recheck_rejected(&mut records, rc);
+    let mine = counters::mine();
+    mine.in_report.store(true, Ordering::SeqCst);
+    if finish::closing() {
+        // The summary has begun: it must stay the last thing said.
+        mine.in_report.store(false, Ordering::SeqCst);
+        return;
+    }
+    let stack = Stack::capture(process.settings.stack_depth.0 as usize);
+    let now = time_ms();
+    for r in records.iter() {
+        let outcome = Outcome::Completed { result: rc, blocked };
+        let occurrence = Occurrence {
+            bytes: r.bytes(),
+            blocked_ns: blocked.as_nanos() as u64,
+            result: Some(rc),
+            stream: call.stream,
+            time_ms: now,
+        };
+        let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        count(r.kind, site);
+        if let Some(site) = site.filter(|s| !s.suppressed) {
+            site.add(&occurrence);
+        }
+        if let Some(site) = site
+            && site.announce()
+        {
+            announce(call, r, site, outcome, process);
+        }
+    }
+    if sites::aggregate_due(now, process.settings.report_interval) {
+        report_file::aggregates();
+    }
+    mine.in_report.store(false, Ordering::SeqCst);
+}
+
+fn count(kind: RecordKind, site: Option<&Site>) {
+    bump(match (kind, site) {
+        (RecordKind::Finding(_), Some(s)) if s.suppressed => Counter::Suppressed,
+        (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,
+        (RecordKind::Finding(_), _) => Counter::Pageable,
+        (RecordKind::AllowedByAttribute, _) => Counter::Allowed,
     });
+}
+
+/// Writes a new site: its record in the report, and on stderr (unless suppressed, and
+/// within print_limit) its first finding, where it is, its stack and the fix.
+fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process: &Process) {
     let edge_origin = r.verdict.edge.and_then(|(start, _)| match REGISTRY.lookup(start, 1) {
         RangeLookup::Inside(range) => Some(range.origin),
         _ => None,
     });
+    // SAFETY: gettid has no preconditions.
+    let tid = i64::from(unsafe { libc::gettid() });
+    let stream_kind = StreamKind::of(call.stream, call.row.per_thread);
+    let (result, blocked) = match outcome {
+        Outcome::Completed { result, blocked } => (Some(result), blocked),
+        _ => (None, Duration::ZERO),
+    };
+    report_file::site(
+        site,
+        FirstCall {
+            bytes: r.bytes(),
+            host: r.verdict.host.map(|h| h.start).unwrap_or(0),
+            stream: call.stream,
+            stream_kind: stream_kind.name(),
+            element: r.element,
+            tid,
+            result,
+            outcome: outcome.name(),
+            blocked_ns: blocked.as_nanos() as u64,
+            time_ms: time_ms(),
+        },
+    );
+    let stopping = !matches!(outcome, Outcome::Completed { .. });
+    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
+        return;
+    }
     let finding = Finding {
         kind: r.kind,
         api: call.row.name(),
@@ -274,40 +394,73 @@ fn emit(call: &CopyCall, r: &Record, outcome: Outcome) {
         edge_origin,
         element: r.element,
         stream: call.stream,
-        stream_kind: StreamKind::of(call.stream, call.row.per_thread),
+        stream_kind,
         outcome,
-        // SAFETY: gettid has no preconditions.
-        tid: i64::from(unsafe { libc::gettid() }),
+        tid,
         pid: std::process::id(),
+        site: Some(site.id),
+        advice: "",
     };
-    write_line(&render(&finding));
+    let mut text = render(&finding);
+    text.push('\n');
+    text.push_str(&sites::stack_lines(site));
+    sink::write_stderr(text.as_bytes());
 }
 
-/// Set by the thread that reports the finding abort mode stops at.
-static ABORT_CLAIMED: AtomicBool = AtomicBool::new(false);
+/// Set by the thread that stops the process (abort mode, halt_on_error).
+static STOP_CLAIMED: AtomicBool = AtomicBool::new(false);
 
-/// The first caller claims the abort; every later one gets `false`.
-fn claim_abort() -> bool {
-    !ABORT_CLAIMED.swap(true, Ordering::SeqCst)
+/// The first caller claims the stop; every later one gets `false`.
+fn claim_stop() -> bool {
+    !STOP_CLAIMED.swap(true, Ordering::SeqCst)
 }
 
-/// One report, then the end, as sanitizers do: the first thread to reach a finding
-/// reports and aborts; any other that reaches one meanwhile waits for the abort.
-fn abort_with(call: &CopyCall, records: &Records) -> ! {
-    if !claim_abort() {
+/// In a freshly forked child: no stop has been claimed there.
+pub fn reset_in_child() {
+    STOP_CLAIMED.store(false, Ordering::Relaxed);
+}
+
+/// Abort mode and halt_on_error: one report, then the end, as sanitizers do. The first
+/// thread to reach an unsuppressed finding reports it, writes the summary and stops the
+/// process before the copy runs; any other thread that reaches one meanwhile waits for
+/// the end. Returns only when every finding of the call is suppressed.
+fn stop_before(call: &CopyCall, records: &Records, process: &'static Process) {
+    let stack = Stack::capture(process.settings.stack_depth.0 as usize);
+    let halt = process.settings.halt_on_error;
+    let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
+    let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {
+        let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        match site {
+            Some(s) if s.suppressed => None,
+            _ => Some((r, site)),
+        }
+    });
+    let Some((record, site)) = target else {
+        return;
+    };
+    if !claim_stop() {
         loop {
-            // SAFETY: pause has no preconditions; SIGABRT ends the process.
+            // SAFETY: pause has no preconditions; the claiming thread ends the process.
             unsafe { libc::pause() };
         }
     }
-    boundary(call.row.name(), || {
-        for r in records.iter() {
-            emit(call, r, Outcome::Aborting);
-            if matches!(r.kind, RecordKind::Finding(_)) {
-                break;
-            }
-        }
-    });
+    count(record.kind, site);
+    if let Some(site) = site {
+        site.add(&Occurrence {
+            bytes: record.bytes(),
+            blocked_ns: 0,
+            result: None,
+            stream: call.stream,
+            time_ms: time_ms(),
+        });
+        site.announce();
+        announce(call, record, site, outcome, process);
+    }
+    finish::finish(if halt { End::Halt } else { End::Abort });
+    if halt {
+        // SAFETY: _exit ends the process at once: no handler of the program runs, no core.
+        unsafe { libc::_exit(i32::from(process.settings.exitcode.0 as u8)) };
+    }
     // SAFETY: abort has no preconditions; every line was written with write(2).
     unsafe { libc::abort() }
 }
@@ -340,21 +493,20 @@ mod tests {
         let call = Call::enter(&PANIC_ROW, real).ok().expect("the gate is open in log mode");
         let rc = call.copy(std::ptr::null_mut(), || panic!("forced for the test"));
         assert_eq!((rc, CALLS.load(Ordering::SeqCst)), (42, 1));
-        let said = crate::output::capture::lines_containing(
-            "internal error in the pinguardTestPanic hook (forced for the test",
-        );
+        let said =
+            crate::sink::capture::lines_containing("internal error in the pinguardTestPanic hook (forced for the test");
         assert_eq!(said.len(), 1, "{said:?}");
     }
 
     #[test]
-    fn exactly_one_thread_claims_the_abort() {
+    fn exactly_one_thread_claims_the_stop() {
         let winners: usize = (0..16)
-            .map(|_| std::thread::spawn(claim_abort))
+            .map(|_| std::thread::spawn(claim_stop))
             .collect::<Vec<_>>()
             .into_iter()
             .map(|t| usize::from(t.join().unwrap()))
             .sum();
         assert_eq!(winners, 1);
-        assert!(!claim_abort());
+        assert!(!claim_stop());
     }
 }

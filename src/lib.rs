@@ -9,10 +9,12 @@
 //! - `routing`: handing out our wrapper for the exact variant CUDA returned;
 //! - `describe`: reading the call's argument memory (parameter blocks, batches);
 //! - `gate`: the check at the top of every hook, and the panic boundary;
-//! - `init`: lazy initialisation, exit summary, fork handler;
+//! - `sites`, `stack`: findings aggregated by call site; native stacks;
+//! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
+//! - `lifecycle`: constructor, initialisation, fork handlers, destructor;
 //! - `hook_table`: what a row of the table is; `symbols`: finding the real functions;
-//! - `oracle`, `pinned`, `counters`, `output`: the driver's word, the registry, the
-//!   summary counters, where lines go.
+//! - `oracle`, `pinned`, `counters`, `sink`, `spin`: the driver's word, the registry,
+//!   per-thread counters, the descriptors lines go to, a fork-safe lock.
 //!
 //! The pure logic (registry, extents, verdicts, settings, report lines, counters) lives
 //! in the `pinguard-core` crate, where it is unit- and property-tested.
@@ -21,14 +23,19 @@
 
 mod counters;
 mod describe;
+mod finish;
 mod gate;
 mod hook_table;
 mod hooks;
-mod init;
 mod intercept;
+mod lifecycle;
 mod loader;
 mod oracle;
-mod output;
 mod pinned;
+mod report_file;
 mod routing;
+mod sink;
+mod sites;
+mod spin;
+mod stack;
 mod symbols;

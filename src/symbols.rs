@@ -34,7 +34,7 @@ pub fn real_dlsym() -> DlsymFn {
         }
         if p.is_null() {
             // Without glibc's dlsym no lookup can work at all; nothing sensible remains.
-            crate::output::fatal("cannot find glibc's dlsym with dlvsym");
+            crate::sink::fatal("cannot find glibc's dlsym with dlvsym");
         }
         REAL_DLSYM.store(p, Ordering::Release);
     }
@@ -92,7 +92,7 @@ fn by_soname(library: &CStr, name: &CStr) -> *mut c_void {
     p
 }
 
-/// Paths of loaded objects whose path contains `needle`. Collected first and opened
+/// Paths of loaded objects whose path contains `needle` (every object for ""). Collected first and opened
 /// afterwards: dlopen must not run inside the dl_iterate_phdr callback.
 pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
     struct Search<'a> {
@@ -106,7 +106,8 @@ pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
         if !info.dlpi_name.is_null() {
             // SAFETY: dlpi_name is a NUL-terminated path owned by the loader.
             let name = unsafe { CStr::from_ptr(info.dlpi_name) };
-            if name.to_bytes().windows(search.needle.len()).any(|w| w == search.needle.as_bytes()) {
+            let needle = search.needle.as_bytes();
+            if needle.is_empty() || name.to_bytes().windows(needle.len()).any(|w| w == needle) {
                 search.found.push(name.to_owned());
             }
         }

@@ -121,18 +121,26 @@ fn each_call_is_reported_once_at_the_outermost_layer() {
     }
 }
 
+/// Eight threads copy from the same line: one site, shown once on stderr, whose totals
+/// in the report count all eight copies; the line names the child's own pid and says how
+/// long the call kept the host blocked.
 #[test]
-fn findings_say_how_long_the_host_was_blocked_and_by_whom() {
+fn a_site_is_shown_once_and_its_totals_count_every_copy() {
     let setup = support::fake_setup();
     let run = run_program(setup, &app(setup, "dynamic", "threads8"), &[]).unwrap();
-    assert_eq!(run.records.len(), 8);
-    let tids: std::collections::BTreeSet<_> = run.records.iter().map(|r| r["tid"].clone()).collect();
-    assert_eq!(tids.len(), 8, "each thread's finding names its own thread");
-    for r in &run.records {
-        assert!(r["blocked_us"].parse::<u64>().is_ok());
-        assert_eq!(r["pid"], run.pid.to_string(), "the finding names the child's own pid");
-        assert_eq!(r["result"], "0");
-    }
+    let stderr = run.stderr();
+    assert_eq!(run.records.len(), 1, "one site, shown once: {stderr}");
+    let r = &run.records[0];
+    assert_eq!(r["pid"], run.pid.to_string(), "the finding names the child's own pid");
+    assert!(r["blocked_us"].parse::<u64>().is_ok());
+    assert_eq!(r["result"], "0");
+    let sites: Vec<_> = run.report.sites().into_iter().filter(|s| s.is_finding()).collect();
+    assert_eq!(sites.len(), 1, "{sites:?}");
+    assert_eq!((sites[0].count, sites[0].bytes_total, sites[0].bytes_max), (8, 8 * 65536, 65536));
+    let summary = run.summary.expect("a summary line");
+    assert_eq!((summary.pid, summary.counts.pageable, summary.sites), (run.pid, 8, 1));
+    let site = run.report.processes[0].sites.values().next().unwrap();
+    assert_eq!(site.first.tid.to_string(), r["tid"], "the report names the first copy's thread");
 }
 
 #[test]

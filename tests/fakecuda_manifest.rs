@@ -88,5 +88,5 @@ fn the_differential_check_fails_against_a_lying_driver() {
     let run = run_program(&setup, &program, &[("PINGUARD_OPTIONS", "verify_with_driver=1")]).unwrap();
     assert!(check_no_disagreement(&run).is_err(), "{}", run.stderr());
     let summary = run.summary.expect("a summary");
-    assert!(summary.disagreements > 0, "the summary counts them: {summary:?}");
+    assert!(summary.counts.disagreements > 0, "the summary counts them: {summary:?}");
 }

@@ -8,15 +8,26 @@
 //!   registry's miss path;
 //! - [`settings`] - `PINGUARD_OPTIONS`;
 //! - [`report`] - findings and their one-line form;
-//! - [`summary`] - the exit summary's counters, declared once.
+//! - [`summary`] - the exit summary's counters, declared once;
+//! - [`site`] - call sites: frames, location, fingerprint, per-site totals;
+//! - [`events`] - the JSON Lines report's records (`docs/report-format.md`);
+//! - [`jsonl`] - writing JSON without allocating;
+//! - [`suppressions`], [`glob`] - rules for findings to ignore;
+//! - [`advice`] - the fix a finding suggests, by framework.
 //!
 //! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
 
+pub mod advice;
 pub mod copy_shape;
 pub mod cuda_types;
+pub mod events;
 pub mod extent;
+pub mod glob;
+pub mod jsonl;
 pub mod registry;
 pub mod report;
 pub mod settings;
+pub mod site;
 pub mod summary;
+pub mod suppressions;
 pub mod verdict;

@@ -13,7 +13,7 @@
 //! always complete: a writer interrupted by fork has published nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
@@ -71,9 +71,17 @@ pub enum RangeLookup {
 }
 
 /// The registry. See the module documentation for the concurrency design.
+/// A pinned range and its generation: which pinning it was.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    range: PinnedRange,
+    generation: u64,
+}
+
 pub struct PinnedRegistry {
     /// Sorted by `start`; ranges never overlap.
-    snapshot: ArcSwap<Vec<PinnedRange>>,
+    snapshot: ArcSwap<Vec<Entry>>,
+    next_generation: AtomicU64,
     writer: AtomicBool,
 }
 
@@ -85,19 +93,24 @@ impl Default for PinnedRegistry {
 
 impl PinnedRegistry {
     pub fn new() -> Self {
-        PinnedRegistry { snapshot: ArcSwap::from_pointee(Vec::new()), writer: AtomicBool::new(false) }
+        PinnedRegistry {
+            snapshot: ArcSwap::from_pointee(Vec::new()),
+            next_generation: AtomicU64::new(1),
+            writer: AtomicBool::new(false),
+        }
     }
 
     /// Adds a range CUDA just pinned. Any older range overlapping it is dropped: CUDA
     /// does not pin one byte twice, so an overlap means we missed that older range's
     /// release (freed by a path we did not see). Returns how many were dropped.
     pub fn insert(&self, range: PinnedRange) -> usize {
-        self.write(|ranges| {
-            let before = ranges.len();
-            ranges.retain(|r| !r.overlaps(range.start, range.end));
-            let dropped = before - ranges.len();
-            let at = ranges.partition_point(|r| r.start < range.start);
-            ranges.insert(at, range);
+        let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
+        self.write(|entries| {
+            let before = entries.len();
+            entries.retain(|e| !e.range.overlaps(range.start, range.end));
+            let dropped = before - entries.len();
+            let at = entries.partition_point(|e| e.range.start < range.start);
+            entries.insert(at, Entry { range, generation });
             dropped
         })
     }
@@ -105,13 +118,33 @@ impl PinnedRegistry {
     /// Removes the range that starts at `start` (CUDA frees and unregisters by base
     /// pointer). Returns it, or `None` if no range starts there.
     pub fn remove(&self, start: usize) -> Option<PinnedRange> {
-        // Read first: a free of something we never saw must not cost a rebuild.
+        self.remove_if(start, None)
+    }
+
+    /// The range that starts at `start` and its generation: a release notes it before
+    /// calling CUDA and removes exactly that one ([`remove_if`](Self::remove_if)) once
+    /// CUDA has accepted the release.
+    pub fn at_base(&self, start: usize) -> Option<(PinnedRange, u64)> {
         let current = self.snapshot.load();
-        current.binary_search_by_key(&start, |r| r.start).ok()?;
-        drop(current);
-        self.write(|ranges| {
-            let i = ranges.binary_search_by_key(&start, |r| r.start).ok()?;
-            Some(ranges.remove(i))
+        let i = current.binary_search_by_key(&start, |e| e.range.start).ok()?;
+        Some((current[i].range, current[i].generation))
+    }
+
+    /// Removes the range that starts at `start` if it is still the one of `generation`
+    /// (any generation for `None`). A range re-pinned at the same address in between has
+    /// another generation and stays.
+    pub fn remove_if(&self, start: usize, generation: Option<u64>) -> Option<PinnedRange> {
+        // Read first: a free of something we never saw must not cost a rebuild.
+        let (_, seen) = self.at_base(start)?;
+        if generation.is_some_and(|g| g != seen) {
+            return None;
+        }
+        self.write(|entries| {
+            let i = entries.binary_search_by_key(&start, |e| e.range.start).ok()?;
+            if generation.is_some_and(|g| g != entries[i].generation) {
+                return None;
+            }
+            Some(entries.remove(i).range)
         })
     }
 
@@ -119,16 +152,16 @@ impl PinnedRegistry {
     /// allocation-free: one atomic snapshot load and two binary searches.
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
-        let ranges = self.snapshot.load();
-        let idx = ranges.partition_point(|r| r.start <= start);
+        let entries = self.snapshot.load();
+        let idx = entries.partition_point(|e| e.range.start <= start);
         if idx > 0 {
-            let r = ranges[idx - 1];
+            let r = entries[idx - 1].range;
             if start < r.end {
                 return if end <= r.end { RangeLookup::Inside(r) } else { RangeLookup::Straddles(r) };
             }
         }
-        match ranges.get(idx) {
-            Some(&r) if r.start < end => RangeLookup::Straddles(r),
+        match entries.get(idx) {
+            Some(e) if e.range.start < end => RangeLookup::Straddles(e.range),
             _ => RangeLookup::Outside,
         }
     }
@@ -144,7 +177,7 @@ impl PinnedRegistry {
 
     /// A copy of the current ranges, in address order (for reports and tests).
     pub fn ranges(&self) -> Vec<PinnedRange> {
-        self.snapshot.load().as_ref().clone()
+        self.snapshot.load().iter().map(|e| e.range).collect()
     }
 
     /// Releases the writer lock in a freshly forked child. Call only from a
@@ -153,7 +186,7 @@ impl PinnedRegistry {
         self.writer.store(false, Ordering::Release);
     }
 
-    fn write<R>(&self, edit: impl FnOnce(&mut Vec<PinnedRange>) -> R) -> R {
+    fn write<R>(&self, edit: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
         while self.writer.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
             std::thread::yield_now();
         }

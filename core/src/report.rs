@@ -81,6 +81,19 @@ pub enum Outcome {
     Completed { result: i32, blocked: Duration },
     /// mode=abort: the process stops before the real call.
     Aborting,
+    /// halt_on_error: the process exits with this code before the real call.
+    Halting(u8),
+}
+
+impl Outcome {
+    /// The name in reports: `completed`, `aborted` or `halted`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Completed { .. } => "completed",
+            Outcome::Aborting => "aborted",
+            Outcome::Halting(_) => "halted",
+        }
+    }
 }
 
 /// What kind of record a line is.
@@ -118,6 +131,10 @@ pub struct Finding<'a> {
     pub outcome: Outcome,
     pub tid: i64,
     pub pid: u32,
+    /// The call site, once sites are known.
+    pub site: Option<u32>,
+    /// The fix to suggest (empty: none).
+    pub advice: &'a str,
 }
 
 fn human_duration(d: Duration) -> String {
@@ -156,7 +173,7 @@ pub fn render(f: &Finding<'_>) -> String {
             if let Outcome::Completed { result, .. } = f.outcome {
                 let _ = write!(line, " (it returned {result})");
             }
-            line.push_str(". Keep each copy inside one pinned allocation or registration.");
+            line.push('.');
         }
         RecordKind::AllowedByAttribute => {
             let _ = write!(
@@ -181,18 +198,25 @@ pub fn render(f: &Finding<'_>) -> String {
                         human_duration(blocked)
                     );
                 }
-                (Outcome::Aborting, _) => {
+                (Outcome::Aborting | Outcome::Halting(_), _) => {
                     let _ = write!(
                         line,
                         "the call would block the host thread until {stream} drained and the copy ended, at about 1/8 of pinned bandwidth."
                     );
                 }
             }
-            line.push_str(" Pin it with cudaMallocHost/cudaHostAlloc, or cudaHostRegister on memory you own.");
         }
     }
-    if f.outcome == Outcome::Aborting {
-        line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort).");
+    if !f.advice.is_empty() {
+        line.push(' ');
+        line.push_str(f.advice);
+    }
+    match f.outcome {
+        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
+        Outcome::Halting(code) => {
+            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
+        }
+        Outcome::Completed { .. } => {}
     }
     let _ = write!(
         line,
@@ -214,7 +238,12 @@ pub fn render(f: &Finding<'_>) -> String {
         Outcome::Completed { result, blocked } => {
             let _ = write!(line, " result={result} blocked_us={}", blocked.as_micros());
         }
-        Outcome::Aborting => line.push_str(" result=aborted"),
+        Outcome::Aborting | Outcome::Halting(_) => {
+            let _ = write!(line, " result={}", f.outcome.name());
+        }
+    }
+    if let Some(site) = f.site {
+        let _ = write!(line, " site={site}");
     }
     let _ = write!(line, " tid={} pid={}]", f.tid, f.pid);
     line
@@ -258,6 +287,8 @@ mod tests {
             outcome,
             tid: 42,
             pid: 7,
+            site: Some(3),
+            advice: "Pin it once.",
         }
     }
 
@@ -271,7 +302,7 @@ mod tests {
         assert!(line.starts_with("pinguard: cudaMemcpyAsync (runtime): host-to-device copy of 1048576 bytes"));
         assert!(line.contains("blocked for 40.1 ms until the legacy default stream drained and the copy ended"));
         assert!(line.contains("1/8 of pinned bandwidth"));
-        assert!(line.contains("cudaMallocHost"));
+        assert!(line.contains("Pin it once."));
         assert!(!line.contains('\n'));
         let rec = parse_record(&line).unwrap();
         assert_eq!(rec["verdict"], "pageable");
@@ -280,6 +311,7 @@ mod tests {
         assert_eq!(rec["host"], "0x7f0000001000");
         assert_eq!(rec["blocked_us"], "40128");
         assert_eq!(rec["stream_kind"], "legacy-default");
+        assert_eq!(rec["site"], "3");
     }
 
     #[test]
@@ -288,6 +320,10 @@ mod tests {
         let line = render(&f);
         assert!(line.contains("would block the host thread") && line.contains("Aborting"));
         assert_eq!(parse_record(&line).unwrap()["result"], "aborted");
+        let h = finding(RecordKind::Finding(VerdictKind::Pageable), Outcome::Halting(23));
+        let line = render(&h);
+        assert!(line.contains("exit code 23 (halt_on_error)"), "{line}");
+        assert_eq!(parse_record(&line).unwrap()["result"], "halted");
 
         let mut s = finding(
             RecordKind::Finding(VerdictKind::Straddles),
@@ -317,7 +353,7 @@ mod tests {
     fn other_lines_are_not_records() {
         assert_eq!(parse_record("hello [verdict=pageable]"), None);
         assert_eq!(parse_record("pinguard: ignoring PINGUARD_OPTIONS entry 'x'"), None);
-        let summary = crate::summary::SummaryCounts { checked: 3, pageable: 1, ..Default::default() }.render("");
+        let summary = crate::summary::SummaryCounts { checked: 3, pageable: 1, ..Default::default() }.render(1, 1, "");
         assert_eq!(parse_record(&summary), None, "the summary is not a finding");
     }
 

@@ -62,6 +62,98 @@ impl SettingValue for bool {
     }
 }
 
+impl SettingValue for u64 {
+    const VALUES: &'static str = "a number";
+    fn parse_value(text: &str) -> Option<Self> {
+        text.parse().ok()
+    }
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+/// A file path, possibly a pattern (`%p`: pid, `%h`: host name, `%%`: `%`); empty: none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathSetting(pub String);
+
+impl PathSetting {
+    pub fn is_set(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// The path for one process: `%p` -> pid, `%h` -> host, `%%` -> `%`.
+    pub fn expand(&self, pid: u32, host: &str) -> String {
+        let mut out = String::with_capacity(self.0.len() + 16);
+        let mut chars = self.0.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                out.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('p') => out.push_str(&pid.to_string()),
+                Some('h') => out.push_str(host),
+                Some('%') => out.push('%'),
+                Some(other) => {
+                    out.push('%');
+                    out.push(other);
+                }
+                None => out.push('%'),
+            }
+        }
+        out
+    }
+}
+
+impl SettingValue for PathSetting {
+    const VALUES: &'static str = "a path (`%p`: pid, `%h`: host)";
+    fn parse_value(text: &str) -> Option<Self> {
+        Some(PathSetting(text.to_string()))
+    }
+    fn show(&self) -> String {
+        quote_if_needed(&self.0)
+    }
+}
+
+/// Glob patterns separated by `|` (`*`, `?` and `[...]` as in a shell).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GlobList(pub Vec<String>);
+
+impl GlobList {
+    pub fn of(patterns: &[&str]) -> Self {
+        GlobList(patterns.iter().map(|p| p.to_string()).collect())
+    }
+}
+
+impl SettingValue for GlobList {
+    const VALUES: &'static str = "globs separated by `|`";
+    fn parse_value(text: &str) -> Option<Self> {
+        Some(GlobList(text.split('|').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect()))
+    }
+    fn show(&self) -> String {
+        quote_if_needed(&self.0.join("|"))
+    }
+}
+
+/// A number within bounds (`MIN..=MAX`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
+
+impl<const MIN: u64, const MAX: u64> SettingValue for Bounded<MIN, MAX> {
+    const VALUES: &'static str = "a number in range";
+    fn parse_value(text: &str) -> Option<Self> {
+        text.parse::<u64>().ok().filter(|v| (MIN..=MAX).contains(v)).map(Bounded)
+    }
+    fn show(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+/// Values that hold a separator are written in double quotes.
+fn quote_if_needed(v: &str) -> String {
+    if v.contains([':', ',', '"']) { format!("\"{}\"", v.replace('"', "")) } else { v.to_string() }
+}
+
 /// One row of the settings table (help text, README).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettingInfo {
@@ -131,10 +223,35 @@ macro_rules! declare_settings {
 }
 
 declare_settings! {
-    mode: Mode = Mode::Log, "`log`: report each finding and run on. `abort`: print the first finding, then abort the process (SIGABRT) before the copy runs; other threads that hit a finding meanwhile wait. `off`: pass every call through untouched.";
-    summary: bool = true, "print a summary line at exit, if the program made any async copy";
+    mode: Mode = Mode::Log, "`log`: report findings and run on. `abort`: print the first finding, then abort the process (SIGABRT, for debuggers) before the copy runs; other threads that hit a finding meanwhile wait. `off`: pass every call through untouched.";
+    halt_on_error: bool = false, "stop at the first finding, before the copy runs: print it, write the summary and the report, and exit with `exitcode` (no core dump; for CI)";
+    exitcode: Bounded<0, 255> = Bounded(23), "the exit code of `halt_on_error`";
+    log_path: PathSetting = PathSetting(String::new()), "also write a JSON Lines report to this path (`%p`: pid, `%h`: host, so each process writes its own; `docs/report-format.md`)";
+    min_bytes: u64 = 0, "copies of fewer host bytes are counted, not reported";
+    stack_depth: Bounded<1, 64> = Bounded(16), "native frames captured per finding";
+    print_limit: u64 = 10, "new call sites shown on stderr, each once with its stack; later ones go to the report and the summary only";
+    suppressions: PathSetting = PathSetting(String::new()), "a file of rules for findings to ignore, by function, module or source glob, API and direction (see Suppressions)";
+    skip_frames: GlobList = GlobList::of(DEFAULT_SKIP_FRAMES), "frames (function or module globs) passed over to find a site's location: the first frame in your code";
+    report_interval: u64 = 10, "seconds between per-site aggregates in the report (0: only at exit)";
+    summary: bool = true, "print a summary at exit, if the program made any async copy";
     verify_with_driver: bool = false, "self-check: compare every verdict with the driver's own `cuPointerGetAttributes` answer, print each disagreement and count them in the summary (the GPU suite runs with it)";
 }
+
+/// Frames that are never a site's location: pinguard, the C library, CUDA's runtime and
+/// driver (also linked statically into a program: `cudart::`, `cuda*`), the loader.
+pub const DEFAULT_SKIP_FRAMES: &[&str] = &[
+    "*libpinguard*",
+    "*/libc.so*",
+    "*/libstdc++*",
+    "*/ld-linux*",
+    "*libcuda.so*",
+    "*libcudart*",
+    "cudart::*",
+    "cuda[A-Z]*",
+    "cu[A-Z]*",
+    "__cuda*",
+    "libcudart_static_*",
+];
 
 /// The environment variable that holds the settings.
 pub const OPTIONS_VAR: &str = "PINGUARD_OPTIONS";
@@ -160,10 +277,10 @@ impl Settings {
         let mut settings = Settings::default();
         let mut problems: Vec<(String, Problem)> = Vec::new();
         let mut rejected = 0usize;
-        for entry in options.split([':', ',']).map(str::trim).filter(|e| !e.is_empty()) {
+        for entry in split_entries(options).iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
             let problem = match entry.split_once('=') {
                 None => Some(Problem::NotKeyValue),
-                Some((key, value)) => match settings.apply(key.trim(), value.trim()) {
+                Some((key, value)) => match settings.apply(key.trim(), unquote(value.trim())) {
                     Ok(()) => None,
                     Err(true) => Some(Problem::BadValue(key.trim().to_string())),
                     Err(false) => Some(Problem::Unknown),
@@ -207,6 +324,28 @@ impl Settings {
     }
 }
 
+/// Splits on `:` and `,` outside double quotes.
+fn split_entries(options: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, c) in options.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            ':' | ',' if !quoted => {
+                out.push(&options[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&options[start..]);
+    out
+}
+
+fn unquote(v: &str) -> &str {
+    v.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(v)
+}
+
 /// The entry as it may appear in a one-line message: control characters replaced, at
 /// most [`QUOTE_CHARS`] characters.
 fn quote(entry: &str) -> String {
@@ -220,8 +359,9 @@ fn quote(entry: &str) -> String {
 /// The README's settings table, as generated from the declaration.
 pub fn markdown_table() -> String {
     let mut out = String::from("| setting | values | default | meaning |\n|---|---|---|---|\n");
+    let cell = |text: &str| text.replace('|', "\\|");
     for s in Settings::table() {
-        out.push_str(&format!("| `{}` | {} | `{}` | {} |\n", s.name, s.values, s.default, s.help));
+        out.push_str(&format!("| `{}` | {} | `{}` | {} |\n", s.name, cell(s.values), cell(&s.default), cell(s.help)));
     }
     out
 }
@@ -255,7 +395,7 @@ mod tests {
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].contains("mode takes off, log, abort"), "{}", p[0]);
         assert!(p[1].contains("expected key=value"));
-        assert!(p[2].contains("unknown setting (known: mode, summary, verify_with_driver"), "{}", p[2]);
+        assert!(p[2].contains("unknown setting (known: mode, halt_on_error, exitcode"), "{}", p[2]);
         assert!(p[3].contains("summary takes 0, 1; keeping summary=1"), "{}", p[3]);
     }
 
@@ -281,7 +421,7 @@ mod tests {
         let (_, p) = Settings::parse(&bad);
         assert_eq!(p.len(), 1);
         assert!(p[0].contains("..."), "the quote is cut: {}", p[0]);
-        assert!(p[0].len() < 200, "{}", p[0]);
+        assert!(!p[0].contains(&"x".repeat(61)), "at most 60 characters quoted: {}", p[0]);
     }
 
     /// Defect (issue 8, item 10): a flood of bad entries gets a bounded number of lines.
@@ -298,7 +438,20 @@ mod tests {
 
     #[test]
     fn every_setting_round_trips_through_an_options_string() {
-        let s = Settings { mode: Mode::Abort, summary: false, verify_with_driver: true };
+        let s = Settings {
+            mode: Mode::Abort,
+            halt_on_error: true,
+            exitcode: Bounded(7),
+            log_path: PathSetting("/tmp/a:b/r.%p.jsonl".into()),
+            min_bytes: 4096,
+            stack_depth: Bounded(3),
+            print_limit: 2,
+            suppressions: PathSetting("s.txt".into()),
+            skip_frames: GlobList::of(&["*libfoo*", "bar::*"]),
+            report_interval: 0,
+            summary: false,
+            verify_with_driver: true,
+        };
         let (back, p) = Settings::parse(&s.to_options());
         assert_eq!((back, p.len()), (s, 0));
     }
@@ -313,6 +466,23 @@ mod tests {
             readme.contains(&table),
             "README.md's settings table differs from the declaration; it should read:\n\n{table}"
         );
+    }
+
+    #[test]
+    fn quoted_values_may_hold_separators_and_paths_expand() {
+        let (s, p) = Settings::parse("log_path=\"/tmp/x:y/r.%p.%h.jsonl\":min_bytes=8");
+        assert_eq!(p, Vec::<String>::new());
+        assert_eq!(s.log_path.expand(42, "node1"), "/tmp/x:y/r.42.node1.jsonl");
+        assert_eq!(s.min_bytes, 8);
+        assert_eq!(PathSetting("a%%b%q".into()).expand(1, "h"), "a%b%q");
+    }
+
+    #[test]
+    fn bounded_numbers_refuse_out_of_range_values() {
+        let (s, p) = Settings::parse("stack_depth=0:exitcode=300");
+        assert_eq!((s.stack_depth, s.exitcode), (Bounded(16), Bounded(23)));
+        assert_eq!(p.len(), 2);
+        assert!(p[0].ends_with("keeping stack_depth=16"), "{}", p[0]);
     }
 
     proptest! {

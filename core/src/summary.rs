@@ -2,7 +2,7 @@
 //! counter names, the rendering of the summary line and its parsing (the test harness
 //! reads it back with [`SummaryCounts::parse_line`]) all come from that declaration.
 
-use std::fmt::Write as _;
+use std::fmt;
 
 use crate::report::{LINE_PREFIX, tail_fields};
 
@@ -68,10 +68,13 @@ declare_counters! {
     pageable, Pageable: Always, "pageable";
     straddles, Straddles: Always, "straddling a pinned edge";
     allowed, Allowed: Always, "allowed by attribute";
+    suppressed, Suppressed: NonZero, "suppressed by rules";
+    small, Small: NonZero, "below min_bytes";
     pinned_unseen, PinnedUnseen: Always, "pinned by paths pinguard did not see";
     unclassified, Unclassified: Always, "without verdict";
     unknown_variants, UnknownVariants: NonZero, "unknown driver entry points passed through untouched";
     disagreements, Disagreements: NonZero, "verdicts the driver disagreed with (verify_with_driver)";
+    unwritten, Unwritten: NonZero, "lines not written (stderr replaced or closed)";
 }
 
 impl SummaryCounts {
@@ -80,37 +83,62 @@ impl SummaryCounts {
         self.pageable + self.straddles
     }
 
-    /// The summary line (without newline). `unknown_variant_names` lists the unknown
-    /// entry points, shown beside their count.
-    pub fn render(&self, unknown_variant_names: &str) -> String {
-        let mut line = format!("{LINE_PREFIX}summary: {} findings", self.findings());
+    /// The summary line (without newline), written without allocating: `sites` is the
+    /// number of distinct finding sites; `unknown_variant_names` lists the unknown entry
+    /// points, shown beside their count.
+    pub fn write_line<W: fmt::Write>(
+        &self,
+        w: &mut W,
+        pid: u32,
+        sites: u64,
+        unknown_variant_names: &str,
+    ) -> fmt::Result {
+        write!(w, "{LINE_PREFIX}summary (pid {pid}): {} findings at {sites} sites", self.findings())?;
         for (name, value, words, shown) in self.fields() {
             if shown == Shown::NonZero && value == 0 {
                 continue;
             }
-            let _ = write!(line, ", {value} {words}");
+            write!(w, ", {value} {words}")?;
             if name == "unknown_variants" && !unknown_variant_names.is_empty() {
-                let _ = write!(line, " ({unknown_variant_names})");
+                write!(w, " ({unknown_variant_names})")?;
             }
         }
-        let _ = write!(line, " [summary=1 findings={}", self.findings());
+        write!(w, " [summary=1 pid={pid} sites={sites} findings={}", self.findings())?;
         for (name, value, ..) in self.fields() {
-            let _ = write!(line, " {name}={value}");
+            write!(w, " {name}={value}")?;
         }
-        line.push(']');
-        line
+        w.write_char(']')
     }
 
-    /// Reads a summary line back; `None` for any other line. Every declared counter must
-    /// be present, so a line that forgot one does not parse.
-    pub fn parse_line(line: &str) -> Option<SummaryCounts> {
-        let fields = tail_fields(line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary: ")?)?;
-        let mut c = SummaryCounts::default();
+    /// The summary line as a `String`.
+    pub fn render(&self, pid: u32, sites: u64, unknown_variant_names: &str) -> String {
+        let mut line = String::new();
+        let _ = self.write_line(&mut line, pid, sites, unknown_variant_names);
+        line
+    }
+}
+
+/// A summary line read back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SummaryLine {
+    pub pid: u32,
+    pub sites: u64,
+    pub counts: SummaryCounts,
+}
+
+impl SummaryLine {
+    /// Reads a summary line; `None` for any other line. Every declared counter must be
+    /// present, so a line that forgot one does not parse.
+    pub fn parse(line: &str) -> Option<SummaryLine> {
+        let rest = line.trim_end().strip_prefix(LINE_PREFIX)?.strip_prefix("summary")?;
+        let fields = tail_fields(rest)?;
+        fields.get("summary")?;
+        let mut counts = SummaryCounts::default();
         for name in Counter::ALL.iter().map(|c| c.name()) {
             let v = fields.get(name)?.parse().ok()?;
-            c.set(name, v);
+            counts.set(name, v);
         }
-        Some(c)
+        Some(SummaryLine { pid: fields.get("pid")?.parse().ok()?, sites: fields.get("sites")?.parse().ok()?, counts })
     }
 }
 
@@ -124,8 +152,8 @@ mod tests {
         for (i, k) in Counter::ALL.iter().enumerate() {
             c.add(*k, 10 + i as u64);
         }
-        let line = c.render("cuFoo@4000");
-        assert_eq!(SummaryCounts::parse_line(&line), Some(c), "{line}");
+        let line = c.render(77, 3, "cuFoo@4000");
+        assert_eq!(SummaryLine::parse(&line), Some(SummaryLine { pid: 77, sites: 3, counts: c }), "{line}");
         assert!(line.contains("cuFoo@4000"));
         assert!(line.contains(&format!("disagreements={}", c.disagreements)), "{line}");
     }
@@ -133,8 +161,11 @@ mod tests {
     #[test]
     fn rare_counters_are_quiet_when_zero_but_always_in_the_tail() {
         let c = SummaryCounts { checked: 3, pageable: 1, ..Default::default() };
-        let line = c.render("");
-        assert!(line.starts_with("pinguard: summary: 1 findings, 3 async copies checked, 1 pageable"), "{line}");
+        let line = c.render(9, 1, "");
+        assert!(
+            line.starts_with("pinguard: summary (pid 9): 1 findings at 1 sites, 3 async copies checked, 1 pageable"),
+            "{line}"
+        );
         assert!(!line.contains("driver disagreed"), "{line}");
         assert!(line.contains(" disagreements=0"), "{line}");
         assert_eq!(c.get("findings"), Some(1));
@@ -143,9 +174,10 @@ mod tests {
 
     #[test]
     fn a_line_missing_a_counter_does_not_parse() {
-        let line = SummaryCounts::default().render("");
+        let line = SummaryCounts::default().render(1, 0, "");
         let cut = line.replace(" disagreements=0", "");
-        assert_eq!(SummaryCounts::parse_line(&cut), None);
-        assert_eq!(SummaryCounts::parse_line("pinguard: hello [x=1]"), None);
+        assert_eq!(SummaryLine::parse(&cut), None);
+        assert_eq!(SummaryLine::parse("pinguard: hello [x=1]"), None);
+        assert!(SummaryLine::parse(&line).is_some());
     }
 }

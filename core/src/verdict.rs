@@ -176,6 +176,30 @@ pub fn classify_by_driver(oracle: &dyn DriverOracle, span: HostSpan) -> Residenc
     }
 }
 
+/// The most pages [`probe_for_pinned`] asks about (1 GiB of 4 KiB pages); a longer range
+/// is sampled at evenly spaced pages.
+pub const MAX_PROBES: usize = 1 << 18;
+
+/// Does the driver call any page of `span` pinned host memory? Asks about the first and
+/// last byte and the start of every 4 KiB page between (sampled evenly beyond
+/// [`MAX_PROBES`]). Costly (one query a page): for copies CUDA rejected, and for the
+/// differential check, never on the hot path.
+pub fn probe_for_pinned(oracle: &dyn DriverOracle, span: HostSpan) -> bool {
+    const PAGE: usize = 4096;
+    let pinned = |a: usize| oracle.memory_at(a) == Some(DriverMemory::PinnedHost);
+    if pinned(span.start) || pinned(span.end() - 1) {
+        return true;
+    }
+    let first_page = span.start / PAGE + 1;
+    let last_page = (span.end() - 1) / PAGE;
+    if last_page < first_page {
+        return false;
+    }
+    let pages = last_page - first_page + 1;
+    let step = pages.div_ceil(MAX_PROBES).max(1);
+    (0..pages).step_by(step).any(|i| pinned((first_page + i) * PAGE))
+}
+
 /// The differential check (`verify_with_driver=1`): classifies a side twice, with the
 /// registry and with the driver alone, and returns both answers when they disagree.
 /// Pinned ranges compare equal whatever their origin, straddles whatever their edge.
@@ -191,7 +215,11 @@ pub fn differential(
     };
     oracle.memory_at(span.start)?;
     let ours = classify_span(registry, oracle, span);
-    let drivers = classify_by_driver(oracle, span);
+    let mut drivers = classify_by_driver(oracle, span);
+    // The driver's own answer, page by page: memory pinned inside the range counts.
+    if drivers == Residency::Pageable && probe_for_pinned(oracle, span) {
+        drivers = Residency::Straddles { edge: None };
+    }
     let same = match (ours, drivers) {
         (Residency::Pinned(_), Residency::Pinned(_)) => true,
         (Residency::Straddles { .. }, Residency::Straddles { .. }) => true,
@@ -364,6 +392,21 @@ mod tests {
         let got = differential(&reg, &drv, host(0x60000, 16)).unwrap();
         assert_eq!(got, (Residency::Pinned(Some(PinOrigin::Registered)), Residency::Pageable));
         assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16)), None, "no driver, no check");
+    }
+
+    /// Defect (issue 8, item 11): a range pinned by a path pinguard did not see, inside a
+    /// copy whose first and last bytes are pageable, is found by probing, and the
+    /// differential check no longer misses it.
+    #[test]
+    fn memory_pinned_inside_a_pageable_range_is_found() {
+        let (reg, drv) = setup();
+        // [0x1f000, 0x22000): pageable page, the unseen pinned page 0x20000, pageable again.
+        let span = span(0x1f000, 0x3000);
+        assert_eq!(classify_by_driver(&drv, span), Residency::Pageable, "first and last bytes alone miss it");
+        assert!(probe_for_pinned(&drv, span));
+        assert!(!probe_for_pinned(&drv, self::span(0x50000, 0x3000)));
+        let got = differential(&reg, &drv, CopySide::Host(span));
+        assert_eq!(got, Some((Residency::Pageable, Residency::Straddles { edge: None })));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The test harness: runs the test apps under `libpinguard.so` and compares what
-//! pinguard printed with `test-apps/manifest.txt`, exactly. The cargo integration tests
+//! pinguard reported with `test-apps/manifest.txt`, exactly: every run writes a JSON
+//! Lines report into a folder of its own, whose per-site totals are compared. The cargo integration tests
 //! use it against fakecuda; `scripts/gpu-test.sh` runs its binary,
 //! `pinguard-manifest-run`, against the real driver.
 
@@ -9,8 +10,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use pinguard_core::report::parse_record;
-use pinguard_core::summary::SummaryCounts;
+use pinguard_core::summary::SummaryLine;
+use pinguard_report::merge;
 
 /// One expected record: `verdict:dir:bytes:count`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -115,6 +119,8 @@ pub struct Setup {
     pub extra_options: Option<String>,
     /// Extra environment for every program run (e.g. fakecuda's test-only switches).
     pub extra_env: Vec<(String, String)>,
+    /// Where each run's report folder is made.
+    pub reports: PathBuf,
 }
 
 /// A finished run of one app.
@@ -122,8 +128,13 @@ pub struct Run {
     /// The child's process id, as the OS gave it.
     pub pid: u32,
     pub output: Output,
+    /// The `[key=value]` tails of the finding lines on stderr.
     pub records: Vec<BTreeMap<String, String>>,
-    pub summary: Option<SummaryCounts>,
+    /// The summary line on stderr.
+    pub summary: Option<SummaryLine>,
+    /// The JSON Lines reports the run's processes wrote.
+    pub report: merge::Run,
+    pub report_dir: PathBuf,
 }
 
 impl Run {
@@ -160,14 +171,76 @@ fn run_with(setup: &Setup, program: &Path, env: &[(&str, &str)], guarded: bool) 
     for (k, v) in env {
         cmd.env(k, v);
     }
+    // Every run reports into a folder of its own (the program's options come first; a
+    // log_path they set wins).
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let report_dir = setup.reports.join(format!("run-{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&report_dir);
+    std::fs::create_dir_all(&report_dir)?;
+    if guarded {
+        let given = env.iter().find(|(k, _)| *k == "PINGUARD_OPTIONS").map(|(_, v)| v.to_string()).unwrap_or_default();
+        let log = format!("log_path=\"{}/pinguard.%p.jsonl\"", report_dir.display());
+        let options = if given.is_empty() { log } else { format!("{log}:{given}") };
+        cmd.env("PINGUARD_OPTIONS", options);
+    }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let child = cmd.spawn()?;
     let pid = child.id();
     let output = child.wait_with_output()?;
     let text = String::from_utf8_lossy(&output.stderr);
     let records = text.lines().filter_map(parse_record).collect();
-    let summary = text.lines().find_map(SummaryCounts::parse_line);
-    Ok(Run { pid, output, records, summary })
+    let summary = text.lines().find_map(SummaryLine::parse);
+    let report = merge::run(std::slice::from_ref(&report_dir))?;
+    Ok(Run { pid, output, records, summary, report, report_dir })
+}
+
+/// What a report shows for one (verdict, direction): copies, bytes in all, the smallest
+/// and the largest copy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Group {
+    pub count: u64,
+    pub bytes_total: u64,
+    pub bytes_min: u64,
+    pub bytes_max: u64,
+}
+
+type Groups = BTreeMap<(String, String), Group>;
+
+fn add(groups: &mut Groups, verdict: &str, dir: &str, count: u64, total: u64, min: u64, max: u64) {
+    let g = groups
+        .entry((verdict.to_string(), dir.to_string()))
+        .or_insert(Group { bytes_min: u64::MAX, ..Group::default() });
+    g.count += count;
+    g.bytes_total += total;
+    g.bytes_min = g.bytes_min.min(min);
+    g.bytes_max = g.bytes_max.max(max);
+}
+
+/// The report's sites (suppressed ones left out), grouped.
+pub fn found_groups(report: &merge::Run) -> Groups {
+    let mut groups = Groups::new();
+    for s in report.sites().iter().filter(|s| !s.suppressed && s.count > 0) {
+        add(&mut groups, &s.kind, &s.dir, s.count, s.bytes_total, s.bytes_min, s.bytes_max);
+    }
+    groups
+}
+
+/// The manifest's expectations, grouped the same way.
+pub fn expected_groups(expected: &[Expected]) -> Groups {
+    let mut groups = Groups::new();
+    for e in expected {
+        add(&mut groups, &e.verdict, &e.dir, e.count as u64, e.bytes * e.count as u64, e.bytes, e.bytes);
+    }
+    groups
+}
+
+fn show(m: &Groups) -> String {
+    m.iter()
+        .map(|((v, d), g)| {
+            format!("{v}:{d} count={} bytes={} min={} max={}", g.count, g.bytes_total, g.bytes_min, g.bytes_max)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn key(r: &BTreeMap<String, String>) -> (String, String, u64) {
@@ -186,7 +259,7 @@ pub fn check_case_counted(
     case: &Case,
     build: &str,
     mode: RunMode,
-) -> Result<Option<SummaryCounts>, String> {
+) -> Result<Option<SummaryLine>, String> {
     let program = setup.apps.join(build).join(&case.app);
     let mut options = format!("mode={mode}");
     if let Some(extra) = &setup.extra_options {
@@ -195,13 +268,7 @@ pub fn check_case_counted(
     let run = run_program(setup, &program, &[("PINGUARD_OPTIONS", &options)])
         .map_err(|e| format!("cannot run {}: {e}", program.display()))?;
     let status = run.output.status;
-    let mut got: BTreeMap<(String, String, u64), usize> = BTreeMap::new();
-    for r in &run.records {
-        *got.entry(key(r)).or_default() += 1;
-    }
-    let show = |m: &BTreeMap<(String, String, u64), usize>| {
-        m.iter().map(|((v, d, b), c)| format!("{v}:{d}:{b}:{c}")).collect::<Vec<_>>().join(" ")
-    };
+    let got = found_groups(&run.report);
     let context = || format!("\n--- stderr ---\n{}", run.stderr());
     // The fate without pinguard, for same-fate cases: exit code and signal must match.
     let baseline = if case.same_fate {
@@ -220,10 +287,9 @@ pub fn check_case_counted(
             if !ends_as_expected(status) {
                 return Err(format!("exited with {status}{}", context()));
             }
-            let want: BTreeMap<_, _> =
-                case.expected.iter().map(|e| ((e.verdict.clone(), e.dir.clone(), e.bytes), e.count)).collect();
+            let want = expected_groups(&case.expected);
             if got != want {
-                return Err(format!("records [{}], expected [{}]{}", show(&got), show(&want), context()));
+                return Err(format!("report [{}], expected [{}]{}", show(&got), show(&want), context()));
             }
             check_no_disagreement(&run).map_err(|why| format!("{why}{}", context()))?;
             for (k, v) in &case.summary {
@@ -236,7 +302,7 @@ pub fn check_case_counted(
                 }
                 let actual = match run.summary.as_ref() {
                     None => "(no summary)".to_string(),
-                    Some(s) => s.get(k).map(|n| n.to_string()).unwrap_or_else(|| format!("(no counter {k})")),
+                    Some(s) => s.counts.get(k).map(|n| n.to_string()).unwrap_or_else(|| format!("(no counter {k})")),
                 };
                 if &actual != v {
                     return Err(format!("summary {k}={actual}, expected {v}{}", context()));
@@ -284,8 +350,8 @@ pub fn check_no_disagreement(run: &Run) -> Result<(), String> {
         return Err(format!("{} verdicts the driver disagreed with: {}", lines.len(), lines[0]));
     }
     match run.summary {
-        Some(s) if s.disagreements != 0 => {
-            Err(format!("the summary counts {} verdicts the driver disagreed with", s.disagreements))
+        Some(s) if s.counts.disagreements != 0 => {
+            Err(format!("the summary counts {} verdicts the driver disagreed with", s.counts.disagreements))
         }
         _ => Ok(()),
     }
@@ -322,8 +388,8 @@ pub fn run_manifest(
                     Ok(summary) => {
                         tally.passed += 1;
                         if let Some(s) = summary {
-                            tally.checked += s.checked;
-                            tally.disagreements += s.disagreements;
+                            tally.checked += s.counts.checked;
+                            tally.disagreements += s.counts.disagreements;
                         }
                         progress(&format!("PASS {name}"));
                     }

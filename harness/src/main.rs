@@ -55,7 +55,14 @@ fn run() -> Result<ExitCode, String> {
     let manifest = manifest.unwrap_or_else(|| PathBuf::from("test-apps/manifest.txt"));
     let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     let cases = parse_manifest(&text)?;
-    let setup = Setup { lib, apps, library_path, extra_options, extra_env: Vec::new() };
+    let setup = Setup {
+        lib,
+        apps,
+        library_path,
+        extra_options,
+        extra_env: Vec::new(),
+        reports: std::env::temp_dir().join("pinguard-manifest-reports"),
+    };
     let builds: Vec<&str> = builds.iter().map(String::as_str).collect();
     let tally = run_manifest(&setup, &cases, &builds, &modes, |line| println!("{line}"));
     println!("copies checked in these runs: {}; disagreements with the driver: {}", tally.checked, tally.disagreements);

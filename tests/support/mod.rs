@@ -46,6 +46,7 @@ pub fn fake_setup() -> &'static Setup {
             library_path: Some(out.join("fakecuda")),
             extra_options: None,
             extra_env: Vec::new(),
+            reports: out.join("reports"),
         }
     })
 }

@@ -1,0 +1,267 @@
+//! Call sites: the native stack of a finding, its location (the first frame in the
+//! user's code), and the per-site totals a report aggregates.
+
+use std::fmt::{self, Write};
+
+use crate::glob;
+use crate::jsonl::{self, Object};
+
+/// How a frame was found. Only native frames exist today; interpreted frames (the
+/// Python file:line behind a PyTorch call) are the roadmap's next step and have a place
+/// here so that reports and renderers need no change for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    Native,
+    Interpreted,
+}
+
+impl FrameKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FrameKind::Native => "native",
+            FrameKind::Interpreted => "interpreted",
+        }
+    }
+}
+
+/// One symbolised frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FrameInfo {
+    pub kind: FrameKind,
+    pub address: usize,
+    pub function: Option<String>,
+    pub file: Option<String>,
+    pub line: Option<u32>,
+    /// The shared object (or program) the address lies in.
+    pub module: Option<String>,
+    /// The address relative to the module's load address (stable across runs).
+    pub offset: usize,
+}
+
+fn base_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+impl FrameInfo {
+    /// `main at app.cpp:12 (app+0x11b9)`, or what is known of it.
+    pub fn text(&self) -> String {
+        let module = self.module.as_deref().map(base_name).unwrap_or("?");
+        let place = format!("{module}+{:#x}", self.offset);
+        match (&self.function, &self.file, self.line) {
+            (Some(f), Some(file), Some(line)) => format!("{f} at {file}:{line} ({place})"),
+            (Some(f), _, _) => format!("{f} ({place})"),
+            _ => place,
+        }
+    }
+
+    /// Is this frame one to pass over when looking for the user's code?
+    pub fn skipped_by(&self, skip: &[String]) -> bool {
+        let function = self.function.as_deref().unwrap_or("");
+        let module = self.module.as_deref().unwrap_or("");
+        skip.iter().any(|g| (!function.is_empty() && glob::matches(g, function)) || glob::matches(g, module))
+    }
+
+    pub fn write_json<W: Write>(&self, w: &mut W) -> fmt::Result {
+        let mut o = Object::begin(w);
+        o.str("kind", self.kind.name())
+            .hex("address", self.address)
+            .opt_str("function", self.function.as_deref())
+            .opt_str("file", self.file.as_deref());
+        match self.line {
+            Some(l) => o.num("line", l),
+            None => o.raw("line", "null"),
+        };
+        o.opt_str("module", self.module.as_deref()).hex("offset", self.offset).end()
+    }
+}
+
+/// The index of a stack's location: its first frame not passed over by `skip`; the
+/// first frame if every frame is.
+pub fn location(frames: &[FrameInfo], skip: &[String]) -> Option<usize> {
+    if frames.is_empty() {
+        return None;
+    }
+    Some(frames.iter().position(|f| !f.skipped_by(skip)).unwrap_or(0))
+}
+
+/// A JSON array of frames.
+pub fn frames_json(frames: &[FrameInfo]) -> String {
+    let mut out = String::from("[");
+    for (i, f) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = f.write_json(&mut out);
+    }
+    out.push(']');
+    out
+}
+
+/// A stable identity for a site across runs and builds: FNV-1a of the verdict, the
+/// direction and the location (function, source file name and line; or module name and
+/// offset without symbols). The API is left out: the same line reaches the runtime or
+/// the driver hook depending on how the program was linked.
+pub fn fingerprint(kind: &str, dir: &str, location: Option<&FrameInfo>) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |s: &str| {
+        for b in s.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x100_0000_01b3);
+        }
+    };
+    eat(kind);
+    eat(dir);
+    if let Some(f) = location {
+        match (&f.function, &f.file, f.line) {
+            (Some(func), Some(file), Some(line)) => {
+                eat(func);
+                eat(base_name(file));
+                eat(&line.to_string());
+            }
+            (Some(func), _, _) => eat(func),
+            _ => {
+                eat(f.module.as_deref().map(base_name).unwrap_or(""));
+                eat(&format!("{:#x}", f.offset));
+            }
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// What one site has cost so far. Written by the preload (as atomics) and read back
+/// from reports; `streams` holds the first few distinct streams seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteTotals {
+    pub count: u64,
+    pub bytes_total: u64,
+    pub bytes_min: u64,
+    pub bytes_max: u64,
+    pub blocked_ns_total: u64,
+    pub blocked_ns_max: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// Calls that CUDA rejected (a nonzero result).
+    pub errors: u64,
+    pub streams: [usize; 4],
+    pub streams_seen: usize,
+    /// More distinct streams than `streams` holds.
+    pub streams_more: bool,
+}
+
+impl SiteTotals {
+    pub fn write_streams<W: Write>(&self, w: &mut W) -> fmt::Result {
+        w.write_char('[')?;
+        for (i, s) in self.streams[..self.streams_seen.min(4)].iter().enumerate() {
+            if i > 0 {
+                w.write_char(',')?;
+            }
+            write!(w, "\"{s:#x}\"")?;
+        }
+        w.write_char(']')
+    }
+}
+
+/// `12.3 ms`, `40 us`, `1.20 s` from nanoseconds.
+pub fn human_ns(ns: u64) -> HumanNs {
+    HumanNs(ns)
+}
+
+pub struct HumanNs(u64);
+
+impl fmt::Display for HumanNs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let us = self.0 as f64 / 1e3;
+        if us >= 1e6 {
+            write!(f, "{:.2} s", us / 1e6)
+        } else if us >= 1e3 {
+            write!(f, "{:.1} ms", us / 1e3)
+        } else {
+            write!(f, "{us:.0} us")
+        }
+    }
+}
+
+/// `512 B`, `64.0 KiB`, `1.5 GiB`.
+pub fn human_bytes(n: u64) -> HumanBytes {
+    HumanBytes(n)
+}
+
+pub struct HumanBytes(u64);
+
+impl fmt::Display for HumanBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0 as f64;
+        match self.0 {
+            0..1024 => write!(f, "{} B", self.0),
+            1024..1_048_576 => write!(f, "{:.1} KiB", n / 1024.0),
+            1_048_576..1_073_741_824 => write!(f, "{:.1} MiB", n / 1_048_576.0),
+            _ => write!(f, "{:.2} GiB", n / 1_073_741_824.0),
+        }
+    }
+}
+
+/// Writes a string escaped for JSON (re-exported for renderers of frames).
+pub fn json_string<W: Write>(w: &mut W, s: &str) -> fmt::Result {
+    jsonl::string(w, s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(function: &str, file: Option<&str>, module: &str) -> FrameInfo {
+        FrameInfo {
+            kind: FrameKind::Native,
+            address: 0x5555_0000_1234,
+            function: (!function.is_empty()).then(|| function.to_string()),
+            file: file.map(str::to_string),
+            line: file.map(|_| 12),
+            module: Some(module.to_string()),
+            offset: 0x1234,
+        }
+    }
+
+    #[test]
+    fn the_location_is_the_first_frame_in_user_code() {
+        let skip: Vec<String> = crate::settings::DEFAULT_SKIP_FRAMES.iter().map(|s| s.to_string()).collect();
+        let frames = [
+            frame("pinguard::hooks::cudaMemcpyAsync", None, "/x/libpinguard.so"),
+            frame("cudart::cudaApiMemcpyAsync", None, "/w/app"),
+            frame("cudaMemcpyAsync", None, "/w/app"),
+            frame("upload", Some("/w/src/app.cpp"), "/w/app"),
+            frame("main", Some("/w/src/app.cpp"), "/w/app"),
+        ];
+        assert_eq!(location(&frames, &skip), Some(3));
+        assert_eq!(frames[3].text(), "upload at /w/src/app.cpp:12 (app+0x1234)");
+        assert_eq!(frames[1].text(), "cudart::cudaApiMemcpyAsync (app+0x1234)");
+        assert_eq!(location(&frames[..3], &skip), Some(0), "all skipped: the first frame");
+        assert_eq!(location(&[], &skip), None);
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_tell_sites_apart() {
+        let a = frame("upload", Some("/w/src/app.cpp"), "/w/app");
+        let mut moved = a.clone();
+        moved.address += 0x1000; // another run, another load address
+        moved.file = Some("/other/checkout/src/app.cpp".into());
+        assert_eq!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "H2D", Some(&moved)));
+        assert_ne!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "D2H", Some(&a)));
+        let mut other_line = a.clone();
+        other_line.line = Some(13);
+        assert_ne!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "H2D", Some(&other_line)));
+    }
+
+    #[test]
+    fn frames_render_as_json() {
+        let json = frames_json(&[frame("main", Some("a.cpp"), "/w/app"), frame("", None, "/lib/libc.so.6")]);
+        assert!(
+            json.starts_with(
+                r#"[{"kind":"native","address":"0x555500001234","function":"main","file":"a.cpp","line":12"#
+            ),
+            "{json}"
+        );
+        assert!(json.contains(r#""function":null,"file":null,"line":null,"module":"/lib/libc.so.6""#), "{json}");
+        assert_eq!(human_ns(40_128_000).to_string(), "40.1 ms");
+        assert_eq!(human_bytes(65536).to_string(), "64.0 KiB");
+    }
+}

@@ -1,0 +1,161 @@
+//! One run, many processes: sites merged by fingerprint (verdict, direction and
+//! location), so the same line of code reported by every DataLoader worker or MPI rank
+//! is one row with the sum of their costs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::read::{self, Frame, Process};
+
+/// A site across the processes of a run.
+#[derive(Clone, Debug, Default)]
+pub struct MergedSite {
+    pub fingerprint: String,
+    pub kind: String,
+    pub dir: String,
+    pub apis: BTreeSet<String>,
+    pub location: Option<Frame>,
+    pub frames: Vec<Frame>,
+    pub advice: String,
+    pub suppressed: bool,
+    pub count: u64,
+    pub bytes_total: u64,
+    pub bytes_min: u64,
+    pub bytes_max: u64,
+    pub blocked_ns_total: u64,
+    pub blocked_ns_max: u64,
+    pub errors: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    pub pids: BTreeSet<u32>,
+    pub streams: BTreeSet<String>,
+}
+
+impl MergedSite {
+    pub fn is_finding(&self) -> bool {
+        !self.suppressed && (self.kind == "pageable" || self.kind == "straddles")
+    }
+
+    /// Where it is, in words.
+    pub fn where_text(&self) -> String {
+        self.location.as_ref().map(Frame::text).unwrap_or_else(|| "(no stack)".into())
+    }
+}
+
+/// The totals of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTotals {
+    pub processes: usize,
+    /// Processes that ended without a summary (killed, or still running).
+    pub unfinished: usize,
+    pub checked: u64,
+    pub findings: u64,
+    pub pageable: u64,
+    pub straddles: u64,
+    pub suppressed: u64,
+    pub sites: usize,
+    pub blocked_ns: u64,
+    pub bytes: u64,
+}
+
+/// A run: every process of every report file read.
+#[derive(Debug, Default)]
+pub struct Run {
+    pub processes: Vec<Process>,
+    pub files: Vec<PathBuf>,
+    pub bad_lines: usize,
+    pub unknown_schema: Option<u32>,
+}
+
+/// Reads every report among `paths` (files, or folders of `*.jsonl`).
+pub fn run(paths: &[PathBuf]) -> std::io::Result<Run> {
+    let mut r = Run { files: read::files_in(paths)?, ..Default::default() };
+    for f in r.files.clone() {
+        let got = read::file(&f)?;
+        r.bad_lines += got.bad_lines;
+        r.unknown_schema = r.unknown_schema.or(got.unknown_schema);
+        r.processes.extend(got.processes);
+    }
+    Ok(r)
+}
+
+impl Run {
+    /// Sites merged across processes, the costliest (host time blocked) first.
+    pub fn sites(&self) -> Vec<MergedSite> {
+        let mut by: BTreeMap<String, MergedSite> = BTreeMap::new();
+        for p in &self.processes {
+            for (id, s) in &p.sites {
+                let m = by.entry(s.fingerprint.clone()).or_insert_with(|| MergedSite {
+                    fingerprint: s.fingerprint.clone(),
+                    kind: s.kind.clone(),
+                    dir: s.dir.clone(),
+                    location: s.location.clone(),
+                    frames: s.frames.clone(),
+                    advice: s.advice.clone(),
+                    suppressed: s.suppressed,
+                    bytes_min: u64::MAX,
+                    first_ms: u64::MAX,
+                    ..Default::default()
+                });
+                m.apis.insert(s.api.clone());
+                m.pids.insert(p.pid);
+                let Some(t) = p.totals.get(id) else {
+                    continue;
+                };
+                m.count += t.count;
+                m.bytes_total += t.bytes_total;
+                m.bytes_min = m.bytes_min.min(t.bytes_min);
+                m.bytes_max = m.bytes_max.max(t.bytes_max);
+                m.blocked_ns_total += t.blocked_ns_total;
+                m.blocked_ns_max = m.blocked_ns_max.max(t.blocked_ns_max);
+                m.errors += t.errors;
+                m.first_ms = m.first_ms.min(t.first_ms);
+                m.last_ms = m.last_ms.max(t.last_ms);
+                m.streams.extend(t.streams.iter().cloned());
+            }
+        }
+        let mut sites: Vec<MergedSite> = by
+            .into_values()
+            .map(|mut m| {
+                if m.count == 0 {
+                    m.bytes_min = 0;
+                    m.first_ms = 0;
+                }
+                m
+            })
+            .collect();
+        sites.sort_by(|a, b| {
+            b.blocked_ns_total
+                .cmp(&a.blocked_ns_total)
+                .then(b.count.cmp(&a.count))
+                .then(a.fingerprint.cmp(&b.fingerprint))
+        });
+        sites
+    }
+
+    pub fn totals(&self) -> RunTotals {
+        let mut t = RunTotals { processes: self.processes.len(), ..Default::default() };
+        for p in &self.processes {
+            match &p.summary {
+                Some(s) => {
+                    t.checked += s.counts.get("checked").copied().unwrap_or(0);
+                    t.suppressed += s.counts.get("suppressed").copied().unwrap_or(0);
+                }
+                None => t.unfinished += 1,
+            }
+        }
+        let sites = self.sites();
+        for s in sites.iter().filter(|s| s.is_finding()) {
+            t.findings += s.count;
+            if s.kind == "pageable" {
+                t.pageable += s.count;
+            } else {
+                t.straddles += s.count;
+            }
+            t.blocked_ns += s.blocked_ns_total;
+            t.bytes += s.bytes_total;
+            t.sites += 1;
+        }
+        t
+    }
+}

@@ -1,0 +1,4 @@
+//! Renderers of a run: text (a terminal), markdown (a pull-request comment), json (for
+//! tools), sarif (GitHub code scanning), html (a page a reviewer can open).
+
+pub mod text;

@@ -1,0 +1,150 @@
+//! The end of the process: the summary, said at most once, last.
+//!
+//! It runs from the library's destructor (a normal exit, `exit` from any thread, a
+//! signal handler that calls `exit`), or just before `halt_on_error` exits or abort mode
+//! aborts. It may run while another thread is stopped inside `malloc` or inside
+//! pinguard, so it allocates nothing and takes no lock: counts are summed from atomics,
+//! lines are formatted into stack buffers and written with `write(2)`, and the sites'
+//! texts were rendered when they were built.
+//!
+//! Other threads may still be copying. From the moment the summary begins, hooks stop
+//! reporting (they pass calls through); a thread already in the middle of a report line
+//! gets a moment to finish it, so the summary counts it and comes after it.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use pinguard_core::events;
+use pinguard_core::jsonl::FixedBuf;
+use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::site::{human_bytes, human_ns};
+
+use crate::{counters, lifecycle, sink, sites};
+
+/// How the process is ending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Exit,
+    /// halt_on_error stopped it at a finding.
+    Halt,
+    /// mode=abort stopped it at a finding.
+    Abort,
+}
+
+impl End {
+    fn name(self) -> &'static str {
+        match self {
+            End::Exit => "exit",
+            End::Halt => "halt",
+            End::Abort => "abort",
+        }
+    }
+}
+
+static DONE: AtomicBool = AtomicBool::new(false);
+static CLOSING: AtomicBool = AtomicBool::new(false);
+
+/// Has the summary begun? Hooks then pass calls through without reporting.
+pub fn closing() -> bool {
+    CLOSING.load(Ordering::SeqCst)
+}
+
+/// How long the summary waits for other threads to finish a report line.
+const REPORT_GRACE: Duration = Duration::from_millis(200);
+
+/// How many sites the stderr summary lists.
+const TOP_SITES: usize = 5;
+
+/// Writes the summary and the report's final records, once.
+pub fn finish(end: End) {
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    CLOSING.store(true, Ordering::SeqCst);
+    let Some(process) = lifecycle::ready() else {
+        return; // pinguard never started: the program made no CUDA call
+    };
+    let started = Instant::now();
+    while counters::others_in_report() && started.elapsed() < REPORT_GRACE {
+        std::thread::yield_now();
+    }
+    let counts = counters::snapshot();
+    let pid = std::process::id();
+    let sites = sites::finding_sites();
+    let mut iid = FixedBuf::<24>::new();
+    let _ = write!(iid, "{:016x}", lifecycle::iid());
+    let time_ms = lifecycle::now_ms();
+
+    // The report: each site's final totals, then the summary record, last.
+    let mut buf = FixedBuf::<1024>::new();
+    for site in sites::all() {
+        let t = site.totals();
+        if t.count == 0 {
+            continue;
+        }
+        buf.clear();
+        if events::write_aggregate(&mut buf, iid.as_str(), pid, site.id, &t, true).is_ok()
+            && buf.write_char('\n').is_ok()
+        {
+            sink::record_to_open_report(buf.as_bytes());
+        }
+    }
+    buf.clear();
+    if events::write_summary(&mut buf, iid.as_str(), pid, &counts, sites, end.name(), time_ms).is_ok()
+        && buf.write_char('\n').is_ok()
+    {
+        sink::record_to_open_report(buf.as_bytes());
+    }
+
+    // stderr: the summary line and the sites that cost the most.
+    let said_anything = counts.checked > 0 || counts.unknown_variants > 0 || sites > 0;
+    if !process.settings.summary || !said_anything {
+        return;
+    }
+    let mut line = FixedBuf::<2048>::new();
+    counters::with_unknown_variant_names(|names| {
+        let _ = counts.write_line(&mut line, pid, sites, names);
+    });
+    emit(&mut line);
+    let top = sites::top_by_blocked::<TOP_SITES>();
+    if top[0].is_some() {
+        let _ = write!(line, "{LINE_PREFIX}  top sites by host time blocked (pid {pid}):");
+        emit(&mut line);
+    }
+    for (rank, site) in top.iter().flatten().enumerate() {
+        let t = site.totals();
+        let _ = write!(
+            line,
+            "{LINE_PREFIX}  {}. {}: {} copies, {}, host blocked {} (at most {} once)",
+            rank + 1,
+            site.headline,
+            t.count,
+            human_bytes(t.bytes_total),
+            human_ns(t.blocked_ns_total),
+            human_ns(t.blocked_ns_max),
+        );
+        if t.errors > 0 {
+            let _ = write!(line, "; CUDA rejected {} of them", t.errors);
+        }
+        emit(&mut line);
+    }
+}
+
+/// Writes a buffered line to stderr (cut with `...` if it did not fit) and clears it.
+fn emit<const N: usize>(line: &mut FixedBuf<N>) {
+    let mut out = FixedBuf::<4100>::new();
+    let _ = out.write_str(line.as_str());
+    if line.overflowed() {
+        let _ = out.write_str("...");
+    }
+    let _ = out.write_char('\n');
+    sink::write_stderr(out.as_bytes());
+    line.clear();
+}
+
+/// In a freshly forked child: its summary is still to come.
+pub fn reset_in_child() {
+    DONE.store(false, Ordering::Relaxed);
+    CLOSING.store(false, Ordering::Relaxed);
+}

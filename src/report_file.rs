@@ -1,0 +1,142 @@
+//! The process's JSON Lines report (`log_path`): its header, a record per new site, and
+//! periodic aggregates. The final records are written by `finish`. The schema lives in
+//! `pinguard_core::events` and `docs/report-format.md`.
+
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pinguard_core::events::{self, FirstCall, ProcessHeader, SiteRecord};
+
+use crate::lifecycle::{self, Process};
+use crate::sink;
+use crate::sites::{self, Site};
+use crate::symbols::{self, Library};
+
+/// Set at start-up and in a forked child: the report is to be opened by the next
+/// hooked call (a normal context, where opening may allocate).
+static NEEDS_OPEN: AtomicBool = AtomicBool::new(true);
+
+/// Opens this process's report if it has none yet and one is wanted. Cheap when done.
+pub fn open_if_needed(process: &Process) {
+    if !NEEDS_OPEN.load(Ordering::Relaxed) || !sink::report_enabled() {
+        return;
+    }
+    NEEDS_OPEN.store(false, Ordering::Relaxed);
+    let pid = std::process::id();
+    let host = host_name();
+    let _ = sink::report_fd(
+        || process.settings.log_path.expand(pid, &host),
+        || {
+            let argv = command_line();
+            let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+            let iid = format!("{:016x}", lifecycle::iid());
+            let header = ProcessHeader {
+                iid: &iid,
+                pid,
+                // SAFETY: getppid has no preconditions.
+                ppid: unsafe { libc::getppid() } as u32,
+                host: &host,
+                exe: &exe,
+                argv: &argv,
+                start_ms: lifecycle::now_ms(),
+                cuda_driver: driver_version(),
+                framework: sites::framework_name(),
+                settings: &process.options,
+            };
+            let mut text = String::new();
+            let _ = events::write_process(&mut text, &header);
+            for note in &process.notes {
+                text.push('\n');
+                let _ = events::write_note(&mut text, &iid, pid, note);
+            }
+            text
+        },
+    );
+}
+
+/// In a freshly forked child: it writes a report of its own (atomic store only).
+pub fn reset_in_child() {
+    NEEDS_OPEN.store(true, Ordering::Relaxed);
+}
+
+/// Writes a record (a newline is added) to this process's report, if it has one.
+pub fn record(json: &str) {
+    let mut line = Vec::with_capacity(json.len() + 1);
+    line.extend_from_slice(json.as_bytes());
+    line.push(b'\n');
+    sink::record_to_open_report(&line);
+}
+
+/// The record of a new site, with the first call seen there.
+pub fn site(site: &Site, first: FirstCall<'_>) {
+    let iid = format!("{:016x}", lifecycle::iid());
+    let rec = SiteRecord {
+        iid: &iid,
+        pid: std::process::id(),
+        site: site.id,
+        fingerprint: &site.fingerprint,
+        kind: site.kind.name(),
+        api: site.hook.name(),
+        layer: site.hook.layer.name(),
+        dir: site.dir.short(),
+        first,
+        location: site.location_frame(),
+        frames_json: &site.frames_json,
+        advice: site.advice,
+        suppressed: site.suppressed,
+    };
+    let mut text = String::with_capacity(512 + site.frames_json.len());
+    if events::write_site(&mut text, &rec).is_ok() {
+        record(&text);
+    }
+}
+
+/// Every site's totals so far (a periodic aggregate).
+pub fn aggregates() {
+    let iid = format!("{:016x}", lifecycle::iid());
+    let pid = std::process::id();
+    let mut text = String::new();
+    for s in sites::all() {
+        let t = s.totals();
+        if t.count == 0 {
+            continue;
+        }
+        if events::write_aggregate(&mut text, &iid, pid, s.id, &t, false).is_ok() {
+            text.push('\n');
+        }
+    }
+    if !text.is_empty() {
+        sink::record_to_open_report(text.as_bytes());
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most buf.len() bytes.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn command_line() -> Vec<String> {
+    std::fs::read("/proc/self/cmdline")
+        .map(|b| {
+            b.split(|&c| c == 0).filter(|a| !a.is_empty()).map(|a| String::from_utf8_lossy(a).into_owned()).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The driver's CUDA version, where libcuda is loaded already (never loads it).
+fn driver_version() -> Option<i32> {
+    let f = symbols::find(Library::Driver, c"cuDriverGetVersion");
+    if f.is_null() {
+        return None;
+    }
+    // SAFETY: cuDriverGetVersion(int*) -> CUresult, unchanged since CUDA 2.2.
+    let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut i32) -> i32>(f) };
+    let mut v = 0;
+    // SAFETY: one int to write.
+    (unsafe { f(&mut v) } == 0).then_some(v)
+}

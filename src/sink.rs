@@ -1,0 +1,288 @@
+//! Where pinguard's output goes: descriptors pinguard owns.
+//!
+//! - **stderr**: fd 2 is duplicated when pinguard initialises (close-on-exec, at a high
+//!   number) and every line goes to the duplicate, checked before each write to still be
+//!   the file it was (device and inode). A program that closes fd 2 and opens a data
+//!   file never gets pinguard's lines in it.
+//! - **report** (`log_path`): opened on the process's first record, in append mode,
+//!   never through a symbolic link, only if it is a regular file of ours. A forked child
+//!   closes its parent's and opens its own (`%p` in the path) on its first record.
+//!
+//! Each line is written whole with one `write(2)`: concurrent lines never interleave,
+//! nothing is buffered when the process aborts, and a process killed mid-run leaves a
+//! report that is valid up to its last line. Nothing here allocates on the write path of
+//! a fixed buffer, takes a lock a signal could interrupt, or waits.
+
+use std::ffi::CString;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use pinguard_core::jsonl::FixedBuf;
+use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::summary::Counter;
+
+use crate::counters;
+
+/// The lowest descriptor number pinguard's own descriptors take: far from the small
+/// numbers programs expect `open` to return.
+const OWN_FD_FLOOR: i32 = 500;
+
+/// Our duplicate of fd 2, or -1 before initialisation (lines then go to fd 2 itself).
+static STDERR_FD: AtomicI32 = AtomicI32::new(-1);
+/// The identity (device, inode) of the file our duplicate must still be.
+static STDERR_DEV: AtomicU64 = AtomicU64::new(0);
+static STDERR_INO: AtomicU64 = AtomicU64::new(0);
+
+/// The report's descriptor; -1 when none is open.
+static REPORT_FD: AtomicI32 = AtomicI32::new(-1);
+/// The pid the report was opened for (a forked child opens its own).
+static REPORT_PID: AtomicU32 = AtomicU32::new(0);
+/// Opening failed or is not wanted: do not try again in this process.
+static REPORT_DISABLED: AtomicBool = AtomicBool::new(false);
+/// Held while the report is being opened (a spin flag, released in a fork child).
+static REPORT_OPENING: AtomicBool = AtomicBool::new(false);
+
+fn identity(fd: i32) -> Option<(u64, u64)> {
+    // SAFETY: `stat` is plain C data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat only writes the struct we pass.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// Moves `fd` to a descriptor of our own (close-on-exec, at or above the floor), closing
+/// the original; returns the new one, or `fd` itself if it cannot be moved.
+fn own(fd: i32, close_original: bool) -> i32 {
+    for floor in [OWN_FD_FLOOR, 3] {
+        // SAFETY: F_DUPFD_CLOEXEC duplicates an open descriptor; no memory is touched.
+        let moved = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, floor) };
+        if moved >= 0 {
+            if close_original {
+                // SAFETY: fd is ours and now duplicated.
+                unsafe { libc::close(fd) };
+            }
+            return moved;
+        }
+    }
+    fd
+}
+
+/// Takes our own duplicate of fd 2 (at initialisation).
+pub fn own_stderr() {
+    if STDERR_FD.load(Ordering::Acquire) >= 0 {
+        return;
+    }
+    let Some((dev, ino)) = identity(2) else {
+        return; // no stderr at all: lines go nowhere
+    };
+    let fd = own(2, false);
+    if fd == 2 {
+        return;
+    }
+    STDERR_DEV.store(dev, Ordering::Relaxed);
+    STDERR_INO.store(ino, Ordering::Relaxed);
+    STDERR_FD.store(fd, Ordering::Release);
+}
+
+/// Writes one line (a newline is added) to stderr.
+pub fn line(text: &str) {
+    let mut buf = FixedBuf::<2048>::new();
+    if buf.write_str(text).and_then(|_| buf.write_char('\n')).is_ok() {
+        write_stderr(buf.as_bytes());
+    } else {
+        // A long line (a stack, a path): allocate, as the hot path never writes these.
+        let mut owned = Vec::with_capacity(text.len() + 1);
+        owned.extend_from_slice(text.as_bytes());
+        owned.push(b'\n');
+        write_stderr(&owned);
+    }
+}
+
+/// Writes bytes that already end in a newline to stderr, with one `write(2)`.
+pub fn write_stderr(bytes: &[u8]) {
+    #[cfg(test)]
+    String::from_utf8_lossy(bytes).lines().for_each(capture::record);
+    let fd = STDERR_FD.load(Ordering::Acquire);
+    if fd >= 0 {
+        let want = (STDERR_DEV.load(Ordering::Relaxed), STDERR_INO.load(Ordering::Relaxed));
+        if identity(fd) != Some(want) {
+            // Our descriptor was closed, or its number now names another file.
+            counters::bump(Counter::Unwritten);
+            return;
+        }
+        write_all(fd, bytes);
+    } else {
+        write_all(2, bytes);
+    }
+}
+
+/// Writes a whole buffer to `fd`, retrying on EINTR and short writes; gives up silently
+/// when the descriptor is closed or broken: a tool must not take the program down for it.
+pub fn write_all(fd: i32, bytes: &[u8]) -> bool {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        // SAFETY: writing an initialised buffer of the given length.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        if n <= 0 {
+            if n < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return false;
+        }
+        rest = &rest[n as usize..];
+    }
+    true
+}
+
+/// Is a report wanted and possible in this process?
+pub fn report_enabled() -> bool {
+    !REPORT_DISABLED.load(Ordering::Relaxed)
+}
+
+/// Disables the report for this process (no log_path, a privileged process, or an
+/// earlier failure).
+pub fn disable_report() {
+    REPORT_DISABLED.store(true, Ordering::Relaxed);
+}
+
+/// The report's descriptor for this process, opening it (and writing its header with
+/// `header`) on first use. `None` when there is no report.
+pub fn report_fd(path: impl FnOnce() -> String, header: impl FnOnce() -> String) -> Option<i32> {
+    if REPORT_DISABLED.load(Ordering::Relaxed) {
+        return None;
+    }
+    let pid = std::process::id();
+    let fd = REPORT_FD.load(Ordering::Acquire);
+    if fd >= 0 && REPORT_PID.load(Ordering::Acquire) == pid {
+        return Some(fd);
+    }
+    // Open it, once: other threads wait for the opener (a short, bounded wait).
+    while REPORT_OPENING.swap(true, Ordering::Acquire) {
+        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
+    let result = (|| {
+        let fd = REPORT_FD.load(Ordering::Acquire);
+        if fd >= 0 && REPORT_PID.load(Ordering::Acquire) == pid {
+            return Some(fd);
+        }
+        if REPORT_DISABLED.load(Ordering::Relaxed) {
+            return None;
+        }
+        let path = path();
+        match open_report(&path) {
+            Ok(fd) => {
+                let mut h = header();
+                h.push('\n');
+                write_all(fd, h.as_bytes());
+                REPORT_PID.store(pid, Ordering::Release);
+                REPORT_FD.store(fd, Ordering::Release);
+                Some(fd)
+            }
+            Err(why) => {
+                REPORT_DISABLED.store(true, Ordering::Relaxed);
+                line(&format!("{LINE_PREFIX}cannot write the report {path}: {why}; findings go to stderr only"));
+                None
+            }
+        }
+    })();
+    REPORT_OPENING.store(false, Ordering::Release);
+    result
+}
+
+/// Opens the report file: appended to (a pid that execs writes a second process into
+/// the same file), created 0644, never through a symbolic link, and refused unless it is
+/// a regular file owned by this user.
+fn open_report(path: &str) -> Result<i32, String> {
+    let c = CString::new(path).map_err(|_| "the path holds a NUL byte".to_string())?;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    // SAFETY: open with a NUL-terminated path; the mode is an integer.
+    let fd = unsafe { libc::open(c.as_ptr(), flags, 0o644 as libc::c_uint) };
+    if fd < 0 {
+        let err = std::io::Error::last_os_error();
+        return Err(if err.raw_os_error() == Some(libc::ELOOP) {
+            "it is a symbolic link, which pinguard does not follow".into()
+        } else {
+            err.to_string()
+        });
+    }
+    // SAFETY: `stat` is plain C data; all-zero is a valid value.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat only writes the struct we pass.
+    let ok = unsafe { libc::fstat(fd, &mut st) } == 0;
+    // SAFETY: geteuid has no preconditions.
+    let ours = ok && (st.st_mode & libc::S_IFMT) == libc::S_IFREG && st.st_uid == unsafe { libc::geteuid() };
+    if !ours {
+        // SAFETY: fd was opened above.
+        unsafe { libc::close(fd) };
+        return Err("it is not a regular file owned by this user".into());
+    }
+    Ok(own(fd, true))
+}
+
+/// Writes one record (a newline is added) to the report, if one is open for this
+/// process. Never opens, allocates or waits: the exit path uses it.
+pub fn record_to_open_report(bytes: &[u8]) -> bool {
+    let fd = REPORT_FD.load(Ordering::Acquire);
+    if fd < 0 || REPORT_PID.load(Ordering::Acquire) != std::process::id() {
+        return false;
+    }
+    write_all(fd, bytes)
+}
+
+/// In a freshly forked child: the parent's report is not ours. Close our copy of its
+/// descriptor (the parent keeps its own) and let the child open its own on its first
+/// record. Async-signal-safe: `close` and atomic stores only.
+pub fn reset_in_child() {
+    let fd = REPORT_FD.swap(-1, Ordering::AcqRel);
+    if fd >= 0 {
+        // SAFETY: closing our own descriptor in the child; the parent's stays open.
+        unsafe { libc::close(fd) };
+    }
+    REPORT_PID.store(0, Ordering::Release);
+    REPORT_OPENING.store(false, Ordering::Release);
+}
+
+/// A note said once per process.
+pub struct OnceNote(AtomicBool);
+
+impl Default for OnceNote {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OnceNote {
+    pub const fn new() -> Self {
+        OnceNote(AtomicBool::new(false))
+    }
+
+    /// Writes `text` the first time only.
+    pub fn say(&self, text: impl FnOnce() -> String) {
+        if !self.0.swap(true, Ordering::Relaxed) {
+            line(&text());
+        }
+    }
+}
+
+/// For the impossible: glibc without `dlsym`. Says why and aborts.
+pub fn fatal(why: &str) -> ! {
+    line(&format!("{LINE_PREFIX}fatal: {why}"));
+    std::process::abort()
+}
+
+/// Unit tests read what pinguard said.
+#[cfg(test)]
+pub mod capture {
+    use std::sync::Mutex;
+
+    static LINES: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    pub fn record(line: &str) {
+        LINES.lock().unwrap_or_else(|e| e.into_inner()).push(line.to_string());
+    }
+
+    /// Every line said so far that contains `needle`.
+    pub fn lines_containing(needle: &str) -> Vec<String> {
+        LINES.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+}

@@ -1,0 +1,198 @@
+//! Native call stacks of findings.
+//!
+//! - [`Stack::capture`] runs on every finding: raw return addresses from the unwinder
+//!   (`.eh_frame`, so programs built without frame pointers work), pinguard's own
+//!   frames skipped, into a fixed array. No allocation, no lock.
+//! - [`symbolise`] runs once per new call site: function (demangled, inlined frames
+//!   too), source file and line where debug info exists, and always module + offset.
+//!   It allocates and reads debug info, so it runs under [`SYMBOLS`], a lock the fork
+//!   handlers hold across `fork` so a child never inherits it locked.
+
+use std::ffi::{CStr, c_void};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use pinguard_core::site::{FrameInfo, FrameKind};
+
+use crate::spin::SpinLock;
+
+/// The deepest stack pinguard keeps (`stack_depth` is at most this).
+pub const MAX_DEPTH: usize = 64;
+
+/// Serialises symbolisation (the unwinder's symbol tables are not thread-safe to build).
+pub static SYMBOLS: SpinLock<()> = SpinLock::new(());
+
+/// Return addresses, innermost first, without pinguard's own frames.
+#[derive(Clone, Copy)]
+pub struct Stack {
+    ips: [usize; MAX_DEPTH],
+    len: usize,
+}
+
+/// pinguard's own executable code, `[start, end)`, found on first use.
+static OWN_TEXT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
+fn own_text() -> (usize, usize) {
+    let (s, e) = (OWN_TEXT[0].load(Ordering::Relaxed), OWN_TEXT[1].load(Ordering::Relaxed));
+    if e != 0 {
+        return (s, e);
+    }
+    let here = own_text as *const () as usize;
+    let mut found = (here, here + 1);
+    // Find the loaded segment that holds this very function.
+    unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> i32 {
+        // SAFETY: glibc passes a valid info for the call; data is the `(usize, (usize, usize))` below.
+        let (info, out) = unsafe { (&*info, &mut *(data as *mut (usize, (usize, usize)))) };
+        for i in 0..info.dlpi_phnum as usize {
+            // SAFETY: dlpi_phdr holds dlpi_phnum headers.
+            let ph = unsafe { &*info.dlpi_phdr.add(i) };
+            if ph.p_type == libc::PT_LOAD {
+                let start = info.dlpi_addr as usize + ph.p_vaddr as usize;
+                let end = start + ph.p_memsz as usize;
+                if (start..end).contains(&out.0) {
+                    out.1 = (start, end);
+                    return 1;
+                }
+            }
+        }
+        0
+    }
+    let mut data = (here, found);
+    // SAFETY: visit reads the info it is given and writes only through `data`.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut data as *mut (usize, (usize, usize)) as *mut c_void) };
+    found = data.1;
+    OWN_TEXT[0].store(found.0, Ordering::Relaxed);
+    OWN_TEXT[1].store(found.1, Ordering::Relaxed);
+    found
+}
+
+impl Stack {
+    /// The caller's stack, at most `depth` frames below pinguard's own.
+    #[inline(never)]
+    pub fn capture(depth: usize) -> Stack {
+        let depth = depth.clamp(1, MAX_DEPTH);
+        let (own_start, own_end) = own_text();
+        let mut stack = Stack { ips: [0; MAX_DEPTH], len: 0 };
+        let mut in_pinguard = true;
+        // SAFETY: the unsynchronised tracer only walks this thread's stack; the closure
+        // neither allocates nor unwinds.
+        unsafe {
+            backtrace::trace_unsynchronized(|frame| {
+                let ip = frame.ip() as usize;
+                if ip == 0 {
+                    return false; // the end of the stack
+                }
+                if in_pinguard && (own_start..own_end).contains(&ip) {
+                    return true;
+                }
+                in_pinguard = false;
+                stack.ips[stack.len] = ip;
+                stack.len += 1;
+                stack.len < depth
+            });
+        }
+        stack
+    }
+
+    pub fn ips(&self) -> &[usize] {
+        &self.ips[..self.len]
+    }
+
+    /// A 64-bit hash of the addresses (FNV-1a), never 0.
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for ip in self.ips() {
+            for b in ip.to_le_bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x100_0000_01b3);
+            }
+        }
+        h.max(1)
+    }
+}
+
+/// The object an address lies in, and its load address.
+fn module_of(ip: usize) -> (Option<String>, usize, Option<String>) {
+    // SAFETY: Dl_info is plain C data; all-zero is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    // SAFETY: dladdr only reads the loader's tables and fills `info`.
+    if unsafe { libc::dladdr(ip as *const c_void, &mut info) } == 0 {
+        return (None, 0, None);
+    }
+    // SAFETY: non-null strings from dladdr are NUL-terminated and owned by the loader.
+    let text =
+        |p: *const libc::c_char| (!p.is_null()).then(|| unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned());
+    let mut module = text(info.dli_fname).filter(|m| !m.is_empty());
+    if module.is_none() || module.as_deref().is_some_and(|m| !m.contains('/')) {
+        // The main program: the loader knows it by the name it was started with.
+        module = std::env::current_exe().ok().map(|p| p.to_string_lossy().into_owned()).or(module);
+    }
+    (module, info.dli_fbase as usize, text(info.dli_sname))
+}
+
+/// Symbolises the addresses of a stack: one frame per address, or several where
+/// functions were inlined (innermost first). Frames in modules that `skip_modules`
+/// passes over (the C library, CUDA's libraries) are named from the dynamic symbol
+/// table only: their debug info (tens of MB for libc) is never read, since a site's
+/// location is never there.
+pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
+    let _guard = SYMBOLS.lock();
+    let mut frames = Vec::with_capacity(ips.len());
+    for &ip in ips {
+        let (module, base, dynamic_symbol) = module_of(ip);
+        let offset = ip.wrapping_sub(base);
+        let before = frames.len();
+        // A return address points after the call: look up the call itself.
+        let lookup = ip.saturating_sub(1) as *mut c_void;
+        let skipped =
+            module.as_deref().is_some_and(|m| skip_modules.iter().any(|g| pinguard_core::glob::matches(g, m)));
+        if !skipped {
+            // SAFETY: serialised by SYMBOLS; resolving only reads this process's objects.
+            unsafe {
+                backtrace::resolve_unsynchronized(lookup, |sym| {
+                    frames.push(FrameInfo {
+                        kind: FrameKind::Native,
+                        address: ip,
+                        function: sym.name().map(|n| n.to_string()),
+                        file: sym.filename().map(|f| f.to_string_lossy().into_owned()),
+                        line: sym.lineno(),
+                        module: module.clone(),
+                        offset,
+                    });
+                });
+            }
+        }
+        if frames.len() == before {
+            frames.push(FrameInfo {
+                kind: FrameKind::Native,
+                address: ip,
+                function: dynamic_symbol,
+                file: None,
+                line: None,
+                module,
+                offset,
+            });
+        }
+    }
+    frames
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[inline(never)]
+    fn from_here() -> Stack {
+        Stack::capture(MAX_DEPTH)
+    }
+
+    #[test]
+    fn symbolisation_names_functions_and_modules() {
+        // In the unit-test binary pinguard's code and the test share one object, so
+        // resolve a known address directly instead of capturing.
+        let here = symbolise(&[symbolisation_names_functions_and_modules as *const () as usize + 1], &[]);
+        assert!(!here.is_empty());
+        assert!(here[0].module.is_some(), "{here:?}");
+        let s = from_here();
+        assert!(s.hash() != 0);
+    }
+}
