@@ -64,16 +64,16 @@ impl<F: FnOnce() -> i32> Call<F> {
         let Call { row, gate, real } = self;
         let process = gate.process;
         let call = CopyCall { row, stream: stream as usize };
-        let Some(records) = boundary(row.name(), || assess(&call, describe(), process)) else {
+        let Some(mut records) = boundary(row.name(), || assess(&call, describe(), process)) else {
             return real();
         };
-        if records.first.is_none() {
+        if records.first.is_none() && records.sides.is_empty() {
             return real();
         }
         let settings = &process.settings;
         if (settings.mode == Mode::Abort || settings.halt_on_error) && records.has_finding() {
             // Returns only if every finding was suppressed (or pinguard failed).
-            boundary(row.name(), || stop_before(&call, &records, process));
+            boundary(row.name(), || stop_before(&call, &mut records, process));
         }
         let started = Instant::now();
         let rc = real();
@@ -188,6 +188,8 @@ impl Record {
 struct Records {
     first: Option<Record>,
     rest: Vec<Record>,
+    /// verify_with_driver only: every host side, checked once the result is known.
+    sides: Vec<CopySide>,
 }
 
 impl Records {
@@ -224,9 +226,10 @@ fn note_no_verdict(api: &str, why: NoVerdict) {
     });
 }
 
-/// verify_with_driver: compares our answer for each side with the driver's alone.
-fn cross_check(call: &CopyCall, side: CopySide) {
-    let Some((ours, drivers)) = differential(&REGISTRY, &oracle::Driver, side) else {
+/// verify_with_driver: compares our answer for each side with the driver's alone, once
+/// the call's result is known (`rejected`: CUDA refused it with invalid value).
+fn cross_check(call: &CopyCall, side: CopySide, rejected: bool) {
+    let Some((ours, drivers)) = differential(&REGISTRY, &oracle::Driver, side, rejected) else {
         return;
     };
     bump(Counter::Disagreements);
@@ -248,14 +251,14 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
     let min_bytes = process.settings.min_bytes;
     let mut records = Records::default();
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
+        let records = &mut records;
         bump(Counter::Checked);
         let e = match e {
             Ok(e) => e,
             Err(why) => return note_no_verdict(call.row.name(), why),
         };
         if verify {
-            cross_check(call, e.src);
-            cross_check(call, e.dst);
+            records.sides.extend([e.src, e.dst]);
         }
         let verdict = classify_copy(&REGISTRY, &oracle::Driver, e.src, e.dst, e.declared);
         if verdict.pinned_unseen {
@@ -283,10 +286,16 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
 /// a path pinguard did not see (the driver oracle asks only about the first and last
 /// bytes on the hot path). Ask the driver about every page before calling it pageable.
 fn recheck_rejected(records: &mut Records, rc: i32) {
-    const INVALID_VALUE: i32 = 1;
-    if rc != INVALID_VALUE {
-        return;
+    if rc == INVALID_VALUE {
+        probe_pageable(records);
     }
+}
+
+/// `cudaErrorInvalidValue` and `CUDA_ERROR_INVALID_VALUE`.
+const INVALID_VALUE: i32 = 1;
+
+/// Looks again, page by page, at every record called pageable.
+fn probe_pageable(records: &mut Records) {
     for r in records.iter_mut() {
         if r.kind != RecordKind::Finding(VerdictKind::Pageable) {
             continue;
@@ -308,6 +317,12 @@ fn time_ms() -> u64 {
 /// After the real call: each record goes to its site; a new site is written to the
 /// report and, within print_limit, shown on stderr with its stack.
 fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duration, process: &'static Process) {
+    for side in records.sides.drain(..) {
+        cross_check(call, side, rc == INVALID_VALUE);
+    }
+    if records.first.is_none() {
+        return;
+    }
     recheck_rejected(&mut records, rc);
     let mine = counters::mine();
     mine.in_report.store(true, Ordering::SeqCst);
@@ -424,7 +439,13 @@ pub fn reset_in_child() {
 /// thread to reach an unsuppressed finding reports it, writes the summary and stops the
 /// process before the copy runs; any other thread that reaches one meanwhile waits for
 /// the end. Returns only when every finding of the call is suppressed.
-fn stop_before(call: &CopyCall, records: &Records, process: &'static Process) {
+fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process) {
+    // The copy will not run, so CUDA cannot say whether it straddles memory pinned by a
+    // path pinguard did not see: ask the driver page by page before calling it pageable.
+    probe_pageable(records);
+    for side in records.sides.drain(..) {
+        cross_check(call, side, false);
+    }
     let stack = Stack::capture(process.settings.stack_depth.0 as usize);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };

@@ -277,6 +277,20 @@ static inline int tk_memcpy_batch_async(void **dsts, const void **srcs, size_t *
                         count, attrs.data(), idxs.data(), count, TK_S(s));
 }
 
+// A batch call with caller-chosen (possibly hostile) counts: `count` copies described by
+// the three arrays, `num_attrs` attributes described by one attribute and one index.
+static inline int tk_memcpy_batch_raw(void **dsts, const void **srcs, size_t *sizes, size_t count,
+                                      size_t num_attrs, tk_stream s) {
+    CUmemcpyAttributes attr;
+    memset(&attr, 0, sizeof attr);
+    attr.srcAccessOrder = CU_MEMCPY_SRC_ACCESS_ORDER_STREAM;
+    attr.srcLocHint.type = CU_MEM_LOCATION_TYPE_HOST;
+    attr.dstLocHint.type = CU_MEM_LOCATION_TYPE_DEVICE;
+    size_t idx = 0;
+    return tk_drv.batch(reinterpret_cast<CUdeviceptr *>(dsts), reinterpret_cast<CUdeviceptr *>(const_cast<void **>(srcs)),
+                        sizes, count, &attr, &idx, num_attrs, TK_S(s));
+}
+
 // One pointer-to-pointer 3D batch op (element size 1: extents are bytes).
 static inline int tk_memcpy3d_batch_async(void *dst, const void *src, size_t w, size_t h, size_t d, int order,
                                           tk_stream s) {
@@ -380,6 +394,17 @@ static inline int tk_memcpy_batch_async(void **dsts, const void **srcs, size_t *
         idxs[i] = i;
     }
     return cudaMemcpyBatchAsync(dsts, srcs, sizes, count, attrs.data(), idxs.data(), count,
+                                static_cast<cudaStream_t>(s));
+}
+static inline int tk_memcpy_batch_raw(void **dsts, const void **srcs, size_t *sizes, size_t count,
+                                      size_t num_attrs, tk_stream s) {
+    cudaMemcpyAttributes attr;
+    memset(&attr, 0, sizeof attr);
+    attr.srcAccessOrder = cudaMemcpySrcAccessOrderStream;
+    attr.srcLocHint.type = cudaMemLocationTypeHost;
+    attr.dstLocHint.type = cudaMemLocationTypeDevice;
+    size_t idx = 0;
+    return cudaMemcpyBatchAsync(dsts, const_cast<void **>(srcs), sizes, count, &attr, &idx, num_attrs,
                                 static_cast<cudaStream_t>(s));
 }
 static inline int tk_memcpy3d_batch_async(void *dst, const void *src, size_t w, size_t h, size_t d, int order,

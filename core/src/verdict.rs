@@ -202,6 +202,8 @@ pub fn probe_for_pinned(oracle: &dyn DriverOracle, span: HostSpan) -> bool {
 
 /// The differential check (`verify_with_driver=1`): classifies a side twice, with the
 /// registry and with the driver alone, and returns both answers when they disagree.
+/// `rejected`: CUDA rejected the call with invalid value, which makes pinguard look again
+/// page by page at a side it called pageable (as it does before reporting it).
 /// Pinned ranges compare equal whatever their origin, straddles whatever their edge.
 /// `None` when they agree, when the side is not host memory, or when the driver cannot
 /// be asked.
@@ -209,12 +211,16 @@ pub fn differential(
     registry: &PinnedRegistry,
     oracle: &dyn DriverOracle,
     side: CopySide,
+    rejected: bool,
 ) -> Option<(Residency, Residency)> {
     let (CopySide::Host(span) | CopySide::Unified(span)) = side else {
         return None;
     };
     oracle.memory_at(span.start)?;
-    let ours = classify_span(registry, oracle, span);
+    let mut ours = classify_span(registry, oracle, span);
+    if ours == Residency::Pageable && rejected && probe_for_pinned(oracle, span) {
+        ours = Residency::Straddles { edge: None };
+    }
     let mut drivers = classify_by_driver(oracle, span);
     // The driver's own answer, page by page: memory pinned inside the range counts.
     if drivers == Residency::Pageable && probe_for_pinned(oracle, span) {
@@ -383,15 +389,15 @@ mod tests {
     fn differential_agrees_where_the_driver_agrees_and_says_where_not() {
         let (reg, drv) = setup();
         let host = |s, l| CopySide::Host(span(s, l));
-        assert_eq!(differential(&reg, &drv, host(0x10010, 16)), None, "pinned in both");
-        assert_eq!(differential(&reg, &drv, host(0x50000, 16)), None, "pageable in both");
-        assert_eq!(differential(&reg, &drv, host(0x10ff0, 0x20)), None, "straddles in both");
-        assert_eq!(differential(&reg, &drv, CopySide::NotHost), None);
+        assert_eq!(differential(&reg, &drv, host(0x10010, 16), false), None, "pinned in both");
+        assert_eq!(differential(&reg, &drv, host(0x50000, 16), false), None, "pageable in both");
+        assert_eq!(differential(&reg, &drv, host(0x10ff0, 0x20), false), None, "straddles in both");
+        assert_eq!(differential(&reg, &drv, CopySide::NotHost, false), None);
         // A range the registry believes pinned but the driver does not (a missed free).
         reg.insert(PinnedRange::new(0x60000, 0x1000, PinOrigin::Registered).unwrap());
-        let got = differential(&reg, &drv, host(0x60000, 16)).unwrap();
+        let got = differential(&reg, &drv, host(0x60000, 16), false).unwrap();
         assert_eq!(got, (Residency::Pinned(Some(PinOrigin::Registered)), Residency::Pageable));
-        assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16)), None, "no driver, no check");
+        assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16), false), None, "no driver, no check");
     }
 
     /// Defect (issue 8, item 11): a range pinned by a path pinguard did not see, inside a
@@ -405,8 +411,13 @@ mod tests {
         assert_eq!(classify_by_driver(&drv, span), Residency::Pageable, "first and last bytes alone miss it");
         assert!(probe_for_pinned(&drv, span));
         assert!(!probe_for_pinned(&drv, self::span(0x50000, 0x3000)));
-        let got = differential(&reg, &drv, CopySide::Host(span));
+        let got = differential(&reg, &drv, CopySide::Host(span), false);
         assert_eq!(got, Some((Residency::Pageable, Residency::Straddles { edge: None })));
+        assert_eq!(
+            differential(&reg, &drv, CopySide::Host(span), true),
+            None,
+            "once CUDA rejected it, pinguard agrees"
+        );
     }
 
     #[test]
