@@ -58,7 +58,9 @@ struct FakeArray {
 };
 
 std::mutex g_mu;
-std::map<uintptr_t, Block> g_blocks;
+// Never destroyed: like a real driver's, fakecuda's state outlives the process's static
+// destructors, so threads still copying while the process exits find it intact.
+std::map<uintptr_t, Block> &g_blocks = *new std::map<uintptr_t, Block>;
 bool g_initialised = false;
 
 // As in the real driver, a thread needs a current context (cuCtxSetCurrent; the runtime

@@ -179,7 +179,7 @@ cudaError_t ret(CUresult r) {
 // global, so the fake gives each symbol a device block of its own on first use.
 constexpr size_t kSymbolBytes = 1 << 16;
 std::mutex g_sym_mu;
-std::map<const void *, CUdeviceptr> g_symbols;
+std::map<const void *, CUdeviceptr> &g_symbols = *new std::map<const void *, CUdeviceptr>;  // never destroyed (see driver.cpp)
 
 cudaError_t symbol_address(const void *symbol, size_t offset, size_t count, CUdeviceptr *out) {
     if (offset > kSymbolBytes || count > kSymbolBytes - offset) return cudaErrorInvalidValue;

@@ -4,8 +4,10 @@
 #   scripts/build-test-apps.sh OUT_DIR            g++ against fakecuda (no GPU needed)
 #   scripts/build-test-apps.sh OUT_DIR --nvcc     nvcc against the real CUDA toolkit
 #
-# Produces OUT_DIR/<build>/<app> for build in dynamic, static, driver, dlsym, and with
-# g++ also OUT_DIR/fakecuda/ (libcuda.so.1, libcudart.so.13, libfakecudart_static.a).
+# Produces OUT_DIR/<build>/<app> for build in dynamic, static, driver, dlsym, the
+# reliability scenarios (test-apps/reliability/*.cpp) as OUT_DIR/reliability/<build>/<app>
+# for build in dynamic, static, and with g++ also OUT_DIR/fakecuda/ (libcuda.so.1,
+# libcudart.so.13, libfakecudart_static.a).
 # CUDA_INCLUDE overrides where the CUDA 13 headers are (g++ mode; default: the pip
 # packages nvidia-cuda-runtime and nvidia-cuda-crt). JOBS sets the parallelism.
 set -euo pipefail
@@ -56,9 +58,17 @@ plan=$(awk '!/^#/ && NF >= 2 { print $1, $2 }' "$apps/manifest.txt" | while read
 done)
 
 for b in dynamic static driver dlsym; do mkdir -p "$out/$b"; done
+for b in dynamic static; do mkdir -p "$out/reliability/$b"; done
+# The reliability scenarios: runtime API only, two builds each.
+for f in "$apps"/reliability/*.cpp; do
+    name=$(basename "$f" .cpp)
+    plan="$plan
+reliability/dynamic reliability/$name
+reliability/static reliability/$name"
+done
 
 compile() {
-    local build=$1 app=$2 src="$apps/$2.cpp" dst="$out/$1/$2"
+    local build=${1#reliability/} app=$2 src="$apps/$2.cpp" dst="$out/$1/${2#reliability/}"
     local pt=()
     grep -q 'define CUDA_API_PER_THREAD_DEFAULT_STREAM' "$src" && pt=(--default-stream per-thread)
     if [ "$toolchain" = nvcc ]; then

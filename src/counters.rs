@@ -16,8 +16,9 @@ use crate::spin::SpinLock;
 /// One thread's counts.
 pub struct Block {
     counts: [AtomicU64; Counter::COUNT],
-    /// The owning thread is writing a report line (see `finish`).
-    pub in_report: AtomicBool,
+    /// Odd while the owning thread is inside a report line (see `finish`): bumped on
+    /// the way in and on the way out.
+    report_seq: AtomicU64,
     in_use: AtomicBool,
     next: AtomicPtr<Block>,
 }
@@ -31,7 +32,7 @@ impl Block {
     const fn new() -> Self {
         Block {
             counts: [const { AtomicU64::new(0) }; Counter::COUNT],
-            in_report: AtomicBool::new(false),
+            report_seq: AtomicU64::new(0),
             in_use: AtomicBool::new(true),
             next: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -132,10 +133,38 @@ pub fn snapshot() -> SummaryCounts {
     s
 }
 
-/// Is any thread other than the caller inside a report line?
-pub fn others_in_report() -> bool {
+impl Block {
+    /// Marks the start of a report line (SeqCst: the summary's `closing` check that
+    /// follows must not be reordered before it).
+    pub fn enter_report(&self) {
+        self.report_seq.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Marks its end.
+    pub fn leave_report(&self) {
+        self.report_seq.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The report lines other threads are inside now, as (block, sequence) pairs; at most
+/// `N` (the rest are not waited for).
+pub fn reports_under_way<const N: usize>() -> [Option<(&'static Block, u64)>; N] {
     let me = mine() as *const Block;
-    all().any(|b| !std::ptr::eq(b, me) && b.in_report.load(Ordering::SeqCst))
+    let mut out = [None; N];
+    let mut n = 0;
+    for b in all().filter(|b| !std::ptr::eq(*b, me)) {
+        let seq = b.report_seq.load(Ordering::SeqCst);
+        if seq % 2 == 1 && n < N {
+            out[n] = Some((b, seq));
+            n += 1;
+        }
+    }
+    out
+}
+
+/// Has the report line that was at `seq` ended?
+pub fn report_ended(b: &Block, seq: u64) -> bool {
+    b.report_seq.load(Ordering::SeqCst) != seq
 }
 
 /// In a freshly forked child: its counts start from zero, and only the forking
@@ -146,7 +175,7 @@ pub fn reset_in_child() {
         for slot in &b.counts {
             slot.store(0, Ordering::Relaxed);
         }
-        b.in_report.store(false, Ordering::Relaxed);
+        b.report_seq.store(0, Ordering::Relaxed);
         if !std::ptr::eq(b, &SHARED) {
             b.in_use.store(std::ptr::eq(b, me), Ordering::Relaxed);
         }

@@ -65,9 +65,13 @@ pub fn finish(end: End) {
     let Some(process) = lifecycle::ready() else {
         return; // pinguard never started: the program made no CUDA call
     };
+    // Wait for the report lines already under way (not for threads that back out on
+    // seeing the summary begun: they never say anything).
     let started = Instant::now();
-    while counters::others_in_report() && started.elapsed() < REPORT_GRACE {
-        std::thread::yield_now();
+    for (block, seq) in counters::reports_under_way::<64>().into_iter().flatten() {
+        while !counters::report_ended(block, seq) && started.elapsed() < REPORT_GRACE {
+            std::thread::yield_now();
+        }
     }
     let counts = counters::snapshot();
     let pid = std::process::id();

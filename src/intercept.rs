@@ -325,10 +325,10 @@ fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duratio
     }
     recheck_rejected(&mut records, rc);
     let mine = counters::mine();
-    mine.in_report.store(true, Ordering::SeqCst);
+    mine.enter_report();
     if finish::closing() {
         // The summary has begun: it must stay the last thing said.
-        mine.in_report.store(false, Ordering::SeqCst);
+        mine.leave_report();
         return;
     }
     let stack = Stack::capture(process.settings.stack_depth.0 as usize);
@@ -356,7 +356,7 @@ fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duratio
     if sites::aggregate_due(now, process.settings.report_interval) {
         report_file::aggregates();
     }
-    mine.in_report.store(false, Ordering::SeqCst);
+    mine.leave_report();
 }
 
 fn count(kind: RecordKind, site: Option<&Site>) {

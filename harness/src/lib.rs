@@ -16,6 +16,8 @@ use pinguard_core::report::parse_record;
 use pinguard_core::summary::SummaryLine;
 use pinguard_report::merge;
 
+pub mod reliability;
+
 /// One expected record: `verdict:dir:bytes:count`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Expected {
@@ -130,8 +132,12 @@ pub struct Run {
     pub output: Output,
     /// The `[key=value]` tails of the finding lines on stderr.
     pub records: Vec<BTreeMap<String, String>>,
-    /// The summary line on stderr.
+    /// The summary line on stderr (the first, if several processes wrote one).
     pub summary: Option<SummaryLine>,
+    /// Every summary line on stderr, in order (one per process that wrote one).
+    pub summaries: Vec<SummaryLine>,
+    /// The run was killed for outlasting its timeout.
+    pub timed_out: bool,
     /// The JSON Lines reports the run's processes wrote.
     pub report: merge::Run,
     pub report_dir: PathBuf,
@@ -145,16 +151,40 @@ impl Run {
 
 /// Runs a program under pinguard with extra environment.
 pub fn run_program(setup: &Setup, program: &Path, env: &[(&str, &str)]) -> std::io::Result<Run> {
-    run_with(setup, program, env, true)
+    run_with(setup, program, &[], env, true, None)
 }
 
 /// Runs a program the same way, but without pinguard: the baseline.
 pub fn run_bare(setup: &Setup, program: &Path) -> std::io::Result<Run> {
-    run_with(setup, program, &[], false)
+    run_with(setup, program, &[], &[], false, None)
 }
 
-fn run_with(setup: &Setup, program: &Path, env: &[(&str, &str)], guarded: bool) -> std::io::Result<Run> {
+/// How one run is made.
+#[derive(Clone, Copy, Debug)]
+pub struct Launch<'a> {
+    pub args: &'a [&'a str],
+    pub env: &'a [(&'a str, &'a str)],
+    /// Without pinguard: the baseline.
+    pub bare: bool,
+    /// Killed (with its whole process group) after this long: a hang.
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// Runs a program as `launch` says.
+pub fn launch(setup: &Setup, program: &Path, launch: Launch<'_>) -> std::io::Result<Run> {
+    run_with(setup, program, launch.args, launch.env, !launch.bare, launch.timeout)
+}
+
+fn run_with(
+    setup: &Setup,
+    program: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    guarded: bool,
+    timeout: Option<std::time::Duration>,
+) -> std::io::Result<Run> {
     let mut cmd = Command::new(program);
+    cmd.args(args);
     if guarded {
         cmd.env("LD_PRELOAD", &setup.lib);
     } else {
@@ -184,14 +214,44 @@ fn run_with(setup: &Setup, program: &Path, env: &[(&str, &str)], guarded: bool) 
         cmd.env("PINGUARD_OPTIONS", options);
     }
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn()?;
+    // A group of its own, so that a hang is ended with every process it started.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn()?;
     let pid = child.id();
-    let output = child.wait_with_output()?;
+    // Drain both pipes while waiting: a chatty child must never block on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out_reader = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let err_reader = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
+    let started = std::time::Instant::now();
+    let mut timed_out = false;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if timeout.is_some_and(|limit| started.elapsed() > limit) {
+            // SAFETY: kill(2) of the child's own process group; no memory involved.
+            unsafe { kill(-(pid as i32), 9) };
+            timed_out = true;
+            break child.wait()?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let output =
+        Output { status, stdout: out_reader.join().unwrap_or_default(), stderr: err_reader.join().unwrap_or_default() };
     let text = String::from_utf8_lossy(&output.stderr);
     let records = text.lines().filter_map(parse_record).collect();
     let summary = text.lines().find_map(SummaryLine::parse);
     let report = merge::run(std::slice::from_ref(&report_dir))?;
-    Ok(Run { pid, output, records, summary, report, report_dir })
+    let summaries = text.lines().filter_map(SummaryLine::parse).collect();
+    Ok(Run { pid, output, records, summary, summaries, report, report_dir, timed_out })
 }
 
 /// What a report shows for one (verdict, direction): copies, bytes in all, the smallest
@@ -355,6 +415,10 @@ pub fn check_no_disagreement(run: &Run) -> Result<(), String> {
         }
         _ => Ok(()),
     }
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 /// SIGABRT on Linux.

@@ -4,6 +4,8 @@
 //! ```text
 //! pinguard-manifest-run --lib PATH --apps DIR [--manifest FILE] [--builds a,b]
 //!                       [--modes log,abort] [--library-path DIR] [--options K=V:...]
+//! pinguard-manifest-run --reliability --lib PATH --apps DIR [--builds dynamic,static]
+//!                       [--quick] [--only NAME,...] [--library-path DIR]
 //! ```
 //! Prints a PASS/FAIL line per case and ends with `N passed, M failed`; exits 1 on any
 //! failure, 2 on bad usage.
@@ -11,6 +13,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use pinguard_harness::reliability::{self, Scale};
 use pinguard_harness::{ALL_BUILDS, RunMode, Setup, parse_manifest, run_manifest};
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn run() -> Result<ExitCode, String> {
     let (mut lib, mut apps, mut manifest, mut library_path, mut extra_options) = (None, None, None, None, None);
     let mut builds: Vec<String> = ALL_BUILDS.iter().map(|s| s.to_string()).collect();
     let mut modes = vec![RunMode::Log, RunMode::Abort];
+    let (mut reliability_mode, mut scale, mut only) = (false, Scale::Full, Vec::new());
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or(format!("{flag} needs a value"));
         match flag.as_str() {
@@ -37,6 +41,9 @@ fn run() -> Result<ExitCode, String> {
             "--library-path" => library_path = Some(PathBuf::from(value()?)),
             "--options" => extra_options = Some(value()?),
             "--builds" => builds = value()?.split(',').map(str::to_string).collect(),
+            "--reliability" => reliability_mode = true,
+            "--quick" => scale = Scale::Quick,
+            "--only" => only = value()?.split(',').map(str::to_string).collect(),
             "--modes" => {
                 modes = value()?
                     .split(',')
@@ -52,6 +59,15 @@ fn run() -> Result<ExitCode, String> {
     }
     let lib = lib.ok_or("--lib is required")?;
     let apps = apps.ok_or("--apps is required")?;
+    let reports = std::env::temp_dir().join("pinguard-manifest-reports");
+    if reliability_mode {
+        let setup = Setup { lib, apps, library_path, extra_options, extra_env: Vec::new(), reports };
+        let builds: Vec<&str> =
+            builds.iter().map(String::as_str).filter(|b| ["dynamic", "static"].contains(b)).collect();
+        let tally = reliability::run_all(&setup, &builds, scale, &only, |line| println!("{line}"));
+        println!("{} passed, {} failed", tally.passed, tally.failures.len());
+        return Ok(if tally.failures.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+    }
     let manifest = manifest.unwrap_or_else(|| PathBuf::from("test-apps/manifest.txt"));
     let text = std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
     let cases = parse_manifest(&text)?;

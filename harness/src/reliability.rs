@@ -1,0 +1,364 @@
+//! The reliability scenarios: pinguard left on under fork, exec, signals, exit and
+//! stress must not hang, must not change how the program ends, and must account exactly.
+//! Each scenario runs a program of `test-apps/reliability/` (built with the runtime
+//! linked dynamically and statically) and checks what it said and wrote. The cargo tests
+//! run them against fakecuda; `pinguard-manifest-run --reliability` on the GPU machine.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{Launch, Run, Setup, Tally, launch};
+
+/// How hard to push: `Quick` for a developer's loop, `Full` for CI and the GPU suite.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scale {
+    Quick,
+    Full,
+}
+
+impl Scale {
+    fn pick(self, quick: usize, full: usize) -> usize {
+        match self {
+            Scale::Quick => quick,
+            Scale::Full => full,
+        }
+    }
+}
+
+/// One scenario: a name and a check that runs its program (in one build) and says why
+/// it failed, or what it saw.
+pub struct Scenario {
+    pub name: &'static str,
+    pub check: fn(&Setup, &Path, Scale) -> Result<String, String>,
+}
+
+/// Every scenario.
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario { name: "sigterm_exit", check: sigterm_exit },
+        Scenario { name: "fork_init", check: fork_init },
+        Scenario { name: "fork_counts", check: fork_counts },
+        Scenario { name: "teardown", check: teardown },
+        Scenario { name: "teardown_thread", check: teardown_thread },
+        Scenario { name: "stderr_reuse", check: stderr_reuse },
+        Scenario { name: "unregister_race", check: unregister_race },
+        Scenario { name: "way_out", check: way_out },
+        Scenario { name: "spawner", check: spawner },
+        Scenario { name: "stress", check: stress },
+    ]
+}
+
+/// Runs every scenario (or those named in `only`) in each build.
+pub fn run_all(setup: &Setup, builds: &[&str], scale: Scale, only: &[String], mut progress: impl FnMut(&str)) -> Tally {
+    let mut tally = Tally::default();
+    for build in builds {
+        for s in scenarios().into_iter().filter(|s| only.is_empty() || only.iter().any(|o| o == s.name)) {
+            let apps = setup.apps.join("reliability").join(build);
+            let name = format!("reliability/{build}/{}", s.name);
+            match (s.check)(setup, &apps, scale) {
+                Ok(what) => {
+                    tally.passed += 1;
+                    progress(&format!("PASS {name}: {what}"));
+                }
+                Err(why) => {
+                    progress(&format!("FAIL {name}: {why}"));
+                    tally.failures.push(format!("{name}: {why}"));
+                }
+            }
+        }
+    }
+    tally
+}
+
+fn run(
+    setup: &Setup,
+    apps: &Path,
+    app: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout_s: u64,
+) -> Result<Run, String> {
+    let program = apps.join(app);
+    let l = Launch { args, env, bare: false, timeout: Some(Duration::from_secs(timeout_s)) };
+    let r = launch(setup, &program, l).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    if r.timed_out {
+        return Err(format!("hung: killed after {timeout_s} s{}", tail(&r)));
+    }
+    Ok(r)
+}
+
+fn tail(r: &Run) -> String {
+    let s = r.stderr();
+    let lines: Vec<&str> = s.lines().collect();
+    format!("\n--- stderr (last lines) ---\n{}", lines[lines.len().saturating_sub(12)..].join("\n"))
+}
+
+/// The summary comes last: no finding line after the first summary line.
+fn summary_is_last(r: &Run) -> Result<(), String> {
+    let s = r.stderr();
+    let lines: Vec<&str> = s.lines().collect();
+    let Some(at) = lines.iter().position(|l| l.starts_with("pinguard: summary (")) else {
+        return Ok(());
+    };
+    if let Some(late) = lines[at..].iter().find(|l| l.contains("[verdict=")) {
+        return Err(format!("a finding after the summary: {late}{}", tail(r)));
+    }
+    Ok(())
+}
+
+fn report_valid(r: &Run) -> Result<(), String> {
+    if r.report.bad_lines > 0 {
+        return Err(format!(
+            "{} report lines are not whole records (in {})",
+            r.report.bad_lines,
+            r.report_dir.display()
+        ));
+    }
+    Ok(())
+}
+
+fn pageable_by_pid(r: &Run) -> BTreeMap<u32, u64> {
+    r.summaries.iter().map(|s| (s.pid, s.counts.pageable)).collect()
+}
+
+/// A SIGTERM handler that calls exit() interrupts a thread at a random moment: no hang.
+fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let runs = scale.pick(30, 200);
+    for i in 0..runs {
+        let r = run(setup, apps, "sigterm_exit", &["4"], &[], 20).map_err(|e| format!("run {i}: {e}"))?;
+        if r.output.status.code() != Some(0) {
+            return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
+        }
+        if r.summaries.len() > 1 {
+            return Err(format!("run {i}: {} summaries", r.summaries.len()));
+        }
+        summary_is_last(&r).and_then(|_| report_valid(&r)).map_err(|e| format!("run {i}: {e}"))?;
+    }
+    Ok(format!("{runs} runs, none hung"))
+}
+
+/// A child forked while pinguard initialises makes CUDA calls of its own: no hang.
+fn fork_init(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    // A long string of bad entries makes initialisation slow (and its messages capped).
+    let options = vec!["x=1"; 20_000].join(":");
+    let runs = scale.pick(10, 30);
+    for i in 0..runs {
+        let r = run(setup, apps, "fork_init", &[], &[("PINGUARD_OPTIONS", &options)], 30)
+            .map_err(|e| format!("run {i}: {e}"))?;
+        if r.output.status.code() != Some(0) {
+            return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
+        }
+        let notes = r.stderr().lines().filter(|l| l.contains("PINGUARD_OPTIONS")).count();
+        if notes > 2 * 9 {
+            return Err(format!("run {i}: {notes} lines about the options: not capped"));
+        }
+    }
+    Ok(format!("{runs} runs, no child hung"))
+}
+
+/// A forked child's summary and report are its own.
+fn fork_counts(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "fork_counts", &[], &[], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let by_pid = pageable_by_pid(&r);
+    let parent = by_pid.get(&r.pid).copied();
+    let children: Vec<u64> = by_pid.iter().filter(|(p, _)| **p != r.pid).map(|(_, n)| *n).collect();
+    if parent != Some(101) || children != vec![7] || r.summaries.len() != 2 {
+        return Err(format!(
+            "summaries by pid {by_pid:?} (parent {}): expected the parent 101, one child 7, the other silent{}",
+            r.pid,
+            tail(&r)
+        ));
+    }
+    report_valid(&r)?;
+    let mut reported: Vec<(u32, u64)> = r
+        .report
+        .processes
+        .iter()
+        .map(|p| (p.pid, p.summary.as_ref().and_then(|s| s.counts.get("pageable").copied()).unwrap_or(u64::MAX)))
+        .collect();
+    reported.sort();
+    if reported.len() != 2
+        || !reported.iter().any(|&(p, n)| p == r.pid && n == 101)
+        || !reported.iter().any(|&(p, n)| p != r.pid && n == 7)
+    {
+        return Err(format!("reports by pid {reported:?}: expected the parent's (101) and one child's (7)"));
+    }
+    Ok("parent 101, child 7, silent child silent; one report each".into())
+}
+
+/// Copies in a static destructor and a late atexit handler are counted; the summary last.
+fn teardown(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "teardown", &[], &[], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    summary_is_last(&r)?;
+    report_valid(&r)?;
+    match r.summaries.as_slice() {
+        [s] if s.counts.pageable == 3 && s.sites == 3 => {}
+        other => {
+            return Err(format!("summaries {other:?}: expected one counting 3 pageable copies at 3 sites{}", tail(&r)));
+        }
+    }
+    let p = r.report.processes.first().ok_or("no report")?;
+    let last = p.summary.as_ref().ok_or("the report has no summary")?;
+    if last.counts.get("pageable") != Some(&3) || p.sites.len() != 3 {
+        return Err(format!("report: {} sites, summary {:?}", p.sites.len(), last.counts));
+    }
+    Ok("3 late copies counted, summary last".into())
+}
+
+/// A thread still copying at new sites when main returns: the summary is said once, last.
+fn teardown_thread(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let runs = scale.pick(10, 50);
+    for i in 0..runs {
+        let r = run(setup, apps, "teardown_thread", &[], &[], 20).map_err(|e| format!("run {i}: {e}"))?;
+        if !r.output.status.success() {
+            return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
+        }
+        if r.summaries.len() > 1 {
+            return Err(format!("run {i}: {} summaries", r.summaries.len()));
+        }
+        summary_is_last(&r).and_then(|_| report_valid(&r)).map_err(|e| format!("run {i}: {e}"))?;
+        // Everything the report counted, the summary counted (and no more).
+        if let (Some(s), Some(p)) = (r.summaries.first(), r.report.processes.first()) {
+            let sites: u64 = p.totals.values().filter(|t| t.last).map(|t| t.count).sum();
+            if sites != s.counts.pageable {
+                return Err(format!("run {i}: the report's sites count {sites}, the summary {}", s.counts.pageable));
+            }
+        }
+    }
+    Ok(format!("{runs} runs, one summary each, last"))
+}
+
+/// A program that closes stderr and opens a data file: pinguard's line stays out of it.
+fn stderr_reuse(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let data = std::env::temp_dir().join(format!("pinguard-stderr-reuse-{}.txt", std::process::id()));
+    let arg = data.to_string_lossy().into_owned();
+    let r = run(setup, apps, "stderr_reuse", &[&arg], &[], 60)?;
+    let content = std::fs::read_to_string(&data).unwrap_or_default();
+    let _ = std::fs::remove_file(&data);
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    if content != "DATA\n" {
+        return Err(format!("the data file holds {content:?}, not the program's own line"));
+    }
+    if r.records.len() != 1 {
+        return Err(format!(
+            "the finding should still reach the original stderr: {} finding lines{}",
+            r.records.len(),
+            tail(&r)
+        ));
+    }
+    Ok("the data file is the program's alone; the finding went to the original stderr".into())
+}
+
+/// Concurrent releases of one registration (one refused): every later copy is found.
+fn unregister_race(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let n = scale.pick(2000, 20_000);
+    let r = run(setup, apps, "unregister_race", &[&n.to_string()], &[], 300)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let got = r.summary.map(|s| s.counts.pageable);
+    if got != Some(n as u64) {
+        return Err(format!("{got:?} pageable copies reported of {n}{}", tail(&r)));
+    }
+    Ok(format!("{n} of {n} found"))
+}
+
+/// Every way out: at most one summary, last, counting all three copies; the report
+/// valid; the same end as without pinguard; no hang.
+fn way_out(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let modes = ["return", "exit_thread", "_exit", "abort", "sigterm", "sigterm_handler", "sigint", "crash"];
+    let mut seen = Vec::new();
+    for mode in modes {
+        let r = run(setup, apps, "way_out", &[mode], &[], 60).map_err(|e| format!("{mode}: {e}"))?;
+        let program = apps.join("way_out");
+        let bare = launch(
+            setup,
+            &program,
+            Launch { args: &[mode], env: &[], bare: true, timeout: Some(Duration::from_secs(60)) },
+        )
+        .map_err(|e| e.to_string())?;
+        use std::os::unix::process::ExitStatusExt;
+        let fate = |s: std::process::ExitStatus| (s.code(), s.signal());
+        if fate(r.output.status) != fate(bare.output.status) {
+            return Err(format!("{mode}: ended with {}, without pinguard {}", r.output.status, bare.output.status));
+        }
+        let summarised = ["return", "exit_thread", "sigterm_handler"].contains(&mode);
+        match (summarised, r.summaries.as_slice()) {
+            (true, [s]) if s.counts.pageable == 3 => {}
+            (false, []) => {}
+            (_, other) => return Err(format!("{mode}: summaries {other:?}{}", tail(&r))),
+        }
+        summary_is_last(&r).and_then(|_| report_valid(&r)).map_err(|e| format!("{mode}: {e}"))?;
+        let sites = r.report.processes.first().map(|p| p.sites.len()).unwrap_or(0);
+        if sites != 3 {
+            return Err(format!("{mode}: the report holds {sites} sites, expected 3"));
+        }
+        seen.push(format!("{mode}: {}", if summarised { "summary" } else { "no summary" }));
+    }
+    Ok(seen.join(", "))
+}
+
+/// fork, posix_spawn, vfork + exec, system: every child reports its own copies only.
+fn spawner(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "spawner", &[], &[], 120)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let by_pid = pageable_by_pid(&r);
+    let mut counts: Vec<u64> = by_pid.values().copied().collect();
+    counts.sort();
+    if by_pid.get(&r.pid) != Some(&2) || counts != vec![2, 3, 4, 5, 6] || r.summaries.len() != 5 {
+        return Err(format!(
+            "summaries by pid {by_pid:?} (parent {}): expected 2 (parent), 3, 4, 5, 6{}",
+            r.pid,
+            tail(&r)
+        ));
+    }
+    report_valid(&r)?;
+    if r.report.processes.len() != 5 {
+        return Err(format!("{} reports, expected 5", r.report.processes.len()));
+    }
+    Ok("fork 3, posix_spawn 4, vfork+exec 5, system 6, parent 2".into())
+}
+
+/// 16 threads of mixed operations with forks: exact counts, no hang.
+fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let threads = 16u64;
+    let ops = scale.pick(100_000, 1_000_000) as u64;
+    let fork_every = ops / 4;
+    let args = [threads.to_string(), ops.to_string(), fork_every.to_string()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let r = run(setup, apps, "stress", &args, &[], 900)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let parent =
+        r.summaries.iter().find(|s| s.pid == r.pid).ok_or_else(|| format!("no summary of the parent{}", tail(&r)))?;
+    let want = threads * ops / 8;
+    let c = parent.counts;
+    if c.pageable != want || c.straddles != want || c.checked != threads * ops / 2 {
+        return Err(format!(
+            "pageable {} straddles {} checked {}: expected {want}, {want}, {}",
+            c.pageable,
+            c.straddles,
+            c.checked,
+            threads * ops / 2
+        ));
+    }
+    let forks = (ops - 1) / fork_every;
+    let children: Vec<u64> = r.summaries.iter().filter(|s| s.pid != r.pid).map(|s| s.counts.pageable).collect();
+    if children.len() as u64 != forks || children.iter().any(|&n| n != 10) {
+        return Err(format!("children's summaries {children:?}: expected {forks} of 10 each"));
+    }
+    report_valid(&r)?;
+    Ok(format!("{threads} threads x {ops} ops: {want} pageable, {want} straddling, {forks} children of 10"))
+}
