@@ -165,7 +165,8 @@ pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
             frames.push(FrameInfo {
                 kind: FrameKind::Native,
                 address: ip,
-                function: dynamic_symbol,
+                // The dynamic symbol table's name, demangled (C++ and Rust).
+                function: dynamic_symbol.map(|n| backtrace::SymbolName::new(n.as_bytes()).to_string()),
                 file: None,
                 line: None,
                 module,

@@ -120,6 +120,72 @@ pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
     search.found
 }
 
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const c_char,
+    l_ld: *mut c_void,
+    l_next: *mut LinkMap,
+    l_prev: *mut LinkMap,
+}
+
+unsafe extern "C" {
+    fn dladdr1(addr: *const c_void, info: *mut libc::Dl_info, extra: *mut *mut c_void, flags: c_int) -> c_int;
+}
+
+/// `RTLD_DL_LINKMAP`: dladdr1 returns the object's `link_map`.
+const RTLD_DL_LINKMAP: c_int = 2;
+
+fn link_map_of(addr: *const c_void) -> *mut LinkMap {
+    // SAFETY: Dl_info is plain C data; all-zero is a valid value.
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let mut map: *mut c_void = null_mut();
+    // SAFETY: dladdr1 reads the loader's tables and fills `info` and `map`.
+    if unsafe { dladdr1(addr, &mut info, &mut map, RTLD_DL_LINKMAP) } == 0 {
+        return null_mut();
+    }
+    map.cast()
+}
+
+/// Is the object holding `caller` earlier than pinguard in the loader's list (the main
+/// program, or a library preloaded before us)? For such a caller, glibc's `RTLD_NEXT`
+/// search reaches pinguard's exports before any later library.
+pub fn loaded_before_us(caller: *const c_void) -> bool {
+    let theirs = link_map_of(caller);
+    let ours = link_map_of(loaded_before_us as *const c_void);
+    if theirs.is_null() || ours.is_null() || theirs == ours {
+        return false;
+    }
+    let mut m = theirs;
+    while !m.is_null() {
+        // SAFETY: link maps form a list the loader keeps alive while objects are loaded.
+        m = unsafe { (*m).l_next };
+        if m == ours {
+            return true;
+        }
+    }
+    false
+}
+
+/// Makes glibc set `dlerror` for `name` as a failed lookup does: looks it up in the C
+/// library alone, which never defines a CUDA name. The lookup is the last `dl` call
+/// before the trampoline returns (a later successful call would clear the error), so the
+/// C library's handle is kept (it is never unloaded anyway).
+pub fn set_not_found_error(name: &CStr) {
+    static LIBC: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+    let mut handle = LIBC.load(Ordering::Acquire);
+    if handle.is_null() {
+        // SAFETY: RTLD_NOLOAD never loads; the C library is always loaded.
+        handle = unsafe { libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+        if handle.is_null() {
+            return;
+        }
+        LIBC.store(handle, Ordering::Release);
+    }
+    // SAFETY: a live handle and a NUL-terminated name; the lookup fails and sets dlerror.
+    let _ = unsafe { lookup(handle, name) };
+}
+
 /// The file an address belongs to, if any (for ABI decisions and diagnostics).
 pub fn object_path_of(addr: *const c_void) -> Option<CString> {
     // SAFETY: Dl_info is plain C data (pointers and integers); all-zero is a valid value.

@@ -154,3 +154,98 @@ fn straddle_reports_the_pinned_edge_and_cudas_return_code() {
     assert!(r.contains_key("edge"));
     assert!(stderr.contains("from cudaHostRegister"), "{stderr}");
 }
+
+/// A program without CUDA that looks CUDA up by name (RTLD_DEFAULT, RTLD_NEXT), and one
+/// that defines a CUDA name itself, get exactly the answers (and dlerror) they get
+/// without pinguard: not found, and their own function.
+#[test]
+fn a_program_without_cuda_sees_the_same_symbol_lookups() {
+    let dir = support::profile_dir().join("probes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = support::repo_root().join("tests/probes/no_cuda_dlsym.c");
+    let prog = support::compile("cc", &["-rdynamic", &src.to_string_lossy(), "-ldl"], &dir.join("no_cuda_dlsym"));
+    let bare = Command::new(&prog).output().unwrap();
+    let guarded = Command::new(&prog).env("LD_PRELOAD", support::lib_path()).output().unwrap();
+    let bare_out = String::from_utf8_lossy(&bare.stdout);
+    assert!(bare_out.contains("default cuGetProcAddress_v2: null dlerror=set"), "the probe itself: {bare_out}");
+    assert!(bare_out.contains("default cudaFreeHost: own"), "the probe itself: {bare_out}");
+    assert_eq!(String::from_utf8_lossy(&guarded.stdout), bare_out, "symbol lookups changed under pinguard");
+    assert_eq!(String::from_utf8_lossy(&guarded.stderr), "", "pinguard said something to a program without CUDA");
+}
+
+/// A weak reference to a CUDA function is bound by the dynamic linker at load time, to
+/// pinguard's export when pinguard is preloaded: the ELF rules leave no way around it.
+/// This is the behaviour the README documents (the CUDA path, and error 302 from the call).
+#[test]
+fn a_weak_cuda_reference_binds_to_pinguard_as_documented() {
+    let dir = support::profile_dir().join("probes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = support::repo_root().join("tests/probes/weak_cuda.c");
+    let prog = support::compile("cc", &[&src.to_string_lossy()], &dir.join("weak_cuda"));
+    let bare = Command::new(&prog).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&bare.stdout), "cpu path\n");
+    let guarded = Command::new(&prog).env("LD_PRELOAD", support::lib_path()).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&guarded.stdout), "cuda path: cudaMallocHost returned 302\n");
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let words = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(words.contains("**weak reference**") && words.contains("(302)"), "the README documents weak references");
+}
+
+/// A privileged process (AT_SECURE: here a setgid program, which links pinguard directly
+/// because the loader ignores LD_PRELOAD paths then): PINGUARD_OPTIONS from an
+/// unprivileged caller is not read (no abort) and no report file is written.
+#[test]
+fn a_privileged_process_ignores_the_callers_options_and_writes_no_report() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc_geteuid() } != 0 {
+        eprintln!("SKIPPED: making a setgid program needs root (CI runs as root)");
+        return;
+    }
+    let setup = support::fake_setup();
+    let dir = support::profile_dir().join("probes/secure");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let lib_dir = support::lib_path().parent().unwrap().to_path_buf();
+    let fk = setup.library_path.clone().unwrap();
+    let (lib_dir, fk) = (lib_dir.to_string_lossy().into_owned(), fk.to_string_lossy().into_owned());
+    let inc = format!("-I{}", support::cuda_include());
+    let apps = format!("-I{}", support::repo_root().join("test-apps").display());
+    let src = support::repo_root().join("tests/probes/secure_probe.cpp");
+    let prog = support::compile(
+        "g++",
+        &[
+            "-std=c++17",
+            "-w",
+            &apps,
+            &inc,
+            &src.to_string_lossy(),
+            "-Wl,--disable-new-dtags",
+            &format!("-L{lib_dir}"),
+            "-lpinguard",
+            &format!("-Wl,-rpath,{lib_dir}"),
+            &format!("-L{fk}"),
+            "-lcudart",
+            &format!("-Wl,-rpath,{fk}"),
+            "-lpthread",
+        ],
+        &dir.join("secure_probe"),
+    );
+    let ok = |c: &mut Command| c.status().unwrap().success();
+    assert!(ok(Command::new("chgrp").arg("nogroup").arg(&prog)) && ok(Command::new("chmod").arg("g+s").arg(&prog)));
+    let options = format!("mode=abort:log_path={}/report.%p.jsonl", dir.display());
+    let out = Command::new(&prog).env("PINGUARD_OPTIONS", &options).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the caller's mode=abort took effect: {} {stderr}", out.status);
+    assert!(stderr.contains("privileged process (AT_SECURE)"), "{stderr}");
+    assert!(stderr.contains("[verdict=pageable"), "pinguard still reports, with its defaults: {stderr}");
+    let reports = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("report"))
+        .count();
+    assert_eq!(reports, 0, "a report was written");
+}
+
+unsafe extern "C" {
+    #[link_name = "geteuid"]
+    fn libc_geteuid() -> u32;
+}

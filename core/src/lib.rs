@@ -1,6 +1,7 @@
 //! pinguard's pure core, free of FFI so that it can be tested and benchmarked directly:
 //!
-//! - [`registry`] - `PinnedRegistry`, the pinned host ranges of the process;
+//! - [`registry`] - `PinnedRegistry`, the pinned host ranges of the process, in a
+//!   persistent B+tree ([`pinned_tree`]);
 //! - [`cuda_types`] - the CUDA structures pinguard reads, with the headers' layouts;
 //! - [`copy_shape`] - from an API call's arguments to the sides of its copy;
 //! - [`extent`] - which host bytes a 1D/2D/3D copy touches, with checked arithmetic;
@@ -24,6 +25,7 @@ pub mod events;
 pub mod extent;
 pub mod glob;
 pub mod jsonl;
+pub mod pinned_tree;
 pub mod registry;
 pub mod report;
 pub mod settings;

@@ -2,20 +2,25 @@
 //! them being allocated and registered.
 //!
 //! Reads happen on every async copy and must never block or allocate; writes happen on
-//! `cudaMallocHost`/`cudaHostRegister`/... and their frees, which cost CUDA far more
-//! than a copy of this table. So the table is an immutable sorted snapshot swapped
-//! atomically (`arc-swap`): readers load the current snapshot without locks, and the
-//! rare writers build the next snapshot under a small writer lock.
+//! `cudaMallocHost`/`cudaHostRegister`/... and their frees. The ranges live in a
+//! persistent B+tree (`pinned_tree`) whose root is published atomically (`arc-swap`):
+//! a reader loads the current root without a lock and walks a tree no writer changes; a
+//! writer, under a small writer lock, builds the next root by copying only the nodes on
+//! its path (O(log n)) and publishes it.
 //!
-//! The writer lock is a spin lock rather than `std::sync::Mutex` for one reason: fork.
+//! The writer lock is a spin flag rather than `std::sync::Mutex` for one reason: fork.
 //! A child forked while another thread held the lock must be able to take it again; the
-//! child handler (`reset_after_fork`) releases it, which is sound because a snapshot is
+//! child handler (`reset_after_fork`) releases it, which is sound because a root is
 //! always complete: a writer interrupted by fork has published nothing.
+//!
+//! Under the `model` feature the root cell and the lock are built on `shuttle`'s
+//! primitives, so that `tests/model_release.rs` can explore every interleaving of the
+//! release protocol against this very code.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use crate::pinned_tree::{self, Entry, Node};
+use sync::{AtomicU64, Ordering, RootCell, WriterLock};
 
 /// How a pinned range came to be pinned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +59,7 @@ impl PinnedRange {
         (len > 0).then_some(PinnedRange { start, end, origin })
     }
 
+    #[cfg(test)]
     fn overlaps(&self, start: usize, end: usize) -> bool {
         self.start < end && start < self.end
     }
@@ -71,18 +77,16 @@ pub enum RangeLookup {
 }
 
 /// The registry. See the module documentation for the concurrency design.
-/// A pinned range and its generation: which pinning it was.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    range: PinnedRange,
-    generation: u64,
+pub struct PinnedRegistry {
+    root: RootCell,
+    next_generation: AtomicU64,
+    writer: WriterLock,
 }
 
-pub struct PinnedRegistry {
-    /// Sorted by `start`; ranges never overlap.
-    snapshot: ArcSwap<Vec<Entry>>,
-    next_generation: AtomicU64,
-    writer: AtomicBool,
+/// The published state: a tree and its size.
+struct Tree {
+    root: Arc<Node>,
+    len: usize,
 }
 
 impl Default for PinnedRegistry {
@@ -94,9 +98,9 @@ impl Default for PinnedRegistry {
 impl PinnedRegistry {
     pub fn new() -> Self {
         PinnedRegistry {
-            snapshot: ArcSwap::from_pointee(Vec::new()),
+            root: RootCell::new(Arc::new(Tree { root: Node::empty(), len: 0 })),
             next_generation: AtomicU64::new(1),
-            writer: AtomicBool::new(false),
+            writer: WriterLock::new(),
         }
     }
 
@@ -105,12 +109,18 @@ impl PinnedRegistry {
     /// release (freed by a path we did not see). Returns how many were dropped.
     pub fn insert(&self, range: PinnedRange) -> usize {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        self.write(|entries| {
-            let before = entries.len();
-            entries.retain(|e| !e.range.overlaps(range.start, range.end));
-            let dropped = before - entries.len();
-            let at = entries.partition_point(|e| e.range.start < range.start);
-            entries.insert(at, Entry { range, generation });
+        self.write(|tree| {
+            let mut dropped = 0;
+            while let Some(old) = pinned_tree::floor(&tree.root, range.start).filter(|e| e.end > range.start) {
+                tree.remove(old.start);
+                dropped += 1;
+            }
+            while let Some(old) = pinned_tree::higher(&tree.root, range.start).filter(|e| e.start < range.end) {
+                tree.remove(old.start);
+                dropped += 1;
+            }
+            tree.root = pinned_tree::insert(&tree.root, Entry::new(range, generation));
+            tree.len += 1;
             dropped
         })
     }
@@ -125,50 +135,47 @@ impl PinnedRegistry {
     /// calling CUDA and removes exactly that one ([`remove_if`](Self::remove_if)) once
     /// CUDA has accepted the release.
     pub fn at_base(&self, start: usize) -> Option<(PinnedRange, u64)> {
-        let current = self.snapshot.load();
-        let i = current.binary_search_by_key(&start, |e| e.range.start).ok()?;
-        Some((current[i].range, current[i].generation))
+        let tree = self.root.load();
+        pinned_tree::get(&tree.root, start).map(|e| (e.range(), e.generation()))
     }
 
     /// Removes the range that starts at `start` if it is still the one of `generation`
     /// (any generation for `None`). A range re-pinned at the same address in between has
     /// another generation and stays.
     pub fn remove_if(&self, start: usize, generation: Option<u64>) -> Option<PinnedRange> {
-        // Read first: a free of something we never saw must not cost a rebuild.
+        // Read first: a free of something we never saw must not cost a write.
         let (_, seen) = self.at_base(start)?;
         if generation.is_some_and(|g| g != seen) {
             return None;
         }
-        self.write(|entries| {
-            let i = entries.binary_search_by_key(&start, |e| e.range.start).ok()?;
-            if generation.is_some_and(|g| g != entries[i].generation) {
+        self.write(|tree| {
+            let e = pinned_tree::get(&tree.root, start)?;
+            if generation.is_some_and(|g| g != e.generation()) {
                 return None;
             }
-            Some(entries.remove(i).range)
+            tree.remove(start).map(|e| e.range())
         })
     }
 
     /// Classifies the host range `[start, start + len)`, `len >= 1`. Lock-free and
-    /// allocation-free: one atomic snapshot load and two binary searches.
+    /// allocation-free: one atomic root load and one or two descents of the tree.
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
-        let entries = self.snapshot.load();
-        let idx = entries.partition_point(|e| e.range.start <= start);
-        if idx > 0 {
-            let r = entries[idx - 1].range;
-            if start < r.end {
-                return if end <= r.end { RangeLookup::Inside(r) } else { RangeLookup::Straddles(r) };
-            }
+        let tree = self.root.load();
+        if let Some(e) = pinned_tree::floor(&tree.root, start)
+            && start < e.end
+        {
+            return if end <= e.end { RangeLookup::Inside(e.range()) } else { RangeLookup::Straddles(e.range()) };
         }
-        match entries.get(idx) {
-            Some(e) if e.range.start < end => RangeLookup::Straddles(e.range),
+        match pinned_tree::higher(&tree.root, start) {
+            Some(e) if e.start < end => RangeLookup::Straddles(e.range()),
             _ => RangeLookup::Outside,
         }
     }
 
     /// Number of ranges now pinned.
     pub fn len(&self) -> usize {
-        self.snapshot.load().len()
+        self.root.load().len
     }
 
     pub fn is_empty(&self) -> bool {
@@ -177,24 +184,133 @@ impl PinnedRegistry {
 
     /// A copy of the current ranges, in address order (for reports and tests).
     pub fn ranges(&self) -> Vec<PinnedRange> {
-        self.snapshot.load().iter().map(|e| e.range).collect()
+        let tree = self.root.load();
+        let mut out = Vec::with_capacity(tree.len);
+        pinned_tree::for_each(&tree.root, &mut |e| out.push(e.range()));
+        out
+    }
+
+    /// The tree's height and node count (memory figures).
+    pub fn shape(&self) -> (usize, usize) {
+        pinned_tree::shape(&self.root.load().root)
     }
 
     /// Releases the writer lock in a freshly forked child. Call only from a
     /// `pthread_atfork` child handler, where no other thread exists.
     pub fn reset_after_fork(&self) {
-        self.writer.store(false, Ordering::Release);
+        self.writer.reset_after_fork();
     }
 
-    fn write<R>(&self, edit: impl FnOnce(&mut Vec<Entry>) -> R) -> R {
-        while self.writer.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
-            std::thread::yield_now();
-        }
-        let mut next = self.snapshot.load().as_ref().clone();
+    fn write<R>(&self, edit: impl FnOnce(&mut Tree) -> R) -> R {
+        let _held = self.writer.lock();
+        let current = self.root.load();
+        let mut next = Tree { root: current.root.clone(), len: current.len };
+        drop(current);
         let result = edit(&mut next);
-        self.snapshot.store(Arc::new(next));
-        self.writer.store(false, Ordering::Release);
+        self.root.store(Arc::new(next));
         result
+    }
+}
+
+impl Tree {
+    fn remove(&mut self, start: usize) -> Option<Entry> {
+        let (root, e) = pinned_tree::remove(&self.root, start)?;
+        self.root = root;
+        self.len -= 1;
+        Some(e)
+    }
+}
+
+/// The two synchronisation points of the registry, real or modelled.
+#[cfg(not(feature = "model"))]
+mod sync {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+    pub use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// The writer lock: a spin flag a fork child can release.
+    pub struct WriterLock(AtomicBool);
+
+    pub struct Held<'a>(&'a AtomicBool);
+
+    impl Drop for Held<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    impl WriterLock {
+        pub fn new() -> Self {
+            WriterLock(AtomicBool::new(false))
+        }
+        pub fn lock(&self) -> Held<'_> {
+            while self.0.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+            Held(&self.0)
+        }
+        pub fn reset_after_fork(&self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+
+    /// The published root: `arc-swap`, lock-free reads.
+    pub struct RootCell(arc_swap::ArcSwap<super::Tree>);
+
+    impl RootCell {
+        pub fn new(t: Arc<super::Tree>) -> Self {
+            RootCell(arc_swap::ArcSwap::new(t))
+        }
+        pub fn load(&self) -> arc_swap::Guard<Arc<super::Tree>> {
+            self.0.load()
+        }
+        pub fn store(&self, t: Arc<super::Tree>) {
+            self.0.store(t)
+        }
+    }
+}
+
+/// Under `model`: shuttle's primitives, so its scheduler sees every synchronisation.
+#[cfg(feature = "model")]
+mod sync {
+    pub use shuttle::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    /// The writer lock as a blocking mutex: the model explores who gets it first, not
+    /// how long the loser spins (a spin loop has no end under exhaustive search).
+    pub struct WriterLock(shuttle::sync::Mutex<()>);
+
+    impl WriterLock {
+        pub fn new() -> Self {
+            WriterLock(shuttle::sync::Mutex::new(()))
+        }
+        pub fn lock(&self) -> shuttle::sync::MutexGuard<'_, ()> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+        pub fn reset_after_fork(&self) {}
+    }
+
+    /// The root as one atomic word (one scheduling point per load or store). Replaced
+    /// roots are leaked: a model run is short, and no reader can then outlive its root.
+    pub struct RootCell(shuttle::sync::atomic::AtomicUsize);
+
+    impl RootCell {
+        pub fn new(t: Arc<super::Tree>) -> Self {
+            RootCell(shuttle::sync::atomic::AtomicUsize::new(Arc::into_raw(t) as usize))
+        }
+        pub fn load(&self) -> Arc<super::Tree> {
+            let p = self.0.load(Ordering::Acquire) as *const super::Tree;
+            // SAFETY: p came from Arc::into_raw and is never released (leaked above);
+            // taking a new reference keeps the count balanced.
+            unsafe {
+                Arc::increment_strong_count(p);
+                Arc::from_raw(p)
+            }
+        }
+        pub fn store(&self, t: Arc<super::Tree>) {
+            self.0.store(Arc::into_raw(t) as usize, Ordering::Release);
+        }
     }
 }
 
@@ -285,8 +401,14 @@ mod tests {
 
     impl Model {
         fn insert(&mut self, r: PinnedRange) {
+            self.insert_counting(r);
+        }
+        fn insert_counting(&mut self, r: PinnedRange) -> usize {
+            let before = self.0.len();
             self.0.retain(|x| !x.overlaps(r.start, r.end));
+            let dropped = before - self.0.len();
             self.0.push(r);
+            dropped
         }
         fn remove(&mut self, start: usize) -> Option<PinnedRange> {
             let i = self.0.iter().position(|x| x.start == start)?;
@@ -323,6 +445,38 @@ mod tests {
             (0usize..64).prop_map(|s| Op::Remove(s * 16)),
             (0usize..1100, 1usize..300).prop_map(|(s, l)| Op::Lookup(s, l)),
         ]
+    }
+
+    fn op_wide() -> impl Strategy<Value = Op> {
+        // A wider space and longer runs: trees several levels deep, splits and merges.
+        prop_oneof![
+            3 => (0usize..2048, 1usize..6).prop_map(|(s, l)| Op::Insert(s * 16, l * 16)),
+            2 => (0usize..2048).prop_map(|s| Op::Remove(s * 16)),
+            3 => (0usize..33000, 1usize..200).prop_map(|(s, l)| Op::Lookup(s, l)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn deep_trees_agree_with_the_naive_model(ops in proptest::collection::vec(op_wide(), 200..1500)) {
+            let reg = PinnedRegistry::new();
+            let mut model = Model::default();
+            for op in ops {
+                match op {
+                    Op::Insert(s, l) => {
+                        let r = range(s, l);
+                        prop_assert_eq!(reg.insert(r), model.insert_counting(r));
+                    }
+                    Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
+                    Op::Lookup(s, l) => prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l)),
+                }
+            }
+            let mut sorted = model.0.clone();
+            sorted.sort_by_key(|r| r.start);
+            prop_assert_eq!(reg.len(), sorted.len());
+            prop_assert_eq!(reg.ranges(), sorted);
+        }
     }
 
     proptest! {
