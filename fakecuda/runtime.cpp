@@ -28,7 +28,7 @@
 #define RT_API extern "C" __attribute__((visibility("default")))
 #endif
 
-namespace {
+namespace cudart {  // as the real runtime names its internals (static builds show them in stacks)
 
 using PFN_gpa_v2 = CUresult (*)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
 
@@ -294,7 +294,8 @@ cudaError_t from_symbol(int pt, void *dst, const void *symbol, size_t count, siz
     }
 }
 
-}  // namespace
+}  // namespace cudart
+using namespace cudart;
 
 // ---- errors --------------------------------------------------------------------------
 
@@ -427,7 +428,7 @@ RT_API cudaError_t cudaMemcpy(void *dst, const void *src, size_t n, cudaMemcpyKi
 TWIN_API(cudaMemcpyAsync, (void *dst, const void *src, size_t n, cudaMemcpyKind kind, cudaStream_t s),
          (dst, src, n, kind, s))
 
-namespace {
+namespace cudart {  // as the real runtime names its internals (static builds show them in stacks)
 cudaError_t impl_cudaMemcpy2DAsync(int pt, void *dst, size_t dp, const void *src, size_t sp, size_t w,
                                    size_t h, cudaMemcpyKind k, cudaStream_t s) {
     return memcpy2d_async(pt, dst, dp, nullptr, 0, 0, src, sp, nullptr, 0, 0, w, h, k, s);
@@ -470,7 +471,8 @@ cudaError_t impl_cudaMemcpy3DBatchAsync(int pt, size_t n, cudaMemcpy3DBatchOp *o
     return ret(g_drv.batch3d[pt](n, reinterpret_cast<CUDA_MEMCPY3D_BATCH_OP *>(ops), flags,
                                  reinterpret_cast<CUstream>(s)));
 }
-}  // namespace
+}  // namespace cudart
+using namespace cudart;
 
 TWIN_API(cudaMemcpy2DAsync,
          (void *dst, size_t dp, const void *src, size_t sp, size_t w, size_t h, cudaMemcpyKind k, cudaStream_t s),
@@ -499,7 +501,7 @@ TWIN_API(cudaMemcpy3DBatchAsync, (size_t n, cudaMemcpy3DBatchOp *ops, unsigned l
 
 // ---- driver entry points through the runtime -----------------------------------------
 
-namespace {
+namespace cudart {  // as the real runtime names its internals (static builds show them in stacks)
 cudaError_t entry_point(const char *symbol, void **fp, int version, unsigned long long flags,
                         cudaDriverEntryPointQueryResult *status) {
     INIT_OR_RETURN();
@@ -508,7 +510,8 @@ cudaError_t entry_point(const char *symbol, void **fp, int version, unsigned lon
     if (status) *status = static_cast<cudaDriverEntryPointQueryResult>(st);
     return r == CUDA_SUCCESS ? cudaSuccess : (r == CUDA_ERROR_NOT_FOUND ? cudaSuccess : ret(r));
 }
-}  // namespace
+}  // namespace cudart
+using namespace cudart;
 
 RT_API cudaError_t cudaGetDriverEntryPoint(const char *symbol, void **fp, unsigned long long flags,
                                            cudaDriverEntryPointQueryResult *status) {

@@ -186,6 +186,42 @@ mod tests {
         assert!(matches!(e, Elements::One(Err(NoVerdict::BatchTooLarge))));
     }
 
+    proptest::proptest! {
+        /// Fuzzing the batch reader: any counts and contents, read within bounds, never
+        /// a panic; a batch within bounds yields exactly `count` elements.
+        #[test]
+        fn batch_readers_never_read_past_what_they_were_given(
+            count in 0usize..40,
+            num_attrs in 0usize..60,
+            dsts in proptest::collection::vec(proptest::prelude::any::<usize>(), 40),
+            srcs in proptest::collection::vec(proptest::prelude::any::<usize>(), 40),
+            sizes in proptest::collection::vec(proptest::prelude::any::<usize>(), 40),
+            idxs in proptest::collection::vec(0usize..50, 40),
+            orders in proptest::collection::vec(0u32..5, 40),
+        ) {
+            let attrs: Vec<MemcpyAttributes> =
+                orders.iter().map(|&o| MemcpyAttributes { srcAccessOrder: o, ..Default::default() }).collect();
+            // The arrays hold 40 elements; counts beyond 40 are refused by the
+            // reader's own rules only when they break CUDA's (num_attrs > count).
+            let num_attrs = num_attrs.min(40);
+            // SAFETY: every array holds 40 >= count elements and 40 >= num_attrs attributes.
+            let e = unsafe {
+                batch(dsts.as_ptr().cast(), srcs.as_ptr().cast(), sizes.as_ptr(), count, attrs.as_ptr(), idxs.as_ptr(), num_attrs)
+            };
+            match e {
+                Elements::Batch(b) => {
+                    proptest::prop_assert!(num_attrs <= count);
+                    proptest::prop_assert_eq!(b.len(), count);
+                    for i in 0..b.len() {
+                        let _ = b.get(i);
+                    }
+                }
+                Elements::One(Err(NoVerdict::InvalidBatch)) => proptest::prop_assert!(num_attrs > count),
+                Elements::One(other) => proptest::prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn a_batch_is_read_element_by_element() {
         let dsts = [0x9000usize, 0xa000];

@@ -247,6 +247,9 @@ fn cross_check(call: &CopyCall, side: CopySide, rejected: bool) {
 }
 
 fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
+    if process.test_panic {
+        panic!("PINGUARD_TEST_PANIC");
+    }
     let verify = process.settings.verify_with_driver;
     let min_bytes = process.settings.min_bytes;
     let mut records = Records::default();

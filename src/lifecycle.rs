@@ -35,6 +35,9 @@ pub struct Process {
     pub notes: Vec<String>,
     /// The options string in force, for the report header.
     pub options: String,
+    /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
+    /// every copy hook, so a test can prove no panic crosses into the program.
+    pub test_panic: bool,
 }
 
 const UNINIT: u8 = 0;
@@ -137,7 +140,15 @@ fn initialise() -> Process {
     for n in &notes {
         sink::line(&format!("{LINE_PREFIX}{n}"));
     }
-    Process { skip: settings.skip_frames.0.clone(), options: settings.to_options(), settings, suppressions, notes }
+    let test_panic = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_PANIC").is_some();
+    Process {
+        skip: settings.skip_frames.0.clone(),
+        options: settings.to_options(),
+        settings,
+        suppressions,
+        notes,
+        test_panic,
+    }
 }
 
 /// Milliseconds since the epoch.

@@ -293,7 +293,7 @@ fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hoo
         dir,
         hook,
         suppressed,
-        fingerprint: site::fingerprint(kind_name, dir.short(), loc),
+        fingerprint: site::fingerprint(kind_name, dir.short(), location.map(|i| &frames[i..]).unwrap_or(&[])),
         frames_json: site::frames_json(&frames),
         location,
         frames,

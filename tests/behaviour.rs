@@ -249,3 +249,20 @@ unsafe extern "C" {
     #[link_name = "geteuid"]
     fn libc_geteuid() -> u32;
 }
+
+/// A panic in pinguard's own code never crosses into the program: forced in the real
+/// library (a switch only debug builds honour), the copy still runs, the program ends as
+/// it would, and pinguard says what happened once, without Rust's panic report.
+#[test]
+fn a_panic_inside_pinguard_never_crosses_into_the_program() {
+    let setup = support::fake_setup();
+    for build in ["dynamic", "static", "driver"] {
+        let run = run_program(setup, &app(setup, build, "default_both_ways"), &[("PINGUARD_TEST_PANIC", "1")]).unwrap();
+        let stderr = run.stderr();
+        assert!(run.output.status.success(), "{build}: {} {stderr}", run.output.status);
+        assert!(String::from_utf8_lossy(&run.output.stdout).contains("default_both_ways: ok"), "{build}: {stderr}");
+        assert_eq!(stderr.matches("internal error in the").count(), 1, "{build}: said once: {stderr}");
+        assert!(!stderr.contains("panicked at"), "{build}: Rust's panic report leaked: {stderr}");
+        assert!(run.records.is_empty(), "{build}: no verdict from a failed check: {stderr}");
+    }
+}

@@ -97,11 +97,16 @@ pub fn frames_json(frames: &[FrameInfo]) -> String {
     out
 }
 
+/// How many frames, from the location up, a fingerprint covers: the location and its
+/// callers, so that two places calling one helper that copies stay two sites.
+pub const FINGERPRINT_FRAMES: usize = 3;
+
 /// A stable identity for a site across runs and builds: FNV-1a of the verdict, the
-/// direction and the location (function, source file name and line; or module name and
-/// offset without symbols). The API is left out: the same line reaches the runtime or
-/// the driver hook depending on how the program was linked.
-pub fn fingerprint(kind: &str, dir: &str, location: Option<&FrameInfo>) -> String {
+/// direction and the frames from the location up ([`FINGERPRINT_FRAMES`] of them:
+/// function, source file name and line; or module name and offset without symbols). The
+/// API is left out: the same line reaches the runtime or the driver hook depending on how
+/// the program was linked; so are addresses, which change from run to run.
+pub fn fingerprint(kind: &str, dir: &str, frames: &[FrameInfo]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut eat = |s: &str| {
         for b in s.bytes().chain(std::iter::once(0)) {
@@ -111,7 +116,7 @@ pub fn fingerprint(kind: &str, dir: &str, location: Option<&FrameInfo>) -> Strin
     };
     eat(kind);
     eat(dir);
-    if let Some(f) = location {
+    for f in frames.iter().take(FINGERPRINT_FRAMES) {
         match (&f.function, &f.file, f.line) {
             (Some(func), Some(file), Some(line)) => {
                 eat(func);
@@ -241,14 +246,20 @@ mod tests {
     #[test]
     fn fingerprints_are_stable_and_tell_sites_apart() {
         let a = frame("upload", Some("/w/src/app.cpp"), "/w/app");
+        let caller = frame("main", Some("/w/src/app.cpp"), "/w/app");
         let mut moved = a.clone();
         moved.address += 0x1000; // another run, another load address
         moved.file = Some("/other/checkout/src/app.cpp".into());
-        assert_eq!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "H2D", Some(&moved)));
-        assert_ne!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "D2H", Some(&a)));
+        let fp = |frames: &[FrameInfo]| fingerprint("pageable", "H2D", frames);
+        assert_eq!(fp(&[a.clone(), caller.clone()]), fp(&[moved, caller.clone()]));
+        assert_ne!(fp(std::slice::from_ref(&a)), fingerprint("pageable", "D2H", std::slice::from_ref(&a)));
         let mut other_line = a.clone();
         other_line.line = Some(13);
-        assert_ne!(fingerprint("pageable", "H2D", Some(&a)), fingerprint("pageable", "H2D", Some(&other_line)));
+        assert_ne!(fp(std::slice::from_ref(&a)), fp(&[other_line]));
+        // One helper called from two places: two sites.
+        let mut other_caller = caller.clone();
+        other_caller.line = Some(40);
+        assert_ne!(fp(&[a.clone(), caller]), fp(&[a, other_caller]));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use crate::read::{self, Frame, Process};
 
 /// A site across the processes of a run.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct MergedSite {
     pub fingerprint: String,
     pub kind: String,
@@ -36,14 +36,45 @@ impl MergedSite {
         !self.suppressed && (self.kind == "pageable" || self.kind == "straddles")
     }
 
-    /// Where it is, in words.
+    /// Where it is, briefly: `upload (app.cpp:12) <- main (app.cpp:40)`.
+    pub fn short_where(&self) -> String {
+        let brief = |f: &Frame| match (&f.function, &f.file, f.line) {
+            (Some(func), Some(file), Some(line)) => {
+                format!("{func} ({}:{line})", file.rsplit('/').next().unwrap_or(file))
+            }
+            (Some(func), _, _) => func.clone(),
+            _ => f.text(),
+        };
+        let Some(loc) = &self.location else {
+            return "(no stack)".into();
+        };
+        match self.frames.iter().position(|f| f == loc).and_then(|i| self.frames.get(i + 1)) {
+            Some(caller) => format!("{} \u{2190} {}", brief(loc), brief(caller)),
+            None => brief(loc),
+        }
+    }
+
+    /// Where it is, in words: the location, and the function that called it (two sites
+    /// that reach one helper differ there).
     pub fn where_text(&self) -> String {
-        self.location.as_ref().map(Frame::text).unwrap_or_else(|| "(no stack)".into())
+        let Some(loc) = &self.location else {
+            return "(no stack)".into();
+        };
+        let caller = self.frames.iter().position(|f| f == loc).and_then(|i| self.frames.get(i + 1)).and_then(|f| {
+            f.function.as_deref().map(|func| match (&f.file, f.line) {
+                (Some(file), Some(line)) => format!("{func} ({}:{line})", file.rsplit('/').next().unwrap_or(file)),
+                _ => func.to_string(),
+            })
+        });
+        match caller {
+            Some(c) => format!("{}, called from {c}", loc.text()),
+            None => loc.text(),
+        }
     }
 }
 
 /// The totals of a run.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunTotals {
     pub processes: usize,
     /// Processes that ended without a summary (killed, or still running).
@@ -99,8 +130,29 @@ impl Run {
                 });
                 m.apis.insert(s.api.clone());
                 m.pids.insert(p.pid);
-                let Some(t) = p.totals.get(id) else {
-                    continue;
+                // Without totals (a process killed before its first aggregate), the site's
+                // first copy is what is known: at least one.
+                let first_only;
+                let t = match p.totals.get(id) {
+                    Some(t) => t,
+                    None => {
+                        let f = &s.first;
+                        first_only = crate::read::Totals {
+                            site: *id,
+                            count: 1,
+                            bytes_total: f.bytes,
+                            bytes_min: f.bytes,
+                            bytes_max: f.bytes,
+                            blocked_ns_total: f.blocked_ns,
+                            blocked_ns_max: f.blocked_ns,
+                            first_ms: f.time_ms,
+                            last_ms: f.time_ms,
+                            errors: u64::from(f.result.is_some_and(|r| r != 0)),
+                            streams: vec![f.stream.clone()],
+                            ..Default::default()
+                        };
+                        &first_only
+                    }
                 };
                 m.count += t.count;
                 m.bytes_total += t.bytes_total;

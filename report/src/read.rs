@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// One frame of a site's stack.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
 pub struct Frame {
     pub kind: String,
     pub address: String,
@@ -246,4 +246,50 @@ pub fn files_in(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
         }
     }
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write as _;
+
+    fn write_tmp(bytes: &[u8]) -> PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "pinguard-read-{}-{}.jsonl",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::File::create(&p).unwrap().write_all(bytes).unwrap();
+        p
+    }
+
+    const HEADER: &str = r#"{"event":"process","schema":1,"pinguard":"0.1.0","iid":"a","pid":7,"ppid":1,"host":"h","exe":"/x","argv":["x"],"start_ms":1,"cuda_driver":null,"framework":"cuda","settings":""}"#;
+    const AGG: &str = r#"{"event":"aggregate","iid":"a","pid":7,"site":1,"final":true,"count":3,"bytes_total":30,"bytes_min":10,"bytes_max":10,"blocked_ns_total":5,"blocked_ns_max":2,"first_ms":1,"last_ms":2,"errors":0,"streams":["0x0"],"streams_more":false}"#;
+
+    #[test]
+    fn a_file_cut_short_is_read_up_to_its_last_whole_line() {
+        let text = format!("{HEADER}\n{AGG}\n{}", &AGG[..AGG.len() / 2]);
+        let got = file(&write_tmp(text.as_bytes())).unwrap();
+        assert_eq!(got.bad_lines, 1);
+        assert_eq!(got.processes.len(), 1);
+        assert_eq!(got.processes[0].totals[&1].count, 3);
+    }
+
+    proptest! {
+        /// Fuzzing the report reader: garbage, cut lines and random bytes never make it
+        /// panic, and every whole record is still read.
+        #[test]
+        fn any_bytes_are_read_without_panic(noise in proptest::collection::vec(any::<u8>(), 0..400), cut in 0usize..400) {
+            let mut bytes = format!("{HEADER}\n{AGG}\n").into_bytes();
+            bytes.extend_from_slice(&noise);
+            bytes.push(b'\n');
+            bytes.extend_from_slice(&AGG.as_bytes()[..cut.min(AGG.len())]);
+            let got = file(&write_tmp(&bytes)).unwrap();
+            prop_assert!(!got.processes.is_empty());
+            prop_assert_eq!(got.processes[0].totals.get(&1).map(|t| t.count), Some(3));
+        }
+    }
 }

@@ -1,5 +1,6 @@
 // Three pageable copies at three sites, then the process leaves one way or another:
 //   return | exit_thread | _exit | abort | sigterm | sigterm_handler | sigint | crash
+//   | sigkill | sleep (30 s, for a test to interrupt)
 // At most one summary, last, counting all three; the report valid; no hang.
 #include "common.h"
 
@@ -26,6 +27,10 @@ int main(int argc, char **argv) {
         raise(SIGTERM);
     } else if (!strcmp(how, "sigint")) {
         raise(SIGINT);
+    } else if (!strcmp(how, "sigkill")) {
+        raise(SIGKILL);
+    } else if (!strcmp(how, "sleep")) {
+        sleep(30);
     } else if (!strcmp(how, "crash")) {
         volatile int *p = nullptr;
         *p = 1;

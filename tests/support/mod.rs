@@ -25,8 +25,11 @@ pub fn lib_path() -> PathBuf {
     lib.expect("libpinguard.so is missing: cargo builds it before the integration tests")
 }
 
+/// The repository root: the test's package folder or the first folder above it that
+/// holds `test-apps/` (the CLI's tests share this module).
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.ancestors().find(|d| d.join("test-apps/manifest.txt").exists()).unwrap_or(&here).to_path_buf()
 }
 
 /// Builds fakecuda and every test app (four builds each) once; returns the setup.

@@ -1,0 +1,336 @@
+//! `pinguard run` and `pinguard report` against fakecuda: call sites, processes, exit
+//! codes, suppressions, halt_on_error, Ctrl-C, killed processes, SARIF against the
+//! official schema, and the HTML report in a real headless browser.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const PINGUARD: &str = env!("CARGO_BIN_EXE_pinguard");
+
+fn scratch(name: &str) -> PathBuf {
+    let d = support::profile_dir().join("cli-tests").join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// `pinguard run [flags] -- program args`, reports into `dir`.
+fn pinguard_run(dir: &Path, flags: &[&str], program: &Path, args: &[&str]) -> Output {
+    let setup = support::fake_setup();
+    Command::new(PINGUARD)
+        .arg("run")
+        .arg("--lib")
+        .arg(support::lib_path())
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .args(flags)
+        .arg("--")
+        .arg(program)
+        .args(args)
+        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+        .env_remove("PINGUARD_OPTIONS")
+        .output()
+        .unwrap()
+}
+
+fn app(build: &str, name: &str) -> PathBuf {
+    support::fake_setup().apps.join(build).join(name)
+}
+
+fn rel(name: &str) -> PathBuf {
+    support::fake_setup().apps.join("reliability/dynamic").join(name)
+}
+
+fn report(paths: &[&Path], format: &str, out: &Path) -> Output {
+    Command::new(PINGUARD).arg("report").args(paths).args(["--format", format, "-o"]).arg(out).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn the_stack_of_a_finding_points_to_the_apps_own_function_and_line() {
+    let line = std::fs::read_to_string(support::repo_root().join("test-apps/pageable_h2d.cpp"))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("tk_memcpy_async(dev, host.data()"))
+        .unwrap() as u32
+        + 1;
+    for build in ["dynamic", "static", "driver", "dlsym"] {
+        let dir = scratch(&format!("stack-{build}"));
+        let out = pinguard_run(&dir, &[], &app(build, "pageable_h2d"), &[]);
+        assert!(out.status.success(), "{build}: {}", stderr(&out));
+        let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+        let sites = run.sites();
+        assert_eq!(sites.len(), 1, "{build}");
+        let s = &sites[0];
+        let main = s
+            .frames
+            .iter()
+            .find(|f| f.function.as_deref() == Some("main"))
+            .unwrap_or_else(|| panic!("{build}: no main in {:?}", s.frames));
+        assert!(main.file.as_deref().unwrap_or("").ends_with("test-apps/pageable_h2d.cpp"), "{build}: {main:?}");
+        assert_eq!(main.line, Some(line), "{build}: the line of the copy");
+        let loc = s.location.as_ref().unwrap();
+        assert!(
+            loc.file.as_deref().unwrap_or("").contains("/test-apps/"),
+            "{build}: the location is in the app's code: {loc:?}"
+        );
+        assert!(
+            stderr(&out).contains(&format!("main at {}", main.file.as_deref().unwrap())),
+            "{build}: shown on stderr"
+        );
+    }
+}
+
+#[test]
+fn a_multi_process_program_yields_one_report_per_process_and_one_merged_summary() {
+    let dir = scratch("spawner");
+    let out = pinguard_run(&dir, &[], &rel("spawner"), &[]);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    let files = std::fs::read_dir(dir.join("reports")).unwrap().count();
+    assert_eq!(files, 5, "one report per process (fork, posix_spawn, vfork+exec, system, parent)");
+    assert_eq!(err.matches("pinguard: run summary: 5 processes").count(), 1, "{err}");
+    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    let pids: std::collections::BTreeSet<u32> = run.processes.iter().map(|p| p.pid).collect();
+    assert_eq!(pids.len(), 5);
+    assert_eq!(run.totals().findings, 2 + 3 + 4 + 5 + 6);
+}
+
+#[test]
+fn exit_codes_are_the_programs_own_or_the_error_exit_code_and_2_for_bad_options() {
+    let dir = scratch("exits");
+    let sh = Path::new("/bin/sh");
+    let own = pinguard_run(&dir, &[], sh, &["-c", "exit 7"]);
+    assert_eq!(own.status.code(), Some(7), "{}", stderr(&own));
+    assert!(
+        stderr(&own).contains("pinguard: run summary: 0 processes"),
+        "the summary shows pinguard ran: {}",
+        stderr(&own)
+    );
+    let clean = pinguard_run(&dir, &[], &app("static", "malloc_host"), &[]);
+    assert_eq!(clean.status.code(), Some(0));
+    let clean_flag = pinguard_run(&dir, &["--error-exitcode", "3"], &app("static", "malloc_host"), &[]);
+    assert_eq!(clean_flag.status.code(), Some(0), "no finding: the program's own code");
+    let found = pinguard_run(&dir, &["--error-exitcode", "3"], &app("static", "pageable_h2d"), &[]);
+    assert_eq!(found.status.code(), Some(3), "{}", stderr(&found));
+    // A bad option: exit 2 with the reason, and the program never starts.
+    let marker = dir.join("started");
+    let script = format!("touch {}", marker.display());
+    for bad in [
+        vec!["--mode", "abrot"],
+        vec!["--min-bytes", "lots"],
+        vec!["--options", "colour=red"],
+        vec!["--suppressions", "/nonexistent"],
+    ] {
+        let o = pinguard_run(&dir, &bad, sh, &["-c", &script]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the program was not started") || stderr(&o).contains("suppressions"),
+            "{bad:?}: {}",
+            stderr(&o)
+        );
+        assert!(!marker.exists(), "{bad:?}: the program started");
+    }
+    let missing = Command::new(PINGUARD).args(["run", "--lib", "/nonexistent.so", "--", "/bin/true"]).output().unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn suppressions_remove_exactly_the_matching_sites() {
+    let dir = scratch("suppress");
+    let rules = dir.join("rules.txt");
+    std::fs::write(&rules, "# device-to-host copies of this app are known\nsource:*default_both_ways.cpp dir:D2H\n")
+        .unwrap();
+    let o =
+        pinguard_run(&dir, &["--suppressions", &rules.to_string_lossy()], &app("dynamic", "default_both_ways"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    let findings: Vec<_> = run.sites().into_iter().filter(|s| s.is_finding()).collect();
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].dir, "H2D", "the H2D site stays");
+    let p = &run.processes[0];
+    assert_eq!(p.summary.as_ref().unwrap().counts["suppressed"], 1);
+    assert_eq!(p.summary.as_ref().unwrap().counts["pageable"], 1);
+    assert!(!stderr(&o).contains("dir=D2H"), "a suppressed site is not shown: {}", stderr(&o));
+}
+
+#[test]
+fn halt_on_error_stops_at_the_first_finding_with_the_exit_code_and_no_core() {
+    let dir = scratch("halt");
+    let o = pinguard_run(&dir, &["--halt-on-error", "1", "--exitcode", "9"], &app("static", "default_both_ways"), &[]);
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!((o.status.code(), o.status.signal()), (Some(9), None), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("Stopping the program with exit code 9 (halt_on_error)"), "{err}");
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("default_both_ways: ok"), "it stopped before the end");
+    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    assert_eq!(run.processes[0].summary.as_ref().unwrap().end, "halt", "the report was flushed with its summary");
+}
+
+#[test]
+fn ctrl_c_stops_the_run_and_still_prints_what_was_gathered() {
+    let dir = scratch("ctrl-c");
+    let setup = support::fake_setup();
+    let child = Command::new(PINGUARD)
+        .args(["run", "--lib"])
+        .arg(support::lib_path())
+        .arg("--report-dir")
+        .arg(dir.join("reports"))
+        .arg("--")
+        .arg(rel("way_out"))
+        .arg("sleep")
+        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+        .env_remove("PINGUARD_OPTIONS")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    // Wait for the program's three findings, then Ctrl-C as a terminal sends it: to the
+    // whole foreground process group.
+    let reports = dir.join("reports");
+    for _ in 0..200 {
+        let sites = std::fs::read_dir(&reports)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|f| std::fs::read_to_string(f.unwrap().path()).ok())
+            .map(|t| t.matches("\"event\":\"site\"").count());
+        if sites == Some(3) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: kill(2) of the child's own process group.
+    unsafe { kill(-(child.id() as i32), 2) };
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "128 + SIGINT");
+    let err = stderr(&o);
+    assert!(err.contains("pinguard: run summary: 1 processes") && err.contains("3 findings"), "{err}");
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+use std::os::unix::process::CommandExt as _;
+
+#[test]
+fn a_killed_process_leaves_a_report_valid_up_to_its_last_line() {
+    let dir = scratch("killed");
+    let o = pinguard_run(&dir, &[], &rel("way_out"), &["sigkill"]);
+    assert_eq!(o.status.code(), Some(128 + 9), "{}", stderr(&o));
+    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    assert_eq!(run.bad_lines, 0, "every line is a whole record");
+    assert_eq!(run.processes.len(), 1);
+    assert!(run.processes[0].summary.is_none(), "killed: no summary");
+    assert_eq!(run.processes[0].sites.len(), 3, "the sites it wrote are there");
+    assert!(stderr(&o).contains("ended without a summary"), "{}", stderr(&o));
+}
+
+/// The official SARIF 2.1.0 schema, as the serde-sarif crate ships it (found through
+/// cargo metadata, so nothing is vendored here).
+fn sarif_schema() -> serde_json::Value {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let meta = Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(support::repo_root())
+        .output()
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    let manifest = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "serde-sarif")
+        .and_then(|p| p["manifest_path"].as_str())
+        .expect("serde-sarif in the dependency graph (a dev-dependency of pinguard-report)")
+        .to_string();
+    let schema = Path::new(&manifest).parent().unwrap().join("src/schema.json");
+    serde_json::from_str(&std::fs::read_to_string(&schema).unwrap()).unwrap()
+}
+
+#[test]
+fn sarif_validates_against_the_official_2_1_0_schema() {
+    let dir = scratch("sarif");
+    let o = pinguard_run(&dir, &[], &app("dynamic", "straddle"), &[]);
+    assert!(o.status.success());
+    let o2 = pinguard_run(&dir, &[], &app("dynamic", "default_both_ways"), &[]);
+    assert!(o2.status.success());
+    let out = dir.join("report.sarif");
+    let r = Command::new(PINGUARD)
+        .arg("report")
+        .arg(dir.join("reports"))
+        .args(["--format", "sarif", "--source-root"])
+        .arg(support::repo_root())
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(r.status.success(), "{}", stderr(&r));
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let schema = sarif_schema();
+    assert_eq!(schema["title"], "Static Analysis Results Format (SARIF) Version 2.1.0 JSON Schema");
+    let validator = jsonschema::draft7::new(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&sarif).map(|e| format!("{e} at {}", e.instance_path)).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The schema check can fail: a result without its required message does not pass.
+    let mut broken = sarif.clone();
+    broken["runs"][0]["results"][0].as_object_mut().unwrap().remove("message");
+    assert!(!validator.is_valid(&broken), "the validator accepted a result without a message");
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 3, "straddle + two pageable");
+    let straddle = results.iter().find(|r| r["ruleId"] == "PG002").unwrap();
+    let uri = straddle["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
+    assert!(uri.starts_with("test-apps/"), "relative to the source root: {uri}");
+    assert!(straddle["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap() > 0);
+    assert!(straddle["partialFingerprints"]["pinguardSite/v1"].as_str().unwrap().len() == 16);
+}
+
+/// Debian's Chromium, headless, as the machine's notes give it.
+fn chromium(args: &[&str]) -> Output {
+    let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("Chromium is missing: scripts/setup.sh installs it (Debian package chromium)");
+    let profile = scratch("chromium-profile");
+    Command::new(bin)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_html_report_shows_its_site_table_and_chart_in_a_real_browser() {
+    let dir = scratch("html");
+    for name in ["default_both_ways", "threads8", "straddle"] {
+        assert!(pinguard_run(&dir, &[], &app("dynamic", name), &[]).status.success());
+    }
+    let page = dir.join("report.html");
+    assert!(report(&[&dir.join("reports")], "html", &page).status.success());
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(!html.contains("http://") && !html.contains("https://"), "self-contained: no network");
+    let url = format!("file://{}", page.display());
+    let dom = chromium(&["--dump-dom", &url]);
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // The rendered page: four sites in the table, a bar for each in the chart.
+    assert_eq!(dom.matches("<tr class=\"site\">").count(), 4, "{dom}");
+    assert_eq!(dom.matches("class=\"bar\"").count(), 4, "{dom}");
+    assert!(dom.contains("id=\"findings\">11<"), "8 + 1 + 1 + 1 findings: {dom}");
+    // A screenshot, as a reviewer sees it (docs/report.png is one of these).
+    let shot = dir.join("report.png");
+    let s = chromium(&["--window-size=1280,900", &format!("--screenshot={}", shot.display()), &url]);
+    assert!(
+        shot.exists() && std::fs::metadata(&shot).unwrap().len() > 10_000,
+        "{}",
+        String::from_utf8_lossy(&s.stderr)
+    );
+}
