@@ -25,6 +25,10 @@ if [ "$toolchain" = "--nvcc" ]; then
     command -v nvcc >/dev/null || { echo "build-test-apps: nvcc not found" >&2; exit 2; }
 else
     toolchain=gxx
+    # The headers scripts/setup.sh unpacked into the build tree, else an installed wheel.
+    if [ -z "${CUDA_INCLUDE:-}" ] && [ -f "$root/build/cuda/nvidia/cu13/include/cuda_runtime_api.h" ]; then
+        CUDA_INCLUDE="$root/build/cuda/nvidia/cu13/include"
+    fi
     if [ -z "${CUDA_INCLUDE:-}" ]; then
         CUDA_INCLUDE=$(python3 - <<'PY' 2>/dev/null || true
 import importlib.util, os
@@ -34,7 +38,7 @@ PY
 )
     fi
     if [ -z "$CUDA_INCLUDE" ] || [ ! -f "$CUDA_INCLUDE/cuda_runtime_api.h" ]; then
-        echo "build-test-apps: CUDA 13 headers not found; pip install nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88, or set CUDA_INCLUDE" >&2
+        echo "build-test-apps: CUDA 13 headers not found; run scripts/setup.sh (it unpacks them into build/cuda), or set CUDA_INCLUDE" >&2
         exit 2
     fi
     fk="$out/fakecuda"

@@ -1,19 +1,42 @@
 #!/usr/bin/env bash
-# Installs what building and testing pinguard needs on a fresh Debian/Ubuntu machine:
-# a C++ compiler and binutils (fakecuda, the test apps, readelf), and the CUDA 13
-# headers from PyPI (host code only; no GPU or CUDA toolkit is needed). The Rust
-# toolchain (stable, 1.88 or newer) is expected to be there already.
+# Sets up a fresh Debian/Ubuntu machine to build and test pinguard:
+# - Debian packages: a C++ compiler and binutils (fakecuda, the test apps, readelf),
+#   python3 with pip (to fetch wheels), valgrind (instruction counts), chromium (the HTML
+#   report's browser test);
+# - the CUDA 13 headers, from the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-crt,
+#   downloaded and unpacked into build/cuda (no system-wide pip install: a stock Debian
+#   or Ubuntu Python refuses one, as it is "externally managed"). No GPU or CUDA toolkit
+#   is needed.
+# The Rust toolchain (stable, 1.88 or newer) is expected to be there already.
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
 need=()
 command -v g++ >/dev/null || need+=(g++)
 command -v readelf >/dev/null || need+=(binutils)
-command -v python3 >/dev/null || need+=(python3 python3-pip)
+command -v python3 >/dev/null || need+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+command -v valgrind >/dev/null || need+=(valgrind)
+[ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${need[@]}"
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
-python3 -m pip install --quiet --disable-pip-version-check nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88
+headers="$root/build/cuda"
+if [ ! -f "$headers/nvidia/cu13/include/cuda_runtime_api.h" ] || [ ! -f "$headers/nvidia/cu13/include/crt/host_defines.h" ]; then
+    wheels="$root/build/wheels"
+    mkdir -p "$wheels" "$headers"
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+        --dest "$wheels" nvidia-cuda-runtime==13.0.88 nvidia-cuda-crt==13.0.88
+    python3 - "$wheels" "$headers" <<'PY'
+import pathlib, sys, zipfile
+wheels, dest = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+for w in sorted(wheels.glob("nvidia_cuda_*13.0.88*.whl")):
+    with zipfile.ZipFile(w) as z:
+        z.extractall(dest, [n for n in z.namelist() if "/include/" in n])
+PY
+fi
+echo "setup: CUDA 13 headers in $headers/nvidia/cu13/include"
 command -v cargo >/dev/null || { echo "setup: cargo not found; install a stable Rust toolchain (rustup)" >&2; exit 1; }
 cargo --version
 echo "setup: ready"

@@ -66,6 +66,10 @@ pub fn cuda_include() -> String {
     if let Ok(dir) = std::env::var("CUDA_INCLUDE") {
         return dir;
     }
+    let unpacked = repo_root().join("build/cuda/nvidia/cu13/include");
+    if unpacked.join("cuda_runtime_api.h").exists() {
+        return unpacked.to_string_lossy().into_owned();
+    }
     let out = Command::new("python3")
         .args(["-c", "import importlib.util,os;s=importlib.util.find_spec('nvidia.cu13');print(os.path.join(list(s.submodule_search_locations)[0],'include'))"])
         .output()
