@@ -9,8 +9,16 @@
 #    compared with test-apps/manifest.txt;
 # 2. the differential check: every verdict against the driver's own answer
 #    (PINGUARD_OPTIONS=verify_with_driver=1), zero disagreements allowed;
-# 3. PyTorch and CuPy scenarios (scripts/gpu_scenarios.py).
-# Logs go to $OUT (or /tmp/pinguard-gpu). Ends with `N passed, M failed`.
+# 3. PyTorch and CuPy scenarios (scripts/gpu_scenarios.py);
+# 4. the test apps built against CUDA 12.9 (scripts/build-cuda12-apps.sh, carried as
+#    .gpu/cu12.tar.xz), dynamic and static runtime, on the real driver;
+# 5. pinguard run as CI uses it: a static-runtime app, a program that forks and execs
+#    CUDA children, a PyTorch training script whose DataLoader does not pin memory, each
+#    with --error-exitcode 3; the SARIF and HTML of the last one;
+# 6. the reliability scenarios (fork, exec, signals, exit, stress) on nvcc builds.
+# PARTS (comma list of manifest,differential,scenarios,cuda12,run,reliability; default
+# all) picks parts, so that a long run can be split. Logs go to $OUT (or
+# /tmp/pinguard-gpu). Ends with `N passed, M failed`.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +30,8 @@ runner="$root/.gpu/pinguard-manifest-run"
 for f in "$lib" "$runner"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "gpu-test: $f missing: run scripts/prepare-gpu.sh here first" >&2; exit 2; }
 done
+PARTS=${PARTS:-manifest,differential,scenarios,cuda12,run,reliability}
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
 passed=0
 failed=0
 pass() { passed=$((passed + $1)); }
@@ -44,24 +54,81 @@ nm -D --defined-only "$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')" 2
 echo "libcuda exports of interest: $(wc -l < "$out/libcuda-exports.txt")"
 
 echo "== building the test apps with nvcc"
-if ! JOBS=16 bash scripts/build-test-apps.sh build/gpu --nvcc > "$out/build.log" 2>&1; then
+if [ -x build/gpu/static/pageable_h2d ] && [ -z "${REBUILD:-}" ]; then
+    echo "(already built)"
+elif ! JOBS=16 bash scripts/build-test-apps.sh build/gpu --nvcc > "$out/build.log" 2>&1; then
     # Keep going: the apps that did build still run, and each missing one fails its case.
     grep -E 'error|FAILED' "$out/build.log" | head -n 20
 fi
 tail -n 1 "$out/build.log"
 
+tally() { # tally LOG: adds the runner's closing "N passed, M failed" line
+    read -r p f < <(awk '/ passed, .* failed$/ {print $1, $3}' "$1")
+    pass "${p:-0}"; fail "${f:-1}"
+}
+
+if want manifest; then
 echo "== manifest: four builds, log and abort"
 "$runner" --lib "$lib" --apps build/gpu > "$out/manifest.log" 2>&1
 grep -v '^PASS' "$out/manifest.log" | cut -c1-2000 | tail -n 60
-read -r p f < <(awk '/ passed, .* failed$/ {print $1, $3}' "$out/manifest.log")
-pass "${p:-0}"; fail "${f:-1}"
+tally "$out/manifest.log"
+fi
 
+if want differential; then
 echo "== differential: every verdict against the driver's cudaPointerGetAttributes"
 "$runner" --lib "$lib" --apps build/gpu --modes log --options verify_with_driver=1 > "$out/differential.log" 2>&1
 grep -v '^PASS' "$out/differential.log" | cut -c1-2000 | tail -n 30
-read -r p f < <(awk '/ passed, .* failed$/ {print $1, $3}' "$out/differential.log")
-pass "${p:-0}"; fail "${f:-1}"
+tally "$out/differential.log"
+fi
 
+if want cuda12 && [ -f .gpu/cu12.tar.xz ]; then
+echo "== CUDA 12.9 runtime (test apps built by g++ against the PyPI wheels), real driver"
+rm -rf build/cu12 && mkdir -p build && tar -xJf .gpu/cu12.tar.xz -C build
+"$runner" --lib "$lib" --apps build/cu12 --builds dynamic,static --library-path build/cu12/lib > "$out/cuda12.log" 2>&1
+"$runner" --lib "$lib" --apps build/cu12 --builds dynamic,static --library-path build/cu12/lib --modes log \
+    --options verify_with_driver=1 > "$out/cuda12-differential.log" 2>&1
+grep -v '^PASS' "$out/cuda12.log" "$out/cuda12-differential.log" | cut -c1-1500 | tail -n 40
+tally "$out/cuda12.log"
+tally "$out/cuda12-differential.log"
+fi
+
+if want run && [ -x .gpu/pinguard ]; then
+echo "== pinguard run, as CI uses it"
+pg=.gpu/pinguard
+expect_run() { # expect_run NAME WANT_CODE CMD...: pinguard run --error-exitcode 3 -- CMD
+    local name=$1 want=$2; shift 2
+    local dir="$out/run-$name"
+    rm -rf "$dir"
+    "$pg" run --lib "$lib" --report-dir "$dir" --error-exitcode 3 -- "$@" > "$out/run-$name.out" 2> "$out/run-$name.log"
+    local rc=$?
+    local summary
+    summary=$(grep 'pinguard: run summary' "$out/run-$name.log")
+    if [ "$rc" -eq "$want" ] && [ -n "$summary" ]; then
+        echo "PASS run $name: exit $rc; $summary"; pass 1
+    else
+        echo "FAIL run $name: exit $rc (expected $want)"; tail -n 8 "$out/run-$name.log"; fail 1
+    fi
+}
+expect_run static_app 3 build/gpu/static/pageable_h2d
+expect_run clean_app 0 build/gpu/static/malloc_host
+expect_run spawner 3 build/gpu/reliability/static/spawner
+expect_run torch_dataloader 3 python3 scripts/gpu_scenarios.py torch_dataloader_pageable
+"$pg" report "$out/run-torch_dataloader" --format sarif --source-root "$root" -o "$out/torch.sarif" &&
+    "$pg" report "$out/run-torch_dataloader" --format html -o "$out/torch.html" &&
+    "$pg" report "$out/run-torch_dataloader" --format markdown -o "$out/torch.md" &&
+    "$pg" report "$out/run-spawner" --format text > "$out/spawner.txt"
+procs=$(ls "$out/run-spawner" | wc -l)
+if [ "$procs" -eq 5 ]; then echo "PASS run spawner: one report per process (5)"; pass 1; else echo "FAIL run spawner: $procs reports, expected 5"; fail 1; fi
+fi
+
+if want reliability; then
+echo "== reliability scenarios (nvcc builds)"
+"$runner" --reliability --lib "$lib" --apps build/gpu --builds dynamic,static > "$out/reliability.log" 2>&1
+cut -c1-300 "$out/reliability.log" | grep -E '^(PASS|FAIL)|passed'
+tally "$out/reliability.log"
+fi
+
+if want scenarios; then
 echo "== framework scenarios"
 # expect: "found" (a pageable H2D finding of exactly the scenario's bytes) or "none"
 # (no finding of that size).
@@ -89,6 +156,7 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
         fail 1
     fi
 done
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,10 +1,30 @@
 #!/usr/bin/env bash
 # Builds what the GPU machine needs (it has no Rust) into .gpu/, a git-ignored folder
-# that the device tool carries: the release libpinguard.so and the manifest runner.
+# that the device tool carries: the release libpinguard.so, the pinguard command, the
+# manifest runner, the benchmark binaries, fakecuda with its hot loop (pinguard's own
+# cost without GPU noise), and the test apps built against CUDA 12.9 (a solid tar.xz:
+# their static builds each hold the runtime).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cargo build --release --workspace
 mkdir -p .gpu
-cp target/release/libpinguard.so target/release/pinguard-manifest-run .gpu/
+cp target/release/libpinguard.so target/release/pinguard target/release/pinguard-manifest-run .gpu/
+strip --strip-debug .gpu/libpinguard.so .gpu/pinguard .gpu/pinguard-manifest-run
+# Benchmarks (criterion and plain binaries), run there by scripts/bench-gpu.sh.
+for bench in "pinguard-core registry" "pinguard-core memory" "pinguard-report render"; do
+    set -- $bench
+    exe=$(cargo bench -p "$1" --bench "$2" --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m.get("target",{}).get("name")==sys.argv[1]][-1])' "$2")
+    cp "$exe" ".gpu/bench-$2"
+done
+# fakecuda and its hot loop.
+bash scripts/build-test-apps.sh build/fake-bench >/dev/null
+rm -rf .gpu/fakecuda && cp -r build/fake-bench/fakecuda .gpu/fakecuda
+g++ -std=c++17 -O2 -w -Itest-apps -I"$(ls -d build/cuda/nvidia/cu13/include)" bench/fake/hotloop.cpp -o .gpu/hotloop \
+    -L.gpu/fakecuda -lcudart -lpthread
+# The test apps against CUDA 12.9.
+rm -rf build/cu12-apps && bash scripts/build-cuda12-apps.sh build/cu12-apps >/dev/null
+strip --strip-debug build/cu12-apps/dynamic/* build/cu12-apps/static/*
+rm -rf build/cu12 && mv build/cu12-apps build/cu12 && tar -cJf .gpu/cu12.tar.xz -C build cu12
 du -sh .gpu

@@ -38,7 +38,7 @@ impl Block {
         }
     }
 
-    fn add(&self, c: Counter, n: u64) {
+    pub fn add(&self, c: Counter, n: u64) {
         // Only the owning thread writes its block, so a load and a store suffice; the
         // shared block (rare) takes an atomic add.
         if std::ptr::eq(self, &SHARED) {
@@ -50,7 +50,16 @@ impl Block {
     }
 }
 
+/// This thread's pinguard state, in one thread-local (a thread-local of a shared library
+/// costs a call to reach, so the hot path reaches this one once per hook): whether the
+/// thread is inside pinguard (see `gate::Frame`) and its counter block.
+pub struct Here {
+    pub in_frame: Cell<bool>,
+    block: Cell<*const Block>,
+}
+
 /// Releases the thread's block for reuse when the thread ends (its counts stay).
+/// Reached once per thread, when it takes its block, so the hot path never pays for it.
 struct Owner(Cell<*const Block>);
 
 impl Drop for Owner {
@@ -60,11 +69,40 @@ impl Drop for Owner {
             // SAFETY: blocks are never freed.
             unsafe { &*b }.in_use.store(false, Ordering::Release);
         }
+        let _ = HERE.try_with(|h| h.block.set(std::ptr::null()));
     }
 }
 
 thread_local! {
-    static MINE: Owner = const { Owner(Cell::new(std::ptr::null())) };
+    static HERE: Here = const { Here { in_frame: Cell::new(false), block: Cell::new(std::ptr::null()) } };
+    static OWNER: Owner = const { Owner(Cell::new(std::ptr::null())) };
+}
+
+/// Runs `f` on this thread's state; `None` while the thread is being torn down.
+pub fn with_here<R>(f: impl FnOnce(&Here) -> R) -> Option<R> {
+    HERE.try_with(f).ok()
+}
+
+impl Here {
+    /// This thread's counter block (the shared one while the thread is torn down).
+    pub fn block(&self) -> &'static Block {
+        let b = self.block.get();
+        if !b.is_null() {
+            // SAFETY: blocks are never freed.
+            return unsafe { &*b };
+        }
+        let fresh = acquire();
+        match OWNER.try_with(|o| o.0.set(fresh)) {
+            Ok(()) => {
+                self.block.set(fresh);
+                fresh
+            }
+            Err(_) => {
+                fresh.in_use.store(false, Ordering::Release);
+                &SHARED
+            }
+        }
+    }
 }
 
 fn all() -> impl Iterator<Item = &'static Block> {
@@ -99,18 +137,7 @@ fn acquire() -> &'static Block {
 
 /// This thread's block (the shared one while the thread is being torn down).
 pub fn mine() -> &'static Block {
-    MINE.try_with(|o| {
-        let b = o.0.get();
-        if b.is_null() {
-            let fresh = acquire();
-            o.0.set(fresh);
-            fresh
-        } else {
-            // SAFETY: blocks are never freed.
-            unsafe { &*b }
-        }
-    })
-    .unwrap_or(&SHARED)
+    with_here(Here::block).unwrap_or(&SHARED)
 }
 
 /// Counts one event.
@@ -170,7 +197,7 @@ pub fn report_ended(b: &Block, seq: u64) -> bool {
 /// In a freshly forked child: its counts start from zero, and only the forking
 /// thread's block is in use. Async-signal-safe: atomic stores only.
 pub fn reset_in_child() {
-    let me = MINE.try_with(|o| o.0.get()).unwrap_or(std::ptr::null());
+    let me = HERE.try_with(|h| h.block.get()).unwrap_or(std::ptr::null());
     for b in all() {
         for slot in &b.counts {
             slot.store(0, Ordering::Relaxed);

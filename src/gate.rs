@@ -7,36 +7,46 @@
 //! - [`boundary`]: catches a panic in pinguard's own code so it never crosses the FFI
 //!   boundary; the hook then falls back to the real function and says why, once.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Mutex, Once};
 
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::settings::Mode;
 
+use crate::counters::{self, Here};
 use crate::hook_table::Scope;
 use crate::lifecycle::{self, Process};
 use crate::sink::line as write_line;
 use crate::{finish, report_file};
 
 thread_local! {
-    static IN_FRAME: Cell<bool> = const { Cell::new(false) };
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Marks this thread as inside pinguard while alive.
-pub struct Frame(());
+/// Marks this thread as inside pinguard while alive; holds the thread's state for the
+/// hook (one thread-local lookup per hook).
+pub struct Frame(*const Here);
 
 impl Frame {
-    /// `Some` for the outermost frame on this thread, `None` inside another one.
+    /// `Some` for the outermost frame on this thread, `None` inside another one (and
+    /// while the thread is being torn down).
     fn enter() -> Option<Frame> {
-        IN_FRAME.with(|inside| (!inside.replace(true)).then_some(Frame(())))
+        counters::with_here(|h| (!h.in_frame.replace(true)).then_some(Frame(h as *const Here))).flatten()
+    }
+
+    /// The thread's counter block.
+    pub fn block(&self) -> &'static counters::Block {
+        // SAFETY: the pointer is this thread's own state, alive while the thread runs,
+        // and a Frame never leaves the thread (it is not Send).
+        unsafe { &*self.0 }.block()
     }
 }
 
 impl Drop for Frame {
     fn drop(&mut self) {
-        IN_FRAME.with(|inside| inside.set(false));
+        // SAFETY: as in `block`.
+        unsafe { &*self.0 }.in_frame.set(false);
     }
 }
 
@@ -44,7 +54,7 @@ impl Drop for Frame {
 /// frame.
 pub struct Gate {
     pub process: &'static Process,
-    _frame: Option<Frame>,
+    frame: Option<Frame>,
 }
 
 impl Gate {
@@ -55,16 +65,28 @@ impl Gate {
             Scope::Watch => Some(Frame::enter()?),
             Scope::Route => None,
         };
-        let process = boundary(hook, || {
-            PANIC_HOOK.call_once(install_panic_hook);
-            let process = lifecycle::process()?;
-            report_file::open_if_needed(process);
-            Some(process)
-        })??;
+        // The common case costs two loads: initialised, and no report to open.
+        let process = match lifecycle::ready() {
+            Some(p) if !report_file::needs_open() => p,
+            _ => boundary(hook, || {
+                PANIC_HOOK.call_once(install_panic_hook);
+                let process = lifecycle::process()?;
+                report_file::open_if_needed(process);
+                Some(process)
+            })??,
+        };
         if process.settings.mode == Mode::Off || (scope == Scope::Watch && finish::closing()) {
             return None;
         }
-        Some(Gate { process, _frame: frame })
+        Some(Gate { process, frame })
+    }
+
+    /// This thread's counter block.
+    pub fn block(&self) -> &'static counters::Block {
+        match &self.frame {
+            Some(f) => f.block(),
+            None => counters::mine(),
+        }
     }
 }
 

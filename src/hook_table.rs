@@ -30,6 +30,8 @@ pub enum Scope {
 pub struct HookRow {
     /// Exported symbol: ours, and the real function's in libcuda/libcudart.
     pub symbol: &'static CStr,
+    /// The same name as text (for messages; kept so the hot path never converts it).
+    name: &'static str,
     pub layer: Layer,
     pub scope: Scope,
     /// A `_ptsz` variant: a null stream is the per-thread default stream.
@@ -42,8 +44,13 @@ pub struct HookRow {
 
 impl HookRow {
     pub const fn new(symbol: &'static CStr, layer: Layer, scope: Scope, per_thread: bool, wrapper: *const ()) -> Self {
+        let name = match symbol.to_str() {
+            Ok(n) => n,
+            Err(_) => panic!("symbol names are ASCII"),
+        };
         HookRow {
             symbol,
+            name,
             layer,
             scope,
             per_thread,
@@ -54,7 +61,7 @@ impl HookRow {
     }
 
     pub fn name(&self) -> &'static str {
-        self.symbol.to_str().unwrap_or("?")
+        self.name
     }
 
     /// The name programs ask `cuGetProcAddress` for: the symbol without its `_ptsz` /

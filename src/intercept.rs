@@ -64,12 +64,10 @@ impl<F: FnOnce() -> i32> Call<F> {
         let Call { row, gate, real } = self;
         let process = gate.process;
         let call = CopyCall { row, stream: stream as usize };
-        let Some(mut records) = boundary(row.name(), || assess(&call, describe(), process)) else {
+        let block = gate.block();
+        let Some(Some(mut records)) = boundary(row.name(), || assess(&call, describe(), process, block)) else {
             return real();
         };
-        if records.first.is_none() && records.sides.is_empty() {
-            return real();
-        }
         let settings = &process.settings;
         if (settings.mode == Mode::Abort || settings.halt_on_error) && records.has_finding() {
             // Returns only if every finding was suppressed (or pinguard failed).
@@ -246,22 +244,23 @@ fn cross_check(call: &CopyCall, side: CopySide, rejected: bool) {
     ));
 }
 
-fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
+/// Classifies the call's copies. `None`: nothing to report or check (the common case:
+/// pinned, device, managed), and then nothing was built.
+fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counters::Block) -> Option<Records> {
     if process.test_panic {
         panic!("PINGUARD_TEST_PANIC");
     }
     let verify = process.settings.verify_with_driver;
     let min_bytes = process.settings.min_bytes;
-    let mut records = Records::default();
+    let mut found: Option<Records> = None;
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
-        let records = &mut records;
-        bump(Counter::Checked);
+        block.add(Counter::Checked, 1);
         let e = match e {
             Ok(e) => e,
             Err(why) => return note_no_verdict(call.row.name(), why),
         };
         if verify {
-            records.sides.extend([e.src, e.dst]);
+            found.get_or_insert_with(Records::default).sides.extend([e.src, e.dst]);
         }
         let verdict = classify_copy(&REGISTRY, &oracle::Driver, e.src, e.dst, e.declared);
         if verdict.pinned_unseen {
@@ -276,13 +275,13 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process) -> Records {
         if matches!(kind, RecordKind::Finding(_)) && record.bytes() < min_bytes {
             return bump(Counter::Small);
         }
-        records.push(record);
+        found.get_or_insert_with(Records::default).push(record);
     };
     match elements {
         Elements::One(e) => one(None, e),
         Elements::Batch(b) => (0..b.len()).for_each(|i| one(Some(i), b.get(i))),
     }
-    records
+    found
 }
 
 /// A "pageable" copy that CUDA rejected with invalid value may straddle memory pinned by

@@ -16,12 +16,20 @@ use crate::symbols::{self, Library};
 /// hooked call (a normal context, where opening may allocate).
 static NEEDS_OPEN: AtomicBool = AtomicBool::new(true);
 
+/// Is the report still to be opened (or re-opened, in a forked child)?
+pub fn needs_open() -> bool {
+    NEEDS_OPEN.load(Ordering::Relaxed)
+}
+
 /// Opens this process's report if it has none yet and one is wanted. Cheap when done.
 pub fn open_if_needed(process: &Process) {
-    if !NEEDS_OPEN.load(Ordering::Relaxed) || !sink::report_enabled() {
+    if !NEEDS_OPEN.load(Ordering::Relaxed) {
         return;
     }
     NEEDS_OPEN.store(false, Ordering::Relaxed);
+    if !sink::report_enabled() {
+        return;
+    }
     let pid = std::process::id();
     let host = host_name();
     let _ = sink::report_fd(

@@ -393,8 +393,14 @@ static inline int tk_memcpy_batch_async(void **dsts, const void **srcs, size_t *
         attrs[i].dstLocHint.type = cudaMemLocationTypeDevice;
         idxs[i] = i;
     }
+#if CUDART_VERSION >= 13000
     return cudaMemcpyBatchAsync(dsts, srcs, sizes, count, attrs.data(), idxs.data(), count,
                                 static_cast<cudaStream_t>(s));
+#else  // CUDA 12.8/12.9: a failIdx argument before the stream
+    size_t fail = 0;
+    return cudaMemcpyBatchAsync(dsts, const_cast<void **>(srcs), sizes, count, attrs.data(), idxs.data(), count,
+                                &fail, static_cast<cudaStream_t>(s));
+#endif
 }
 static inline int tk_memcpy_batch_raw(void **dsts, const void **srcs, size_t *sizes, size_t count,
                                       size_t num_attrs, tk_stream s) {
@@ -404,8 +410,14 @@ static inline int tk_memcpy_batch_raw(void **dsts, const void **srcs, size_t *si
     attr.srcLocHint.type = cudaMemLocationTypeHost;
     attr.dstLocHint.type = cudaMemLocationTypeDevice;
     size_t idx = 0;
+#if CUDART_VERSION >= 13000
     return cudaMemcpyBatchAsync(dsts, const_cast<void **>(srcs), sizes, count, &attr, &idx, num_attrs,
                                 static_cast<cudaStream_t>(s));
+#else
+    size_t fail = 0;
+    return cudaMemcpyBatchAsync(dsts, const_cast<void **>(srcs), sizes, count, &attr, &idx, num_attrs, &fail,
+                                static_cast<cudaStream_t>(s));
+#endif
 }
 static inline int tk_memcpy3d_batch_async(void *dst, const void *src, size_t w, size_t h, size_t d, int order,
                                           tk_stream s) {
@@ -419,7 +431,12 @@ static inline int tk_memcpy3d_batch_async(void *dst, const void *src, size_t w, 
     op.dst.op.ptr.locHint.type = cudaMemLocationTypeDevice;
     op.extent.width = w; op.extent.height = h; op.extent.depth = d;
     op.srcAccessOrder = static_cast<cudaMemcpySrcAccessOrder>(order);
+#if CUDART_VERSION >= 13000
     return cudaMemcpy3DBatchAsync(1, &op, 0, static_cast<cudaStream_t>(s));
+#else
+    size_t fail = 0;
+    return cudaMemcpy3DBatchAsync(1, &op, &fail, 0, static_cast<cudaStream_t>(s));
+#endif
 }
 static inline void *tk_proc_address(const char *name, int version) {
     void *fp = nullptr;

@@ -264,6 +264,14 @@ pub fn classify_copy(
     dst: CopySide,
     declared: Option<Direction>,
 ) -> CopyVerdict {
+    // The common case first: one host side wholly inside a range pinguard saw pinned,
+    // the other not host memory (a pinned H2D or D2H copy): one registry lookup.
+    if let (Some(direction), CopySide::Host(span), CopySide::NotHost)
+    | (Some(direction), CopySide::NotHost, CopySide::Host(span)) = (declared, src, dst)
+        && let RangeLookup::Inside(_) = registry.lookup(span.start, span.len)
+    {
+        return CopyVerdict { kind: VerdictKind::Pinned, direction, host: None, edge: None, pinned_unseen: false };
+    }
     let s = classify_side(registry, oracle, src);
     let d = classify_side(registry, oracle, dst);
     let (Some(s), Some(d)) = (s, d) else {

@@ -96,33 +96,61 @@ pub struct Run {
     pub files: Vec<PathBuf>,
     pub bad_lines: usize,
     pub unknown_schema: Option<u32>,
+    /// Each site's stack, location and advice, kept once per fingerprint (processes' site
+    /// records drop theirs once they are here): memory grows with processes times sites,
+    /// never with records, and stacks are held once.
+    stacks: BTreeMap<String, Shared>,
 }
 
 /// Reads every report among `paths` (files, or folders of `*.jsonl`).
 pub fn run(paths: &[PathBuf]) -> std::io::Result<Run> {
     let mut r = Run { files: read::files_in(paths)?, ..Default::default() };
     for f in r.files.clone() {
-        let got = read::file(&f)?;
+        let mut got = read::file(&f)?;
         r.bad_lines += got.bad_lines;
         r.unknown_schema = r.unknown_schema.or(got.unknown_schema);
+        for p in &mut got.processes {
+            for s in p.sites.values_mut() {
+                let shared = Shared {
+                    frames: std::mem::take(&mut s.frames),
+                    location: s.location.take(),
+                    advice: std::mem::take(&mut s.advice),
+                };
+                r.stacks.entry(s.fingerprint.clone()).or_insert(shared);
+            }
+        }
         r.processes.extend(got.processes);
     }
     Ok(r)
 }
 
+/// What every occurrence of a site shares.
+#[derive(Debug, Default)]
+struct Shared {
+    frames: Vec<Frame>,
+    location: Option<Frame>,
+    advice: String,
+}
+
 impl Run {
+    /// A site's stack and location as its first record gave them.
+    pub fn stack_of(&self, fingerprint: &str) -> (&[Frame], Option<&Frame>) {
+        self.stacks.get(fingerprint).map(|s| (&s.frames[..], s.location.as_ref())).unwrap_or((&[], None))
+    }
+
     /// Sites merged across processes, the costliest (host time blocked) first.
     pub fn sites(&self) -> Vec<MergedSite> {
         let mut by: BTreeMap<String, MergedSite> = BTreeMap::new();
         for p in &self.processes {
             for (id, s) in &p.sites {
+                let shared = self.stacks.get(&s.fingerprint);
                 let m = by.entry(s.fingerprint.clone()).or_insert_with(|| MergedSite {
                     fingerprint: s.fingerprint.clone(),
                     kind: s.kind.clone(),
                     dir: s.dir.clone(),
-                    location: s.location.clone(),
-                    frames: s.frames.clone(),
-                    advice: s.advice.clone(),
+                    location: shared.and_then(|x| x.location.clone()),
+                    frames: shared.map(|x| x.frames.clone()).unwrap_or_default(),
+                    advice: shared.map(|x| x.advice.clone()).unwrap_or_default(),
                     suppressed: s.suppressed,
                     bytes_min: u64::MAX,
                     first_ms: u64::MAX,

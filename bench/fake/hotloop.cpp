@@ -1,0 +1,55 @@
+// Hot loops against fakecuda, for instruction counts (valgrind --tool=callgrind) and
+// CPU-side timings of pinguard's own cost (fakecuda does no GPU work, so what is left is
+// the interposer's). One mode per run:
+//
+//   hotloop pinned   CALLS            4 KiB pinned cudaMemcpyAsync
+//   hotloop pageable CALLS            4 KiB pageable cudaMemcpyAsync, one call site
+//   hotloop register CALLS RANGES     cudaHostRegister + cudaHostUnregister of one range,
+//                                     with RANGES other ranges registered
+//   hotloop none     CALLS            the loop alone (start-up cost)
+//
+// Prints `ns_per_call=N` (median of 9 batches).
+#include "../../test-apps/testkit.h"
+#include <algorithm>
+#include <ctime>
+
+static double now_ns() {
+    timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e9 + t.tv_nsec;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 3) TK_FAIL("usage: hotloop pinned|pageable|register|none CALLS [RANGES]");
+    const char *mode = argv[1];
+    long calls = atol(argv[2]);
+    long ranges = argc > 3 ? atol(argv[3]) : 0;
+    if (!strcmp(mode, "none")) return 0;
+    tk_init();
+    tk_stream s = tk_stream_create();
+    const size_t n = 4096;
+    void *dev = tk_device_alloc(n);
+    void *pinned = tk_malloc_host(n);
+    std::vector<unsigned char> pageable(n, 1);
+    std::vector<unsigned char> others(ranges * 256 + 1);
+    for (long r = 0; r < ranges; ++r) tk_register(others.data() + r * 256, 128, 0);
+    unsigned char *one = static_cast<unsigned char *>(aligned_alloc(4096, 4096));
+    std::vector<double> batches;
+    for (int b = 0; b < 9; ++b) {
+        double t0 = now_ns();
+        for (long i = 0; i < calls; ++i) {
+            if (!strcmp(mode, "pinned")) {
+                TK_CHECK(tk_memcpy_async(dev, pinned, n, TK_H2D, s));
+            } else if (!strcmp(mode, "pageable")) {
+                TK_CHECK(tk_memcpy_async(dev, pageable.data(), n, TK_H2D, s));
+            } else {
+                tk_register(one, 4096, 0);
+                tk_unregister(one);
+            }
+        }
+        batches.push_back((now_ns() - t0) / calls);
+    }
+    std::sort(batches.begin(), batches.end());
+    printf("ns_per_call=%.1f\n", batches[4]);
+    return 0;
+}

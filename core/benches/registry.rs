@@ -1,0 +1,109 @@
+//! Registry and classification micro-benchmarks (criterion). Absolute times are
+//! meaningful only on the GPU machine (`scripts/bench-gpu.sh` carries this binary there);
+//! `docs/benchmarks.md` has the figures.
+//!
+//! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;
+//! - miss: a lookup of pageable memory (no range), at 100 000 ranges;
+//! - insert_remove: pin and release one range, with N others pinned;
+//! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
+//!   count; throughput scaling is their ratio);
+//! - classify: a whole pinned H2D copy's classification.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry};
+use pinguard_core::verdict::{CopySide, Direction, NoOracle, classify_copy};
+
+const STRIDE: usize = 1 << 16;
+
+fn filled(n: usize) -> PinnedRegistry {
+    let reg = PinnedRegistry::new();
+    for i in 0..n {
+        reg.insert(PinnedRange::new(0x1000_0000 + i * STRIDE, 4096, PinOrigin::MallocHost).unwrap());
+    }
+    reg
+}
+
+/// A cheap pseudo-random sequence, so lookups do not walk the tree in order.
+fn next(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+fn lookups(c: &mut Criterion) {
+    let mut g = c.benchmark_group("registry");
+    for n in [1usize, 1_000, 100_000] {
+        let reg = filled(n);
+        let mut x = 88172645463325252u64;
+        g.bench_with_input(BenchmarkId::new("lookup", n), &n, |b, &n| {
+            b.iter(|| {
+                let i = (next(&mut x) as usize) % n;
+                black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256))
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("insert_remove", n), &n, |b, _| {
+            let r = PinnedRange::new(0x0800_0000, 4096, PinOrigin::Registered).unwrap();
+            b.iter(|| {
+                reg.insert(black_box(r));
+                black_box(reg.remove(r.start))
+            })
+        });
+    }
+    let reg = filled(100_000);
+    g.bench_function("miss/100000", |b| b.iter(|| black_box(reg.lookup(black_box(0x0100_0000), 256))));
+    g.finish();
+}
+
+fn threads(c: &mut Criterion) {
+    let reg = Arc::new(filled(100_000));
+    let mut g = c.benchmark_group("threads");
+    g.measurement_time(Duration::from_secs(3));
+    for t in [1usize, 2, 4, 8, 16] {
+        // Each sample: t threads doing `iters` lookups each; the time per lookup per thread.
+        g.throughput(Throughput::Elements(t as u64));
+        g.bench_with_input(BenchmarkId::new("lookup", t), &t, |b, &t| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let hs: Vec<_> = (0..t)
+                    .map(|k| {
+                        let reg = reg.clone();
+                        std::thread::spawn(move || {
+                            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
+                            for _ in 0..iters {
+                                let i = (next(&mut x) as usize) % 100_000;
+                                black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
+                            }
+                        })
+                    })
+                    .collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn classify(c: &mut Criterion) {
+    let reg = filled(1_000);
+    let host = pinguard_core::extent::HostSpan::linear(0x1000_0000 + 500 * STRIDE + 64, 4096).unwrap().unwrap();
+    c.bench_function("classify/pinned_h2d", |b| {
+        b.iter(|| {
+            black_box(classify_copy(
+                &reg,
+                &NoOracle,
+                CopySide::Host(black_box(host)),
+                CopySide::NotHost,
+                Some(Direction::HostToDevice),
+            ))
+        })
+    });
+}
+
+criterion_group!(benches, lookups, threads, classify);
+criterion_main!(benches);
