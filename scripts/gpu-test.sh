@@ -117,8 +117,11 @@ expect_run torch_dataloader 3 python3 scripts/gpu_scenarios.py torch_dataloader_
     "$pg" report "$out/run-torch_dataloader" --format html -o "$out/torch.html" &&
     "$pg" report "$out/run-torch_dataloader" --format markdown -o "$out/torch.md" &&
     "$pg" report "$out/run-spawner" --format text > "$out/spawner.txt"
+# One report per process that made a CUDA call pinguard saw: the parent and the
+# posix_spawn, vfork+exec and system children (a forked child's calls are refused by the
+# static runtime before they reach the driver, so it has none).
 procs=$(ls "$out/run-spawner" | wc -l)
-if [ "$procs" -eq 5 ]; then echo "PASS run spawner: one report per process (5)"; pass 1; else echo "FAIL run spawner: $procs reports, expected 5"; fail 1; fi
+if [ "$procs" -eq 4 ]; then echo "PASS run spawner: one report per process that used CUDA (4)"; pass 1; else echo "FAIL run spawner: $procs reports, expected 4"; fail 1; fi
 fi
 
 if want reliability; then
