@@ -53,7 +53,7 @@ nm -D --defined-only "$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')" 2
     awk '{print $NF}' | grep -E '^cu(GetProcAddress|MemAllocHost|MemHost|MemFreeHost|Memcpy.*Async)' | sort > "$out/libcuda-exports.txt"
 echo "libcuda exports of interest: $(wc -l < "$out/libcuda-exports.txt")"
 
-echo "== building the test apps with nvcc"
+echo "== building the test apps with nvcc [$(date -u +%T)]"
 if [ -x build/gpu/static/pageable_h2d ] && [ -z "${REBUILD:-}" ]; then
     echo "(already built)"
 elif ! JOBS=16 bash scripts/build-test-apps.sh build/gpu --nvcc > "$out/build.log" 2>&1; then
@@ -68,24 +68,26 @@ tally() { # tally LOG: adds the runner's closing "N passed, M failed" line
 }
 
 if want manifest; then
-echo "== manifest: four builds, log and abort"
+echo "== manifest: four builds, log and abort [$(date -u +%T)]"
 "$runner" --lib "$lib" --apps build/gpu > "$out/manifest.log" 2>&1
 grep -v '^PASS' "$out/manifest.log" | cut -c1-2000 | tail -n 60
 tally "$out/manifest.log"
 fi
 
 if want differential; then
-echo "== differential: every verdict against the driver's cudaPointerGetAttributes"
+echo "== differential: every verdict against the driver's cudaPointerGetAttributes [$(date -u +%T)]"
 "$runner" --lib "$lib" --apps build/gpu --modes log --options verify_with_driver=1 > "$out/differential.log" 2>&1
 grep -v '^PASS' "$out/differential.log" | cut -c1-2000 | tail -n 30
 tally "$out/differential.log"
 fi
 
 if want cuda12 && [ -f .gpu/cu12.tar.xz ]; then
-echo "== CUDA 12.9 runtime (test apps built by g++ against the PyPI wheels), real driver"
+echo "== CUDA 12.9 runtime (test apps built by g++ against the PyPI wheels), real driver [$(date -u +%T)]"
 rm -rf build/cu12 && mkdir -p build && tar -xJf .gpu/cu12.tar.xz -C build
-"$runner" --lib "$lib" --apps build/cu12 --builds dynamic,static --library-path build/cu12/lib > "$out/cuda12.log" 2>&1
-"$runner" --lib "$lib" --apps build/cu12 --builds dynamic,static --library-path build/cu12/lib --modes log \
+"$runner" --lib "$lib" --apps build/cu12 --manifest build/cu12/manifest.txt --builds dynamic,static \
+    --library-path build/cu12/lib > "$out/cuda12.log" 2>&1
+"$runner" --lib "$lib" --apps build/cu12 --manifest build/cu12/manifest.txt --builds dynamic,static \
+    --library-path build/cu12/lib --modes log \
     --options verify_with_driver=1 > "$out/cuda12-differential.log" 2>&1
 grep -v '^PASS' "$out/cuda12.log" "$out/cuda12-differential.log" | cut -c1-1500 | tail -n 40
 tally "$out/cuda12.log"
@@ -93,7 +95,7 @@ tally "$out/cuda12-differential.log"
 fi
 
 if want run && [ -x .gpu/pinguard ]; then
-echo "== pinguard run, as CI uses it"
+echo "== pinguard run, as CI uses it [$(date -u +%T)]"
 pg=.gpu/pinguard
 expect_run() { # expect_run NAME WANT_CODE CMD...: pinguard run --error-exitcode 3 -- CMD
     local name=$1 want=$2; shift 2
@@ -125,14 +127,16 @@ if [ "$procs" -eq 4 ]; then echo "PASS run spawner: one report per process that 
 fi
 
 if want reliability; then
-echo "== reliability scenarios (nvcc builds)"
-"$runner" --reliability --lib "$lib" --apps build/gpu --builds dynamic,static > "$out/reliability.log" 2>&1
+echo "== reliability scenarios (nvcc builds) [$(date -u +%T)]"
+# RELIABILITY_SCALE=full for the long version (16 threads x 1M operations in stress).
+scale=(--quick); [ "${RELIABILITY_SCALE:-quick}" = full ] && scale=()
+"$runner" --reliability "${scale[@]}" --lib "$lib" --apps build/gpu --builds dynamic,static > "$out/reliability.log" 2>&1
 cut -c1-300 "$out/reliability.log" | grep -E '^(PASS|FAIL)|passed'
 tally "$out/reliability.log"
 fi
 
 if want scenarios; then
-echo "== framework scenarios"
+echo "== framework scenarios [$(date -u +%T)]"
 # expect: "found" (a pageable H2D finding of exactly the scenario's bytes) or "none"
 # (no finding of that size).
 for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:none; do
@@ -161,5 +165,5 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
 done
 fi
 
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed [$(date -u +%T)]"
 [ "$failed" -eq 0 ]

@@ -21,7 +21,7 @@ use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::report::{Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
 use pinguard_core::summary::Counter;
-use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential, probe_for_pinned};
+use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
 
 use crate::counters::{self, bump};
 use crate::describe::Elements;
@@ -203,10 +203,6 @@ impl Records {
         self.first.iter().chain(self.rest.iter())
     }
 
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
-        self.first.iter_mut().chain(self.rest.iter_mut())
-    }
-
     fn has_finding(&self) -> bool {
         self.iter().any(|r| matches!(r.kind, RecordKind::Finding(_)))
     }
@@ -224,10 +220,9 @@ fn note_no_verdict(api: &str, why: NoVerdict) {
     });
 }
 
-/// verify_with_driver: compares our answer for each side with the driver's alone, once
-/// the call's result is known (`rejected`: CUDA refused it with invalid value).
-fn cross_check(call: &CopyCall, side: CopySide, rejected: bool) {
-    let Some((ours, drivers)) = differential(&REGISTRY, &oracle::Driver, side, rejected) else {
+/// verify_with_driver: compares our answer for each side with the driver's alone.
+fn cross_check(call: &CopyCall, side: CopySide) {
+    let Some((ours, drivers)) = differential(&REGISTRY, &oracle::Driver, side) else {
         return;
     };
     bump(Counter::Disagreements);
@@ -284,34 +279,6 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
     found
 }
 
-/// A "pageable" copy that CUDA rejected with invalid value may straddle memory pinned by
-/// a path pinguard did not see (the driver oracle asks only about the first and last
-/// bytes on the hot path). Ask the driver about every page before calling it pageable.
-fn recheck_rejected(records: &mut Records, rc: i32) {
-    if rc == INVALID_VALUE {
-        probe_pageable(records);
-    }
-}
-
-/// `cudaErrorInvalidValue` and `CUDA_ERROR_INVALID_VALUE`.
-const INVALID_VALUE: i32 = 1;
-
-/// Looks again, page by page, at every record called pageable.
-fn probe_pageable(records: &mut Records) {
-    for r in records.iter_mut() {
-        if r.kind != RecordKind::Finding(VerdictKind::Pageable) {
-            continue;
-        }
-        if let Some(span) = r.verdict.host
-            && probe_for_pinned(&oracle::Driver, span)
-        {
-            r.kind = RecordKind::Finding(VerdictKind::Straddles);
-            r.verdict.kind = VerdictKind::Straddles;
-            r.verdict.edge = None;
-        }
-    }
-}
-
 fn time_ms() -> u64 {
     lifecycle::now_ms()
 }
@@ -320,12 +287,11 @@ fn time_ms() -> u64 {
 /// report and, within print_limit, shown on stderr with its stack.
 fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duration, process: &'static Process) {
     for side in records.sides.drain(..) {
-        cross_check(call, side, rc == INVALID_VALUE);
+        cross_check(call, side);
     }
     if records.first.is_none() {
         return;
     }
-    recheck_rejected(&mut records, rc);
     let mine = counters::mine();
     mine.enter_report();
     if finish::closing() {
@@ -442,11 +408,8 @@ pub fn reset_in_child() {
 /// process before the copy runs; any other thread that reaches one meanwhile waits for
 /// the end. Returns only when every finding of the call is suppressed.
 fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process) {
-    // The copy will not run, so CUDA cannot say whether it straddles memory pinned by a
-    // path pinguard did not see: ask the driver page by page before calling it pageable.
-    probe_pageable(records);
     for side in records.sides.drain(..) {
-        cross_check(call, side, false);
+        cross_check(call, side);
     }
     let stack = Stack::capture(process.settings.stack_depth.0 as usize);
     let halt = process.settings.halt_on_error;

@@ -148,11 +148,16 @@ fn straddle_reports_the_pinned_edge_and_cudas_return_code() {
     let setup = support::fake_setup();
     let run = run_program(setup, &app(setup, "dynamic", "straddle"), &[]).unwrap();
     let stderr = run.stderr();
-    assert_eq!(run.records.len(), 1, "{stderr}");
+    assert_eq!(run.records.len(), 2, "{stderr}");
     let r = &run.records[0];
+    assert_eq!(r["verdict"], "straddles");
     assert_eq!(r["result"], "1", "cudaErrorInvalidValue, returned unchanged");
     assert!(r.contains_key("edge"));
     assert!(stderr.contains("from cudaHostRegister"), "{stderr}");
+    // The copy that starts pageable and runs into the registered range: accepted, pageable.
+    let r = &run.records[1];
+    assert_eq!((r["verdict"].as_str(), r["result"].as_str()), ("pageable", "0"), "{stderr}");
+    assert!(!r.contains_key("edge"));
 }
 
 /// A program without CUDA that looks CUDA up by name (RTLD_DEFAULT, RTLD_NEXT), and one

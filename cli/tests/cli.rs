@@ -284,7 +284,7 @@ fn sarif_validates_against_the_official_2_1_0_schema() {
     broken["runs"][0]["results"][0].as_object_mut().unwrap().remove("message");
     assert!(!validator.is_valid(&broken), "the validator accepted a result without a message");
     let results = sarif["runs"][0]["results"].as_array().unwrap();
-    assert_eq!(results.len(), 3, "straddle + two pageable");
+    assert_eq!(results.len(), 4, "straddle, pageable + two pageable");
     let straddle = results.iter().find(|r| r["ruleId"] == "PG002").unwrap();
     let uri = straddle["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
     assert!(uri.starts_with("test-apps/"), "relative to the source root: {uri}");

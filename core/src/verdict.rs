@@ -157,7 +157,11 @@ pub fn classify_span(registry: &PinnedRegistry, oracle: &dyn DriverOracle, span:
 }
 
 /// Classifies a host byte range by the driver's word alone (the registry's miss path,
-/// and the driver's side of the differential check): its first and last bytes.
+/// and the driver's side of the differential check). As CUDA does, by its first byte:
+/// a copy that starts in pageable memory runs as pageable whatever follows (measured:
+/// one that starts in pageable memory and runs into a registered range returns success),
+/// and one that starts in pinned memory straddles if its last byte is not pinned (CUDA
+/// rejects it with invalid value).
 pub fn classify_by_driver(oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
     let last = span.end() - 1;
     match oracle.memory_at(span.start) {
@@ -169,41 +173,12 @@ pub fn classify_by_driver(oracle: &dyn DriverOracle, span: HostSpan) -> Residenc
             Some(DriverMemory::PinnedHost) | None => Residency::Pinned(None),
             _ => Residency::Straddles { edge: None },
         },
-        Some(DriverMemory::Unregistered) => match oracle.memory_at(last) {
-            Some(DriverMemory::PinnedHost) => Residency::Straddles { edge: None },
-            _ => Residency::Pageable,
-        },
+        Some(DriverMemory::Unregistered) => Residency::Pageable,
     }
-}
-
-/// The most pages [`probe_for_pinned`] asks about (1 GiB of 4 KiB pages); a longer range
-/// is sampled at evenly spaced pages.
-pub const MAX_PROBES: usize = 1 << 18;
-
-/// Does the driver call any page of `span` pinned host memory? Asks about the first and
-/// last byte and the start of every 4 KiB page between (sampled evenly beyond
-/// [`MAX_PROBES`]). Costly (one query a page): for copies CUDA rejected, and for the
-/// differential check, never on the hot path.
-pub fn probe_for_pinned(oracle: &dyn DriverOracle, span: HostSpan) -> bool {
-    const PAGE: usize = 4096;
-    let pinned = |a: usize| oracle.memory_at(a) == Some(DriverMemory::PinnedHost);
-    if pinned(span.start) || pinned(span.end() - 1) {
-        return true;
-    }
-    let first_page = span.start / PAGE + 1;
-    let last_page = (span.end() - 1) / PAGE;
-    if last_page < first_page {
-        return false;
-    }
-    let pages = last_page - first_page + 1;
-    let step = pages.div_ceil(MAX_PROBES).max(1);
-    (0..pages).step_by(step).any(|i| pinned((first_page + i) * PAGE))
 }
 
 /// The differential check (`verify_with_driver=1`): classifies a side twice, with the
 /// registry and with the driver alone, and returns both answers when they disagree.
-/// `rejected`: CUDA rejected the call with invalid value, which makes pinguard look again
-/// page by page at a side it called pageable (as it does before reporting it).
 /// Pinned ranges compare equal whatever their origin, straddles whatever their edge.
 /// `None` when they agree, when the side is not host memory, or when the driver cannot
 /// be asked.
@@ -211,21 +186,13 @@ pub fn differential(
     registry: &PinnedRegistry,
     oracle: &dyn DriverOracle,
     side: CopySide,
-    rejected: bool,
 ) -> Option<(Residency, Residency)> {
     let (CopySide::Host(span) | CopySide::Unified(span)) = side else {
         return None;
     };
     oracle.memory_at(span.start)?;
-    let mut ours = classify_span(registry, oracle, span);
-    if ours == Residency::Pageable && rejected && probe_for_pinned(oracle, span) {
-        ours = Residency::Straddles { edge: None };
-    }
-    let mut drivers = classify_by_driver(oracle, span);
-    // The driver's own answer, page by page: memory pinned inside the range counts.
-    if drivers == Residency::Pageable && probe_for_pinned(oracle, span) {
-        drivers = Residency::Straddles { edge: None };
-    }
+    let ours = classify_span(registry, oracle, span);
+    let drivers = classify_by_driver(oracle, span);
     let same = match (ours, drivers) {
         (Residency::Pinned(_), Residency::Pinned(_)) => true,
         (Residency::Straddles { .. }, Residency::Straddles { .. }) => true,
@@ -365,8 +332,9 @@ mod tests {
         assert_eq!((v.kind, v.pinned_unseen), (VerdictKind::Pinned, true));
         let v = classify_copy(&reg, &drv, CopySide::Host(span(0x20ff0, 0x20)), CopySide::NotHost, h2d);
         assert_eq!((v.kind, v.edge), (VerdictKind::Straddles, None));
+        // Starting before it: pageable, as CUDA runs it.
         let v = classify_copy(&reg, &drv, CopySide::Host(span(0x1fff0, 0x20)), CopySide::NotHost, h2d);
-        assert_eq!(v.kind, VerdictKind::Straddles);
+        assert_eq!(v.kind, VerdictKind::Pageable);
     }
 
     #[test]
@@ -397,35 +365,37 @@ mod tests {
     fn differential_agrees_where_the_driver_agrees_and_says_where_not() {
         let (reg, drv) = setup();
         let host = |s, l| CopySide::Host(span(s, l));
-        assert_eq!(differential(&reg, &drv, host(0x10010, 16), false), None, "pinned in both");
-        assert_eq!(differential(&reg, &drv, host(0x50000, 16), false), None, "pageable in both");
-        assert_eq!(differential(&reg, &drv, host(0x10ff0, 0x20), false), None, "straddles in both");
-        assert_eq!(differential(&reg, &drv, CopySide::NotHost, false), None);
+        assert_eq!(differential(&reg, &drv, host(0x10010, 16)), None, "pinned in both");
+        assert_eq!(differential(&reg, &drv, host(0x50000, 16)), None, "pageable in both");
+        assert_eq!(differential(&reg, &drv, host(0x10ff0, 0x20)), None, "straddles in both");
+        assert_eq!(differential(&reg, &drv, CopySide::NotHost), None);
         // A range the registry believes pinned but the driver does not (a missed free).
         reg.insert(PinnedRange::new(0x60000, 0x1000, PinOrigin::Registered).unwrap());
-        let got = differential(&reg, &drv, host(0x60000, 16), false).unwrap();
+        let got = differential(&reg, &drv, host(0x60000, 16)).unwrap();
         assert_eq!(got, (Residency::Pinned(Some(PinOrigin::Registered)), Residency::Pageable));
-        assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16), false), None, "no driver, no check");
+        assert_eq!(differential(&reg, &NoOracle, host(0x60000, 16)), None, "no driver, no check");
     }
 
-    /// Defect (issue 8, item 11): a range pinned by a path pinguard did not see, inside a
-    /// copy whose first and last bytes are pageable, is found by probing, and the
-    /// differential check no longer misses it.
+    /// CUDA decides by the first byte (measured on an H100): a copy that starts in
+    /// pageable memory and runs into or over pinned memory is accepted and pageable; one
+    /// that starts in pinned memory and runs past its end is rejected, a straddle. The
+    /// registry and the driver's word agree on each.
     #[test]
-    fn memory_pinned_inside_a_pageable_range_is_found() {
+    fn the_first_byte_decides_as_it_does_for_cuda() {
         let (reg, drv) = setup();
-        // [0x1f000, 0x22000): pageable page, the unseen pinned page 0x20000, pageable again.
-        let span = span(0x1f000, 0x3000);
-        assert_eq!(classify_by_driver(&drv, span), Residency::Pageable, "first and last bytes alone miss it");
-        assert!(probe_for_pinned(&drv, span));
-        assert!(!probe_for_pinned(&drv, self::span(0x50000, 0x3000)));
-        let got = differential(&reg, &drv, CopySide::Host(span), false);
-        assert_eq!(got, Some((Residency::Pageable, Residency::Straddles { edge: None })));
-        assert_eq!(
-            differential(&reg, &drv, CopySide::Host(span), true),
-            None,
-            "once CUDA rejected it, pinguard agrees"
-        );
+        let h2d = Some(Direction::HostToDevice);
+        let host = |s, l| CopySide::Host(span(s, l));
+        // [0x1f000, 0x22000): a pageable page, the unseen pinned page 0x20000, pageable.
+        for (start, len) in [(0x1f000, 0x3000), (0x1f800, 0x1000), (0x0f000, 0x1800)] {
+            let v = classify_copy(&reg, &drv, host(start, len), CopySide::NotHost, h2d);
+            assert_eq!(v.kind, VerdictKind::Pageable, "{start:#x}+{len:#x}");
+            assert_eq!(differential(&reg, &drv, host(start, len)), None, "{start:#x}+{len:#x}");
+        }
+        for (start, len) in [(0x20800, 0x1000), (0x10800, 0x1000)] {
+            let v = classify_copy(&reg, &drv, host(start, len), CopySide::NotHost, h2d);
+            assert_eq!(v.kind, VerdictKind::Straddles, "{start:#x}+{len:#x}");
+            assert_eq!(differential(&reg, &drv, host(start, len)), None, "{start:#x}+{len:#x}");
+        }
     }
 
     #[test]

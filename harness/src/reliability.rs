@@ -123,8 +123,7 @@ fn report_valid(r: &Run) -> Result<(), String> {
 /// refuses such calls before they reach the driver: then pinguard sees none and the child
 /// rightly reports nothing. What it may never report is the parent's counts.
 fn fork_child_ok(setup: &Setup, got: Option<u64>, want: u64) -> bool {
-    let on_fakecuda = setup.library_path.as_ref().is_some_and(|p| p.ends_with("fakecuda"));
-    got == Some(want) || (got.is_none() && !on_fakecuda)
+    got == Some(want) || (got.is_none() && !on_fakecuda(setup))
 }
 
 fn pageable_by_pid(r: &Run) -> BTreeMap<u32, u64> {
@@ -134,9 +133,10 @@ fn pageable_by_pid(r: &Run) -> BTreeMap<u32, u64> {
 /// A SIGTERM handler that calls exit() interrupts a thread at a random moment: no hang.
 fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     let runs = scale.pick(30, 200);
+    let mut crashes = CudaCrashes::default();
     for i in 0..runs {
         let r = run(setup, apps, "sigterm_exit", &["4"], &[], 20).map_err(|e| format!("run {i}: {e}"))?;
-        if r.output.status.code() != Some(0) {
+        if r.output.status.code() != Some(0) && !crashes.admit(setup, &r) {
             return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
         }
         if r.summaries.len() > 1 {
@@ -144,7 +144,75 @@ fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
         }
         summary_is_last(&r).and_then(|_| report_valid(&r)).map_err(|e| format!("run {i}: {e}"))?;
     }
-    Ok(format!("{runs} runs, none hung"))
+    Ok(format!("{runs} runs, none hung{}", crashes.compare(setup, apps, "sigterm_exit", &["4"], runs)?))
+}
+
+/// Crashes of a real CUDA runtime that a scenario may meet: a thread still calling CUDA
+/// while `exit` tears the runtime down can die inside CUDA, with or without pinguard. Such
+/// a crash is admitted only off fakecuda (which never tears down), and only when the
+/// program's crash reporter (test-apps/reliability/common.h) shows no pinguard frame on
+/// the crashing stack; then the same program runs as often without pinguard, and both
+/// counts are reported side by side.
+#[derive(Default)]
+struct CudaCrashes {
+    runs_crashed: usize,
+    places: BTreeMap<String, usize>,
+}
+
+impl CudaCrashes {
+    fn admit(&mut self, setup: &Setup, r: &Run) -> bool {
+        use std::os::unix::process::ExitStatusExt;
+        if on_fakecuda(setup) || r.output.status.signal().is_none() {
+            return false;
+        }
+        let Some(place) = crash_outside_pinguard(&r.stderr()) else {
+            return false;
+        };
+        *self.places.entry(place).or_default() += 1;
+        self.runs_crashed += 1;
+        true
+    }
+
+    fn compare(&self, setup: &Setup, apps: &Path, app: &str, args: &[&str], runs: usize) -> Result<String, String> {
+        if self.runs_crashed == 0 {
+            return Ok(String::new());
+        }
+        let program = apps.join(app);
+        let mut bare_crashed = 0;
+        for _ in 0..runs {
+            let l = Launch { args, env: &[], bare: true, timeout: Some(Duration::from_secs(20)) };
+            let r = launch(setup, &program, l).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+            if r.timed_out || r.output.status.code() != Some(0) {
+                bare_crashed += 1;
+            }
+        }
+        Ok(format!(
+            "; {} of {runs} died inside CUDA at exit with no pinguard frame on the stack ({:?}); without pinguard {bare_crashed} of {runs} did not exit 0",
+            self.runs_crashed, self.places
+        ))
+    }
+}
+
+/// The module a crash died in, from the crash reporter's lines, when no frame of the
+/// crashing stack is pinguard's; `None` when one is, or when there are no such lines.
+fn crash_outside_pinguard(stderr: &str) -> Option<String> {
+    let frames: Vec<&str> = stderr.lines().filter_map(|l| l.strip_prefix("reliability: crash frame #")).collect();
+    if frames.is_empty() || frames.iter().any(|f| f.contains("libpinguard")) {
+        return None;
+    }
+    // Frame 0 is the handler and frame 1 the signal return; the third is where it died.
+    Some(frames.get(2).map(|f| crash_module(f)).unwrap_or("?").to_string())
+}
+
+/// `#2: /usr/lib/libcuda.so.1+0x1234 (signal 11)` -> `libcuda.so.1`.
+fn crash_module(frame: &str) -> &str {
+    let module = frame.split(": ").nth(1).unwrap_or(frame);
+    let module = module.split('+').next().unwrap_or(module);
+    module.rsplit('/').next().unwrap_or(module)
+}
+
+fn on_fakecuda(setup: &Setup) -> bool {
+    setup.library_path.as_ref().is_some_and(|p| p.ends_with("fakecuda"))
 }
 
 /// A child forked while pinguard initialises makes CUDA calls of its own: no hang.
@@ -224,9 +292,10 @@ fn teardown(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
 /// A thread still copying at new sites when main returns: the summary is said once, last.
 fn teardown_thread(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     let runs = scale.pick(10, 50);
+    let mut crashes = CudaCrashes::default();
     for i in 0..runs {
         let r = run(setup, apps, "teardown_thread", &[], &[], 20).map_err(|e| format!("run {i}: {e}"))?;
-        if !r.output.status.success() {
+        if !r.output.status.success() && !crashes.admit(setup, &r) {
             return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
         }
         if r.summaries.len() > 1 {
@@ -241,7 +310,7 @@ fn teardown_thread(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, S
             }
         }
     }
-    Ok(format!("{runs} runs, one summary each, last"))
+    Ok(format!("{runs} runs, one summary each, last{}", crashes.compare(setup, apps, "teardown_thread", &[], runs)?))
 }
 
 /// A program that closes stderr and opens a data file: pinguard's line stays out of it.
@@ -325,18 +394,26 @@ fn spawner(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let by_pid = pageable_by_pid(&r);
     let mut counts: Vec<u64> = by_pid.values().copied().collect();
     counts.sort();
-    if by_pid.get(&r.pid) != Some(&2) || counts != vec![2, 3, 4, 5, 6] || r.summaries.len() != 5 {
+    // The forked child (3 copies) may be silent where the real driver refuses it.
+    let forked = counts.contains(&3);
+    let want: Vec<u64> = if forked { vec![2, 3, 4, 5, 6] } else { vec![2, 4, 5, 6] };
+    if by_pid.get(&r.pid) != Some(&2)
+        || counts != want
+        || r.summaries.len() != want.len()
+        || !fork_child_ok(setup, forked.then_some(3), 3)
+    {
         return Err(format!(
-            "summaries by pid {by_pid:?} (parent {}): expected 2 (parent), 3, 4, 5, 6{}",
+            "summaries by pid {by_pid:?} (parent {}): expected 2 (parent), 3 (forked child), 4, 5, 6{}",
             r.pid,
             tail(&r)
         ));
     }
     report_valid(&r)?;
-    if r.report.processes.len() != 5 {
-        return Err(format!("{} reports, expected 5", r.report.processes.len()));
+    if r.report.processes.len() != want.len() {
+        return Err(format!("{} reports, expected {}", r.report.processes.len(), want.len()));
     }
-    Ok("fork 3, posix_spawn 4, vfork+exec 5, system 6, parent 2".into())
+    let fork = if forked { "fork 3" } else { "fork refused by the driver" };
+    Ok(format!("{fork}, posix_spawn 4, vfork+exec 5, system 6, parent 2"))
 }
 
 /// 16 threads of mixed operations with forks: exact counts, no hang.
@@ -375,4 +452,26 @@ fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     }
     report_valid(&r)?;
     Ok(format!("{threads} threads x {ops} ops: {want} pageable, {want} straddling, {forks} children of 10"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(modules: &[&str]) -> String {
+        modules
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("reliability: crash frame #{i}: {m}+0x10 (signal 11)\n"))
+            .collect()
+    }
+
+    #[test]
+    fn a_crash_with_a_pinguard_frame_is_never_admitted() {
+        let cuda = frames(&["/t/sigterm_exit", "/lib/libc.so.6", "/usr/lib/libcuda.so.1", "/lib/libcudart.so.13"]);
+        assert_eq!(crash_outside_pinguard(&cuda).as_deref(), Some("libcuda.so.1"));
+        let ours = frames(&["/t/sigterm_exit", "/lib/libc.so.6", "/usr/lib/libcuda.so.1", "/w/.gpu/libpinguard.so"]);
+        assert_eq!(crash_outside_pinguard(&ours), None, "libcuda called from pinguard is pinguard's crash");
+        assert_eq!(crash_outside_pinguard("Segmentation fault\n"), None, "no reporter lines: not admitted");
+    }
 }
