@@ -6,6 +6,8 @@
 #include <csignal>
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <fcntl.h>
+#include <ucontext.h>
 #include <thread>
 #include <unistd.h>
 
@@ -16,7 +18,39 @@
 // signal. Installed before main by a constructor; test code only.
 static void rel_write(const char *s) { (void)!write(2, s, strlen(s)); }
 
-static void rel_on_crash(int sig, siginfo_t *, void *) {
+static void rel_hex(char *out, uintptr_t v) {
+    const char *digits = "0123456789abcdef";
+    char tmp[17];
+    int n = 0;
+    do { tmp[n++] = digits[v & 15]; v >>= 4; } while (v && n < 16);
+    int i = 0;
+    out[i++] = '0'; out[i++] = 'x';
+    while (n) out[i++] = tmp[--n];
+    out[i] = 0;
+}
+
+static void rel_on_crash(int sig, siginfo_t *si, void *uc) {
+    // First what needs no unwinding and no loader lock: the faulting instruction and
+    // address, and the process's mappings (open/read/write only), so that a crash while
+    // another thread holds the loader lock at exit still says where it was.
+    char pc[24], addr[24];
+    rel_hex(pc, (uintptr_t)static_cast<ucontext_t *>(uc)->uc_mcontext.gregs[REG_RIP]);
+    rel_hex(addr, (uintptr_t)si->si_addr);
+    rel_write("reliability: crash pc=");
+    rel_write(pc);
+    rel_write(" addr=");
+    rel_write(addr);
+    rel_write("\n");
+    int maps = open("/proc/self/maps", O_RDONLY);
+    if (maps >= 0) {
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(maps, buf, sizeof buf)) > 0) {
+            rel_write("");
+            (void)!write(2, buf, (size_t)n);
+        }
+        close(maps);
+    }
     void *frames[48];
     int n = backtrace(frames, 48);
     char line[512];
