@@ -29,7 +29,14 @@ static void rel_hex(char *out, uintptr_t v) {
     out[i] = 0;
 }
 
+static std::atomic<bool> rel_crash_claimed{false};
+
 static void rel_on_crash(int sig, siginfo_t *si, void *uc) {
+    // Several threads can crash at once (a runtime torn down under them): the first one
+    // reports, the others wait here for the process to die, so the report is whole.
+    if (rel_crash_claimed.exchange(true)) {
+        for (;;) pause();
+    }
     // First what needs no unwinding and no loader lock: the faulting instruction and
     // address, and the process's mappings (open/read/write only), so that a crash while
     // another thread holds the loader lock at exit still says where it was.
@@ -65,7 +72,8 @@ static void rel_on_crash(int sig, siginfo_t *si, void *uc) {
         snprintf(line, sizeof line, "reliability: crash frame #%d: %s+0x%lx (signal %d)\n", i, mod, (unsigned long)off, sig);
         rel_write(line);
     }
-    raise(sig); // SA_RESETHAND: the default action now
+    signal(sig, SIG_DFL);
+    raise(sig); // the default action: the process dies by the same signal
 }
 
 __attribute__((constructor)) static void rel_install_crash_reporter() {
@@ -73,7 +81,7 @@ __attribute__((constructor)) static void rel_install_crash_reporter() {
     (void)backtrace(warm, 2); // loads the unwinder now, not inside the handler
     struct sigaction sa {};
     sa.sa_sigaction = rel_on_crash;
-    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigemptyset(&sa.sa_mask);
     for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE}) sigaction(sig, &sa, nullptr);
 }
