@@ -171,6 +171,11 @@ impl Block {
     pub fn leave_report(&self) {
         self.report_seq.fetch_add(1, Ordering::SeqCst);
     }
+
+    /// Is the owning thread inside a report line now?
+    pub fn in_report(&self) -> bool {
+        self.report_seq.load(Ordering::SeqCst) % 2 == 1
+    }
 }
 
 /// The report lines other threads are inside now, as (block, sequence) pairs; at most

@@ -44,14 +44,21 @@ impl End {
 
 static DONE: AtomicBool = AtomicBool::new(false);
 static CLOSING: AtomicBool = AtomicBool::new(false);
+static SAYING: AtomicBool = AtomicBool::new(false);
 
 /// Has the summary begun? Hooks then pass calls through without reporting.
 pub fn closing() -> bool {
     CLOSING.load(Ordering::SeqCst)
 }
 
+/// Is the summary being written? A report line that outlasted the wait for it is
+/// dropped then, so that the summary stays the last thing said.
+pub fn summary_saying() -> bool {
+    SAYING.load(Ordering::SeqCst)
+}
+
 /// How long the summary waits for other threads to finish a report line.
-const REPORT_GRACE: Duration = Duration::from_millis(200);
+const REPORT_GRACE: Duration = Duration::from_millis(20);
 
 /// How many sites the stderr summary lists.
 const TOP_SITES: usize = 5;
@@ -66,13 +73,20 @@ pub fn finish(end: End) {
         return; // pinguard never started: the program made no CUDA call
     };
     // Wait for the report lines already under way (not for threads that back out on
-    // seeing the summary begun: they never say anything).
+    // seeing the summary begun: they never say anything). Unless this thread was itself
+    // inside a report line (a signal handler that calls exit, interrupting it): then the
+    // others may be waiting on a lock it holds and can never finish, and waiting for
+    // them only holds the exit open while the program's other threads keep calling a
+    // CUDA runtime that is already torn down (measured on the GPU: 200 ms more at
+    // exit, and the program's own exit crash became several times likelier).
     let started = Instant::now();
-    for (block, seq) in counters::reports_under_way::<64>().into_iter().flatten() {
+    let waitable = if counters::mine().in_report() { None } else { Some(counters::reports_under_way::<64>()) };
+    for (block, seq) in waitable.into_iter().flatten().flatten() {
         while !counters::report_ended(block, seq) && started.elapsed() < REPORT_GRACE {
             std::thread::yield_now();
         }
     }
+    SAYING.store(true, Ordering::SeqCst);
     let counts = counters::snapshot();
     let pid = std::process::id();
     let sites = sites::finding_sites();
@@ -151,4 +165,5 @@ fn emit<const N: usize>(line: &mut FixedBuf<N>) {
 pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
     CLOSING.store(false, Ordering::Relaxed);
+    SAYING.store(false, Ordering::Relaxed);
 }

@@ -387,7 +387,9 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
     let mut text = render(&finding);
     text.push('\n');
     text.push_str(&sites::stack_lines(site));
-    sink::write_stderr(text.as_bytes());
+    if !finish::summary_saying() {
+        sink::write_stderr(text.as_bytes());
+    }
 }
 
 /// Set by the thread that stops the process (abort mode, halt_on_error).

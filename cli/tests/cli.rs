@@ -321,10 +321,11 @@ fn the_html_report_shows_its_site_table_and_chart_in_a_real_browser() {
     let url = format!("file://{}", page.display());
     let dom = chromium(&["--dump-dom", &url]);
     let dom = String::from_utf8_lossy(&dom.stdout);
-    // The rendered page: four sites in the table, a bar for each in the chart.
-    assert_eq!(dom.matches("<tr class=\"site\">").count(), 4, "{dom}");
-    assert_eq!(dom.matches("class=\"bar\"").count(), 4, "{dom}");
-    assert!(dom.contains("id=\"findings\">11<"), "8 + 1 + 1 + 1 findings: {dom}");
+    // The rendered page: five sites in the table (threads8 1, default_both_ways 2,
+    // straddle 2), a bar for each in the chart.
+    assert_eq!(dom.matches("<tr class=\"site\">").count(), 5, "{dom}");
+    assert_eq!(dom.matches("class=\"bar\"").count(), 5, "{dom}");
+    assert!(dom.contains("id=\"findings\">12<"), "8 + 2 + 2 findings: {dom}");
     // A screenshot, as a reviewer sees it (docs/report.png is one of these).
     let shot = dir.join("report.png");
     let s = chromium(&["--window-size=1280,900", &format!("--screenshot={}", shot.display()), &url]);
