@@ -56,6 +56,9 @@ impl Block {
 pub struct Here {
     pub in_frame: Cell<bool>,
     block: Cell<*const Block>,
+    /// The block this thread gave back when its thread-local destructors ran. `exit`
+    /// runs the calling thread's before the summary, which must still know it.
+    released: Cell<*const Block>,
 }
 
 /// Releases the thread's block for reuse when the thread ends (its counts stay).
@@ -69,12 +72,17 @@ impl Drop for Owner {
             // SAFETY: blocks are never freed.
             unsafe { &*b }.in_use.store(false, Ordering::Release);
         }
-        let _ = HERE.try_with(|h| h.block.set(std::ptr::null()));
+        let _ = HERE.try_with(|h| {
+            h.released.set(b);
+            h.block.set(std::ptr::null());
+        });
     }
 }
 
 thread_local! {
-    static HERE: Here = const { Here { in_frame: Cell::new(false), block: Cell::new(std::ptr::null()) } };
+    static HERE: Here = const {
+        Here { in_frame: Cell::new(false), block: Cell::new(std::ptr::null()), released: Cell::new(std::ptr::null()) }
+    };
     static OWNER: Owner = const { Owner(Cell::new(std::ptr::null())) };
 }
 
@@ -121,6 +129,12 @@ fn acquire() -> &'static Block {
         if !std::ptr::eq(b, &SHARED)
             && b.in_use.compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed).is_ok()
         {
+            // A thread that ended inside a report line (exit or pthread_exit from a
+            // signal handler) left the sequence odd: the new owner starts outside one.
+            let seq = b.report_seq.load(Ordering::SeqCst);
+            if seq % 2 == 1 {
+                b.report_seq.store(seq + 1, Ordering::SeqCst);
+            }
             return b;
         }
     }
@@ -178,13 +192,28 @@ impl Block {
     }
 }
 
+/// The block this thread holds, or the one it gave back at its end (see
+/// [`Here::released`]); `None` if it never had one.
+fn this_threads_block() -> Option<&'static Block> {
+    let (held, released) = HERE.try_with(|h| (h.block.get(), h.released.get())).ok()?;
+    let b = if held.is_null() { released } else { held };
+    // SAFETY: blocks are never freed.
+    unsafe { b.as_ref() }
+}
+
+/// Is this thread inside a report line now (a signal handler that interrupted one and
+/// called `exit`, say)?
+pub fn this_thread_in_report() -> bool {
+    this_threads_block().is_some_and(Block::in_report)
+}
+
 /// The report lines other threads are inside now, as (block, sequence) pairs; at most
 /// `N` (the rest are not waited for).
 pub fn reports_under_way<const N: usize>() -> [Option<(&'static Block, u64)>; N] {
-    let me = mine() as *const Block;
+    let me = this_threads_block().map_or(std::ptr::null(), |b| b as *const Block);
     let mut out = [None; N];
     let mut n = 0;
-    for b in all().filter(|b| !std::ptr::eq(*b, me)) {
+    for b in all().filter(|b| !std::ptr::eq(*b, me) && !std::ptr::eq(*b, &SHARED)) {
         let seq = b.report_seq.load(Ordering::SeqCst);
         if seq % 2 == 1 && n < N {
             out[n] = Some((b, seq));
@@ -244,6 +273,39 @@ pub fn with_unknown_variant_names<R>(f: impl FnOnce(&str) -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `exit` runs the exiting thread's thread-local destructors (giving its block back)
+    /// before pinguard's summary. A signal handler that calls `exit` in the middle of a
+    /// report line must still be known to be inside it, or the summary waits out its
+    /// whole grace for a line that can never end (measured: the exit held open 20 to
+    /// 200 ms, every time).
+    #[test]
+    fn a_thread_past_its_thread_local_destructors_still_knows_its_report() {
+        struct AfterOwner(std::sync::mpsc::Sender<(bool, bool)>);
+        impl Drop for AfterOwner {
+            fn drop(&mut self) {
+                // OWNER was dropped before this (destructors run in reverse order).
+                let held = HERE.with(|h| h.block.get().is_null());
+                let under_way = reports_under_way::<64>().into_iter().flatten().count();
+                let _ = self.0.send((held && this_thread_in_report(), under_way == 0));
+            }
+        }
+        thread_local! { static GUARD: Cell<Option<AfterOwner>> = const { Cell::new(None) }; }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            GUARD.with(|g| g.set(Some(AfterOwner(tx)))); // registered before OWNER
+            let b = mine();
+            b.enter_report(); // and never left: exit came
+        })
+        .join()
+        .unwrap();
+        let (knows, not_waited_for) = rx.recv().unwrap();
+        assert!(knows, "the thread no longer knew it was inside a report");
+        assert!(not_waited_for, "the summary would wait for the thread's own report");
+        // The next thread to take that block starts outside a report line.
+        let fresh = std::thread::spawn(|| mine().in_report()).join().unwrap();
+        assert!(!fresh, "a reused block kept the ended thread's odd sequence");
+    }
 
     #[test]
     fn threads_count_in_their_own_blocks_and_the_snapshot_adds_them_up() {

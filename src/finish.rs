@@ -80,7 +80,7 @@ pub fn finish(end: End) {
     // CUDA runtime that is already torn down (measured on the GPU: 200 ms more at
     // exit, and the program's own exit crash became several times likelier).
     let started = Instant::now();
-    let waitable = if counters::mine().in_report() { None } else { Some(counters::reports_under_way::<64>()) };
+    let waitable = if counters::this_thread_in_report() { None } else { Some(counters::reports_under_way::<64>()) };
     for (block, seq) in waitable.into_iter().flatten().flatten() {
         while !counters::report_ended(block, seq) && started.elapsed() < REPORT_GRACE {
             std::thread::yield_now();
