@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
-# Builds pinguard and runs it on a demo program that copies a pageable buffer to the GPU
-# with cudaMemcpyAsync (test-apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
+# Builds pinguard and runs a demo program under `pinguard run --error-exitcode 3`, as a CI
+# job would: the program copies a pageable buffer to the GPU with cudaMemcpyAsync
+# (test-apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
 # real CUDA (nvcc's default static runtime, so the driver layer catches it); otherwise
 # the fakecuda stand-in. It says which. (Without cargo, as on the GPU machine, it uses
-# the library scripts/prepare-gpu.sh put in .gpu/.)
+# the build scripts/prepare-gpu.sh put in .gpu/.) Ends with the exit code pinguard run
+# gave and what it means.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 if command -v cargo >/dev/null; then
-    cargo build --release --quiet
-    lib="$root/target/release/libpinguard.so"
-elif [ -f "$root/.gpu/libpinguard.so" ]; then
-    lib="$root/.gpu/libpinguard.so"   # a machine without Rust: the build carried there
+    cargo build --release --quiet -p pinguard -p pinguard-cli
+    bin="$root/target/release"
+elif [ -f "$root/.gpu/libpinguard.so" ] && [ -x "$root/.gpu/pinguard" ]; then
+    bin="$root/.gpu"   # a machine without Rust: the build carried there
 else
-    echo "demo: no cargo to build pinguard with, and no .gpu/libpinguard.so" >&2
+    echo "demo: no cargo to build pinguard with, and no .gpu/ build" >&2
     exit 1
 fi
 mkdir -p build/demo
@@ -27,6 +29,14 @@ else
     cp build/demo-fake/static/pageable_h2d build/demo/pageable_h2d
     env=(LD_LIBRARY_PATH="$root/build/demo-fake/fakecuda")
 fi
-echo "demo: LD_PRELOAD=$lib build/demo/pageable_h2d"
+rm -rf build/demo/report
+echo "demo: pinguard run --error-exitcode 3 --report-dir build/demo/report -- build/demo/pageable_h2d"
 echo
-env "${env[@]}" LD_PRELOAD="$lib" build/demo/pageable_h2d
+rc=0
+env "${env[@]}" "$bin/pinguard" run --lib "$bin/libpinguard.so" --error-exitcode 3 \
+    --report-dir build/demo/report -- build/demo/pageable_h2d || rc=$?
+echo
+case $rc in
+    3) echo "demo: exit 3: pinguard found the pageable copy (a CI job fails here); the report: $bin/pinguard report build/demo/report --format html -o report.html" ;;
+    *) echo "demo: exit $rc: expected 3 (a finding)" >&2; exit 1 ;;
+esac

@@ -3,7 +3,8 @@
 //! `docs/benchmarks.md` has the figures.
 //!
 //! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;
-//! - miss: a lookup of pageable memory (no range), at 100 000 ranges;
+//! - miss: a lookup of pageable memory between ranges, at 100 000 ranges;
+//! - lookup_same: the same range again and again (a copy loop reusing its buffer), at 100 000;
 //! - insert_remove: pin and release one range, with N others pinned;
 //! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
 //!   count; throughput scaling is their ratio);
@@ -55,7 +56,18 @@ fn lookups(c: &mut Criterion) {
         });
     }
     let reg = filled(100_000);
-    g.bench_function("miss/100000", |b| b.iter(|| black_box(reg.lookup(black_box(0x0100_0000), 256))));
+    // A miss between two ranges (pageable memory amid pinned buffers), random like the hits.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    g.bench_function("miss/100000", |b| {
+        b.iter(|| {
+            let i = (next(&mut x) as usize) % 100_000;
+            black_box(reg.lookup(0x1000_0000 + i * STRIDE + 8192, 256))
+        })
+    });
+    // A copy loop reusing its buffer: the same range each time, among 100 000.
+    g.bench_function("lookup_same/100000", |b| {
+        b.iter(|| black_box(reg.lookup(black_box(0x1000_0000 + 51_234 * STRIDE + 64), 256)))
+    });
     g.finish();
 }
 
