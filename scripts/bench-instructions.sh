@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Instructions per hooked call, counted by valgrind (callgrind) on fakecuda: stable where
+# times are not, so docs/benchmarks.md tracks them. Each figure is the difference between
+# two runs of bench/fake/hotloop.cpp that differ only in the number of calls, divided by
+# the extra calls, so start-up and set-up cancel out. Configurations: no preload, the
+# floor interposer (bench/floor/floor.c: forwards the same calls, does nothing else), and
+# pinguard.
+#
+#   bash scripts/bench-instructions.sh            (needs valgrind: scripts/setup.sh)
+#
+# BUDGET_PINNED=N fails the run (exit 1) if pinguard's pinned copy costs more than N
+# instructions above the floor: a count, not a time, so a CI check can hold it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+command -v valgrind >/dev/null || { echo "bench-instructions: valgrind is missing (scripts/setup.sh installs it)" >&2; exit 2; }
+cargo build --release --quiet -p pinguard
+b=build/bench-instr
+bash scripts/build-test-apps.sh "$b" > /dev/null
+inc=$(ls -d build/cuda/nvidia/cu13/include)
+g++ -std=c++17 -O2 -w -Itest-apps -I"$inc" bench/fake/hotloop.cpp -o "$b/hotloop" -L"$b/fakecuda" -lcudart -lpthread
+gcc -O2 -shared -fPIC -Wl,-Bsymbolic-functions bench/floor/floor.c -o "$b/libfloor.so" -ldl
+export LD_LIBRARY_PATH="$root/$b/fakecuda"
+
+# instructions RUN-ENV... -- ARGS: the callgrind total of one run
+instructions() {
+    local env=()
+    while [ "$1" != -- ]; do env+=("$1"); shift; done
+    shift
+    env "${env[@]}" valgrind --tool=callgrind --callgrind-out-file=/dev/null "$b/hotloop" "$@" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+
+# per_call ENV -- MODE N [RANGES]: extra instructions per call between N and 2N calls
+# (the hot loop runs 9 batches of N calls)
+per_call() {
+    local env=()
+    while [ "$1" != -- ]; do env+=("$1"); shift; done
+    shift
+    local mode=$1 n=$2
+    shift 2
+    local one two
+    one=$(instructions "${env[@]}" -- "$mode" "$n" "$@")
+    two=$(instructions "${env[@]}" -- "$mode" $((2 * n)) "$@")
+    echo $(((two - one) / (9 * n)))
+}
+
+lib=$root/target/release/libpinguard.so
+floor=$root/$b/libfloor.so
+printf '%-40s %10s %10s %10s\n' "instructions per call (fakecuda)" none floor pinguard
+result=()
+for spec in "pinned 2000" "pageable 2000" "register 200 100000"; do
+    set -- $spec
+    none=$(per_call PINGUARD_OPTIONS=summary=0 -- "$@")
+    fl=$(per_call LD_PRELOAD="$floor" -- "$@")
+    pg=$(per_call LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0 -- "$@")
+    case $1 in
+        pinned) what="pinned 4 KiB copy" ;;
+        pageable) what="pageable copy, repeated finding at one site" ;;
+        register) what="register + unregister, 100 000 ranges held" ;;
+    esac
+    printf '%-40s %10d %10d %10d   pinguard - floor: %d\n' "$what" "$none" "$fl" "$pg" $((pg - fl))
+    result+=("$1:$((pg - fl))")
+done
+if [ -n "${BUDGET_PINNED:-}" ]; then
+    over=${result[0]#pinned:}
+    if [ "$over" -gt "$BUDGET_PINNED" ]; then
+        echo "bench-instructions: pinned copy costs $over instructions above the floor, budget $BUDGET_PINNED" >&2
+        exit 1
+    fi
+    echo "bench-instructions: pinned copy within budget ($over <= $BUDGET_PINNED above the floor)"
+fi
