@@ -20,7 +20,7 @@ use pinguard_core::jsonl::FixedBuf;
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::site::{human_bytes, human_ns};
 
-use crate::{counters, lifecycle, sink, sites};
+use crate::{counters, process, sink, sites};
 
 /// How the process is ending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub fn finish(end: End) {
         return;
     }
     CLOSING.store(true, Ordering::SeqCst);
-    let Some(process) = lifecycle::ready() else {
+    let Some(process) = process::ready() else {
         return; // pinguard never started: the program made no CUDA call
     };
     // Wait for the report lines already under way (not for threads that back out on
@@ -91,8 +91,8 @@ pub fn finish(end: End) {
     let pid = std::process::id();
     let sites = sites::finding_sites();
     let mut iid = FixedBuf::<24>::new();
-    let _ = write!(iid, "{:016x}", lifecycle::iid());
-    let time_ms = lifecycle::now_ms();
+    let _ = write!(iid, "{:016x}", process::iid());
+    let time_ms = process::now_ms();
 
     // The report: each site's final totals, then the summary record, last.
     let mut buf = FixedBuf::<1024>::new();

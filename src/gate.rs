@@ -16,7 +16,7 @@ use pinguard_core::settings::Mode;
 
 use crate::counters::{self, Here};
 use crate::hook_table::Scope;
-use crate::lifecycle::{self, Process};
+use crate::process::{self, Process};
 use crate::sink::line as write_line;
 use crate::{finish, report_file};
 
@@ -66,11 +66,11 @@ impl Gate {
             Scope::Route => None,
         };
         // The common case costs two loads: initialised, and no report to open.
-        let process = match lifecycle::ready() {
+        let process = match process::ready() {
             Some(p) if !report_file::needs_open() => p,
             _ => boundary(hook, || {
                 PANIC_HOOK.call_once(install_panic_hook);
-                let process = lifecycle::process()?;
+                let process = process::process()?;
                 report_file::open_if_needed(process);
                 Some(process)
             })??,

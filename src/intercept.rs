@@ -28,9 +28,9 @@ use crate::describe::Elements;
 use crate::finish::{self, End};
 use crate::gate::{Gate, boundary};
 use crate::hook_table::HookRow;
-use crate::lifecycle::{self, Process};
 use crate::oracle;
 use crate::pinned::REGISTRY;
+use crate::process::{self, Process};
 use crate::report_file;
 use crate::routing::{self, Routed};
 use crate::sink::{self, OnceNote};
@@ -280,7 +280,7 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
 }
 
 fn time_ms() -> u64 {
-    lifecycle::now_ms()
+    process::now_ms()
 }
 
 /// After the real call: each record goes to its site; a new site is written to the

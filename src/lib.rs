@@ -11,7 +11,7 @@
 //! - `gate`: the check at the top of every hook, and the panic boundary;
 //! - `sites`, `stack`: findings aggregated by call site; native stacks;
 //! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
-//! - `lifecycle`: constructor, initialisation, fork handlers, destructor;
+//! - `lifecycle`: constructor, fork handlers, destructor; `process`: initialisation;
 //! - `hook_table`: what a row of the table is; `symbols`: finding the real functions;
 //! - `oracle`, `pinned`, `counters`, `sink`, `spin`: the driver's word, the registry,
 //!   per-thread counters, the descriptors lines go to, a fork-safe lock.
@@ -32,6 +32,7 @@ mod lifecycle;
 mod loader;
 mod oracle;
 mod pinned;
+mod process;
 mod report_file;
 mod routing;
 mod sink;

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinguard_core::events::{self, FirstCall, ProcessHeader, SiteRecord};
 
-use crate::lifecycle::{self, Process};
+use crate::process::{self, Process};
 use crate::sink;
 use crate::sites::{self, Site};
 use crate::symbols::{self, Library};
@@ -37,7 +37,7 @@ pub fn open_if_needed(process: &Process) {
         || {
             let argv = command_line();
             let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-            let iid = format!("{:016x}", lifecycle::iid());
+            let iid = format!("{:016x}", process::iid());
             let header = ProcessHeader {
                 iid: &iid,
                 pid,
@@ -46,7 +46,7 @@ pub fn open_if_needed(process: &Process) {
                 host: &host,
                 exe: &exe,
                 argv: &argv,
-                start_ms: lifecycle::now_ms(),
+                start_ms: process::now_ms(),
                 cuda_driver: driver_version(),
                 framework: sites::framework_name(),
                 settings: &process.options,
@@ -77,7 +77,7 @@ pub fn record(json: &str) {
 
 /// The record of a new site, with the first call seen there.
 pub fn site(site: &Site, first: FirstCall<'_>) {
-    let iid = format!("{:016x}", lifecycle::iid());
+    let iid = format!("{:016x}", process::iid());
     let rec = SiteRecord {
         iid: &iid,
         pid: std::process::id(),
@@ -101,7 +101,7 @@ pub fn site(site: &Site, first: FirstCall<'_>) {
 
 /// Every site's totals so far (a periodic aggregate).
 pub fn aggregates() {
-    let iid = format!("{:016x}", lifecycle::iid());
+    let iid = format!("{:016x}", process::iid());
     let pid = std::process::id();
     let mut text = String::new();
     for s in sites::all() {

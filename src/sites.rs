@@ -16,7 +16,7 @@ use pinguard_core::suppressions::SiteFacts;
 use pinguard_core::verdict::{Direction, VerdictKind};
 
 use crate::hook_table::HookRow;
-use crate::lifecycle::Process;
+use crate::process::Process;
 use crate::stack::{self, Stack};
 use crate::symbols;
 

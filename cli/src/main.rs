@@ -7,6 +7,7 @@
 
 mod report_cmd;
 mod run;
+mod say;
 
 use std::process::ExitCode;
 
@@ -109,10 +110,6 @@ fn main() -> ExitCode {
 }
 
 /// One line on stderr, prefixed like every pinguard line.
-fn say(text: &str) {
-    eprintln!("pinguard: {text}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::ArgMatches;
 use pinguard_report::{merge, render};
 
-use crate::say;
+use crate::say::say;
 
 pub fn main(m: &ArgMatches) -> ExitCode {
     match report(m) {

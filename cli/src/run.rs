@@ -22,7 +22,7 @@ use pinguard_core::settings::{OPTIONS_VAR, PathSetting, Settings};
 use pinguard_core::suppressions::Suppressions;
 use pinguard_report::{merge, render};
 
-use crate::say;
+use crate::say::say;
 
 pub fn main(m: &ArgMatches) -> ExitCode {
     match run(m) {

@@ -25,6 +25,7 @@ pub mod events;
 pub mod extent;
 pub mod glob;
 pub mod jsonl;
+pub mod pinned_range;
 pub mod pinned_tree;
 pub mod registry;
 pub mod report;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::registry::{PinOrigin, PinnedRange};
+use crate::pinned_range::{PinOrigin, PinnedRange};
 
 /// Items per node: 32 (4 in unit tests, so that small tests build deep trees).
 pub const CAP: usize = if cfg!(test) { 4 } else { 32 };

@@ -19,51 +19,9 @@
 
 use std::sync::Arc;
 
+pub use crate::pinned_range::{PinOrigin, PinnedRange};
 use crate::pinned_tree::{self, Entry, Node};
 use sync::{AtomicU64, Ordering, RootCell, WriterLock};
-
-/// How a pinned range came to be pinned.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PinOrigin {
-    /// `cudaMallocHost` / `cuMemAllocHost`.
-    MallocHost,
-    /// `cudaHostAlloc` / `cuMemHostAlloc`.
-    HostAlloc,
-    /// `cudaHostRegister` / `cuMemHostRegister` on memory the program owns.
-    Registered,
-}
-
-impl PinOrigin {
-    /// The call a user would recognise, for messages.
-    pub fn api_hint(self) -> &'static str {
-        match self {
-            PinOrigin::MallocHost => "cudaMallocHost",
-            PinOrigin::HostAlloc => "cudaHostAlloc",
-            PinOrigin::Registered => "cudaHostRegister",
-        }
-    }
-}
-
-/// One pinned range `[start, end)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PinnedRange {
-    pub start: usize,
-    pub end: usize,
-    pub origin: PinOrigin,
-}
-
-impl PinnedRange {
-    /// A range of `len` bytes at `start`; `None` if it is empty or wraps the address space.
-    pub fn new(start: usize, len: usize, origin: PinOrigin) -> Option<Self> {
-        let end = start.checked_add(len)?;
-        (len > 0).then_some(PinnedRange { start, end, origin })
-    }
-
-    #[cfg(test)]
-    fn overlaps(&self, start: usize, end: usize) -> bool {
-        self.start < end && start < self.end
-    }
-}
 
 /// Where a host range `[start, end)` lies relative to the pinned ranges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

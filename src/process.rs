@@ -1,0 +1,189 @@
+//! The process as pinguard knows it: what initialisation decided, and when it runs.
+//!
+//! Initialisation ([`process`]) happens on the first hooked call, in a small state
+//! machine (not a `Once`): settings read with `secure_getenv`, our own stderr
+//! descriptor, suppressions. A thread that finds another initialising waits for it; a
+//! child forked while its parent was initialising finds the state reset
+//! ([`reset_in_child`], called by the fork handler in `lifecycle`) and initialises
+//! itself. The exit path asks [`ready`], which never initialises.
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::settings::{OPTIONS_VAR, Settings};
+use pinguard_core::suppressions::Suppressions;
+
+use crate::sink;
+
+/// What initialisation decided, fixed for the life of the process.
+pub struct Process {
+    pub settings: Settings,
+    /// `skip_frames`, as globs.
+    pub skip: Vec<String>,
+    pub suppressions: Suppressions,
+    /// Malformed settings and other start-up notes, also written into the report.
+    pub notes: Vec<String>,
+    /// The options string in force, for the report header.
+    pub options: String,
+    /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
+    /// every copy hook, so a test can prove no panic crosses into the program.
+    pub test_panic: bool,
+}
+
+const UNINIT: u8 = 0;
+const RUNNING: u8 = 1;
+const READY: u8 = 2;
+
+static STATE: AtomicU8 = AtomicU8::new(UNINIT);
+/// The thread running initialisation (a hooked call it makes must not wait for itself).
+static INIT_TID: AtomicI32 = AtomicI32::new(0);
+
+struct Cell(UnsafeCell<MaybeUninit<Process>>);
+// SAFETY: written once by the initialising thread before STATE becomes READY (Release);
+// read only after READY is seen (Acquire).
+unsafe impl Sync for Cell {}
+static PROCESS: Cell = Cell(UnsafeCell::new(MaybeUninit::uninit()));
+
+fn tid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
+}
+
+/// The process's settings, initialising pinguard on first use. `None` only for a hooked
+/// call made by initialisation itself (it passes through).
+pub fn process() -> Option<&'static Process> {
+    loop {
+        match STATE.load(Ordering::Acquire) {
+            // SAFETY: READY is stored (Release) after PROCESS was written.
+            READY => return Some(unsafe { (*PROCESS.0.get()).assume_init_ref() }),
+            UNINIT => {
+                if STATE.compare_exchange(UNINIT, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                    INIT_TID.store(tid(), Ordering::Relaxed);
+                    let p = initialise();
+                    // SAFETY: only the thread that won the exchange writes, and no reader
+                    // reads before READY. A child forked mid-initialisation starts over
+                    // and overwrites (never drops) the half-written value.
+                    unsafe { (*PROCESS.0.get()).write(p) };
+                    STATE.store(READY, Ordering::Release);
+                }
+            }
+            _ => {
+                if INIT_TID.load(Ordering::Relaxed) == tid() {
+                    return None;
+                }
+                std::hint::spin_loop();
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// The process, if it has been initialised (the exit path never initialises).
+pub fn ready() -> Option<&'static Process> {
+    // SAFETY: as in `process`.
+    (STATE.load(Ordering::Acquire) == READY).then(|| unsafe { (*PROCESS.0.get()).assume_init_ref() })
+}
+
+unsafe extern "C" {
+    /// glibc's `secure_getenv` (2.17+): `getenv`, but null in a privileged process.
+    fn secure_getenv(name: *const libc::c_char) -> *mut libc::c_char;
+}
+
+fn read_options(secure: bool) -> String {
+    if secure {
+        return String::new();
+    }
+    let name = std::ffi::CString::new(OPTIONS_VAR).unwrap_or_default();
+    // SAFETY: a NUL-terminated name; the result is null or a string of the environment.
+    let p = unsafe { secure_getenv(name.as_ptr()) };
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: a non-null result is a NUL-terminated string in the environment.
+    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn initialise() -> Process {
+    // SAFETY: getauxval has no preconditions.
+    let secure = unsafe { libc::getauxval(libc::AT_SECURE) } != 0;
+    let raw = read_options(secure);
+    let (settings, mut notes) = Settings::parse(&raw);
+    sink::own_stderr();
+    let suppressions = if settings.suppressions.is_set() {
+        let path = &settings.suppressions.0;
+        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| Suppressions::parse(&t)) {
+            Ok(s) => s,
+            Err(why) => {
+                notes.push(format!("ignoring the suppressions file {path}: {why}"));
+                Suppressions::default()
+            }
+        }
+    } else {
+        Suppressions::default()
+    };
+    if secure {
+        notes.push("privileged process (AT_SECURE): PINGUARD_OPTIONS is not read and no report is written".into());
+    }
+    if secure || !settings.log_path.is_set() {
+        sink::disable_report();
+    }
+    for n in &notes {
+        sink::line(&format!("{LINE_PREFIX}{n}"));
+    }
+    let test_panic = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_PANIC").is_some();
+    Process {
+        skip: settings.skip_frames.0.clone(),
+        options: settings.to_options(),
+        settings,
+        suppressions,
+        notes,
+        test_panic,
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// This process instance's id: its pid and start time, recomputed in a forked child.
+static IID: AtomicU64 = AtomicU64::new(0);
+
+pub fn iid() -> u64 {
+    let pid = u64::from(std::process::id());
+    let v = IID.load(Ordering::Relaxed);
+    if v != 0 && v >> 32 == pid {
+        return v;
+    }
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(1);
+    let fresh = (pid << 32) | u64::from(nanos.max(1));
+    IID.store(fresh, Ordering::Relaxed);
+    fresh
+}
+
+/// In a forked child (one thread, a new pid): a parent thread that was initialising does
+/// not exist here, so initialisation starts over; the instance id is recomputed. Atomic
+/// stores only.
+pub fn reset_in_child() {
+    if STATE.load(Ordering::Acquire) == RUNNING {
+        STATE.store(UNINIT, Ordering::Release);
+    }
+    IID.store(0, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initialisation_happens_once_and_is_shared() {
+        let a = process().expect("initialised") as *const Process;
+        let b = std::thread::spawn(|| process().unwrap() as *const Process as usize).join().unwrap();
+        assert_eq!(a as usize, b);
+        assert!(ready().is_some());
+        assert_eq!(iid() >> 32, u64::from(std::process::id()));
+    }
+}
