@@ -45,8 +45,9 @@ wait)
     done
     for b in dynamic static; do
         if [ ! -f "$dir/$b/done" ]; then
-            # Progress: the parent's latest aggregate of its pageable site.
-            n=$(grep -h '"event":"aggregate"' "$dir/$b"/r.*.jsonl 2>/dev/null | tail -n 1 | sed 's/.*"count":\([0-9]*\).*/\1/')
+            # Progress: the largest site count in the latest aggregates (the parent's;
+            # forked children make 10 copies each).
+            n=$(grep -h '"event":"aggregate"' "$dir/$b"/r.*.jsonl 2>/dev/null | sed 's/.*"count":\([0-9]*\).*/\1/' | sort -n | tail -n 1)
             echo "gpu-stress $b: still running at $(date -u +%T); latest site count ${n:-none}"
             continue
         fi
