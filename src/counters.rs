@@ -7,7 +7,7 @@
 //! and without allocating.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use pinguard_core::summary::{Counter, SummaryCounts};
 
@@ -56,26 +56,57 @@ impl Block {
 pub struct Here {
     pub in_frame: Cell<bool>,
     block: Cell<*const Block>,
-    /// The block this thread gave back when its thread-local destructors ran. `exit`
-    /// runs the calling thread's before the summary, which must still know it.
+    /// The block this thread gave back when it ended ([`release_block`]), should any code
+    /// still run on it afterwards (a later key's destructor making a hooked call).
     released: Cell<*const Block>,
 }
 
-/// Releases the thread's block for reuse when the thread ends (its counts stay).
-/// Reached once per thread, when it takes its block, so the hot path never pays for it.
-struct Owner(Cell<*const Block>);
+/// Releases a thread's block for reuse when the thread ends (its counts stay): the
+/// destructor of a POSIX thread-specific key, not of a Rust thread-local. A thread-local
+/// with a destructor registers it on the thread's first access, through glibc's
+/// `__cxa_thread_atexit_impl`, which takes a lock and edits a list; a signal handler that
+/// calls `exit` in the middle of that makes `exit` walk the half-edited list and crash. The
+/// key is created once per process, and setting a thread's value is a store into the
+/// thread's own slot. Key destructors run when a thread ends (never in `exit`, so the
+/// thread that exits keeps its block through the summary).
+extern "C" fn release_block(p: *mut libc::c_void) {
+    let b = p as *const Block;
+    if b.is_null() {
+        return;
+    }
+    // SAFETY: the key's values are blocks, which are never freed.
+    unsafe { &*b }.in_use.store(false, Ordering::Release);
+    let _ = HERE.try_with(|h| {
+        h.released.set(b);
+        h.block.set(std::ptr::null());
+    });
+}
 
-impl Drop for Owner {
-    fn drop(&mut self) {
-        let b = self.0.get();
-        if !b.is_null() {
-            // SAFETY: blocks are never freed.
-            unsafe { &*b }.in_use.store(false, Ordering::Release);
+/// The key whose destructor releases a thread's block, plus one (0: not created yet;
+/// `usize::MAX`: creation failed, blocks are then kept for good).
+static OWNER_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// The key, created on first use; `None` if the C library refused one.
+fn owner_key() -> Option<libc::pthread_key_t> {
+    match OWNER_KEY.load(Ordering::Acquire) {
+        0 => {}
+        usize::MAX => return None,
+        k => return Some((k - 1) as libc::pthread_key_t),
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-parameter; the destructor is an extern "C" fn.
+    let ok = unsafe { libc::pthread_key_create(&mut key, Some(release_block)) } == 0;
+    let mine = if ok { key as usize + 1 } else { usize::MAX };
+    match OWNER_KEY.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => ok.then_some(key),
+        Err(theirs) => {
+            if ok {
+                // Another thread created one first: use that one.
+                // SAFETY: our key, never used.
+                unsafe { libc::pthread_key_delete(key) };
+            }
+            (theirs != usize::MAX).then(|| (theirs - 1) as libc::pthread_key_t)
         }
-        let _ = HERE.try_with(|h| {
-            h.released.set(b);
-            h.block.set(std::ptr::null());
-        });
     }
 }
 
@@ -83,7 +114,6 @@ thread_local! {
     static HERE: Here = const {
         Here { in_frame: Cell::new(false), block: Cell::new(std::ptr::null()), released: Cell::new(std::ptr::null()) }
     };
-    static OWNER: Owner = const { Owner(Cell::new(std::ptr::null())) };
 }
 
 /// Runs `f` on this thread's state; `None` while the thread is being torn down.
@@ -100,16 +130,12 @@ impl Here {
             return unsafe { &*b };
         }
         let fresh = acquire();
-        match OWNER.try_with(|o| o.0.set(fresh)) {
-            Ok(()) => {
-                self.block.set(fresh);
-                fresh
-            }
-            Err(_) => {
-                fresh.in_use.store(false, Ordering::Release);
-                &SHARED
-            }
+        if let Some(key) = owner_key() {
+            // SAFETY: a key from pthread_key_create; the value is a never-freed block.
+            unsafe { libc::pthread_setspecific(key, fresh as *const Block as *const libc::c_void) };
         }
+        self.block.set(fresh);
+        fresh
     }
 }
 
@@ -274,27 +300,30 @@ pub fn with_unknown_variant_names<R>(f: impl FnOnce(&str) -> R) -> R {
 mod tests {
     use super::*;
 
-    /// `exit` runs the exiting thread's thread-local destructors (giving its block back)
-    /// before pinguard's summary. A signal handler that calls `exit` in the middle of a
-    /// report line must still be known to be inside it, or the summary waits out its
-    /// whole grace for a line that can never end (measured: the exit held open 20 to
-    /// 200 ms, every time).
+    /// `exit` runs the exiting thread's thread-local destructors before pinguard's
+    /// summary. A signal handler that calls `exit` in the middle of a report line must
+    /// still hold its block there and be known to be inside the line, or the summary
+    /// waits out its whole grace for a line that can never end (measured: the exit held
+    /// open 20 to 200 ms, every time). When the thread has ended, its block is free again,
+    /// and the next thread to take it starts outside a report line.
     #[test]
-    fn a_thread_past_its_thread_local_destructors_still_knows_its_report() {
-        struct AfterOwner(std::sync::mpsc::Sender<(bool, bool)>);
-        impl Drop for AfterOwner {
+    fn a_thread_in_its_exit_destructors_still_knows_its_report() {
+        struct InExit(std::sync::mpsc::Sender<(bool, bool)>);
+        impl Drop for InExit {
             fn drop(&mut self) {
-                // OWNER was dropped before this (destructors run in reverse order).
-                let held = HERE.with(|h| h.block.get().is_null());
+                // What `exit` runs on the thread that calls it.
+                let held = HERE.with(|h| !h.block.get().is_null());
                 let under_way = reports_under_way::<64>().into_iter().flatten().count();
                 let _ = self.0.send((held && this_thread_in_report(), under_way == 0));
             }
         }
-        thread_local! { static GUARD: Cell<Option<AfterOwner>> = const { Cell::new(None) }; }
+        thread_local! { static GUARD: Cell<Option<InExit>> = const { Cell::new(None) }; }
         let (tx, rx) = std::sync::mpsc::channel();
+        let (btx, brx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            GUARD.with(|g| g.set(Some(AfterOwner(tx)))); // registered before OWNER
+            GUARD.with(|g| g.set(Some(InExit(tx))));
             let b = mine();
+            let _ = btx.send(b as *const Block as usize);
             b.enter_report(); // and never left: exit came
         })
         .join()
@@ -302,9 +331,74 @@ mod tests {
         let (knows, not_waited_for) = rx.recv().unwrap();
         assert!(knows, "the thread no longer knew it was inside a report");
         assert!(not_waited_for, "the summary would wait for the thread's own report");
-        // The next thread to take that block starts outside a report line.
+        // SAFETY: blocks are never freed.
+        let ended = unsafe { &*(brx.recv().unwrap() as *const Block) };
+        assert!(!ended.in_use.load(Ordering::Acquire), "the ended thread's block was not released");
         let fresh = std::thread::spawn(|| mine().in_report()).join().unwrap();
         assert!(!fresh, "a reused block kept the ended thread's odd sequence");
+    }
+
+    // Calls of glibc's `__cxa_thread_atexit_impl` (how a thread-local with a destructor
+    // registers it, on the thread's first access) made by this thread of the test binary,
+    // counted by an interposer that forwards to glibc's.
+    thread_local! { static THREAD_ATEXIT_CALLS: Cell<usize> = const { Cell::new(0) }; }
+
+    /// This thread's count of registrations.
+    fn registrations() -> usize {
+        THREAD_ATEXIT_CALLS.with(Cell::get)
+    }
+
+    type ThreadAtexit = unsafe extern "C" fn(
+        unsafe extern "C" fn(*mut libc::c_void),
+        *mut libc::c_void,
+        *mut libc::c_void,
+    ) -> libc::c_int;
+
+    /// # Safety
+    /// Called by the C++/Rust runtimes exactly as glibc's function is; forwards unchanged.
+    #[unsafe(no_mangle)]
+    unsafe extern "C" fn __cxa_thread_atexit_impl(
+        dtor: unsafe extern "C" fn(*mut libc::c_void),
+        obj: *mut libc::c_void,
+        dso: *mut libc::c_void,
+    ) -> libc::c_int {
+        THREAD_ATEXIT_CALLS.with(|c| c.set(c.get() + 1));
+        // SAFETY: RTLD_NEXT and a NUL-terminated name; glibc defines the function.
+        let real = unsafe { crate::symbols::lookup(libc::RTLD_NEXT, c"__cxa_thread_atexit_impl") };
+        assert!(!real.is_null(), "glibc's __cxa_thread_atexit_impl not found");
+        // SAFETY: glibc's function has exactly this signature.
+        let real: ThreadAtexit = unsafe { std::mem::transmute(real) };
+        // SAFETY: forwarded as received.
+        unsafe { real(dtor, obj, dso) }
+    }
+
+    /// A thread's first hooked call takes its counter block. That must not register a
+    /// thread-local destructor: registering one (`__cxa_thread_atexit_impl`) takes a
+    /// lock and edits a list, and a signal handler that calls `exit` in the middle of it
+    /// makes `exit` walk the half-edited list and crash (seen on fakecuda under load: 1 run
+    /// in about 300 of `sigterm_exit`, inside `__call_tls_dtors`, with pinguard's
+    /// frames below).
+    #[test]
+    fn taking_a_block_registers_no_thread_local_destructor() {
+        let (before, after) = std::thread::spawn(|| {
+            with_here(|_| ()); // the thread-local itself (it has no destructor)
+            let before = registrations();
+            let _ = mine();
+            (before, registrations())
+        })
+        .join()
+        .unwrap();
+        assert_eq!(after, before, "taking a block registered a thread-local destructor");
+        // The check can fail: a thread-local with a destructor does register one.
+        let registered = std::thread::spawn(|| {
+            thread_local! { static WITH_DROP: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) }; }
+            let before = registrations();
+            WITH_DROP.with(|v| v.borrow_mut().push(1));
+            registrations() - before
+        })
+        .join()
+        .unwrap();
+        assert_eq!(registered, 1, "the interposer does not see registrations");
     }
 
     #[test]
