@@ -32,7 +32,7 @@ fi
 # define a symbol of its own, e.g. to count calls into glibc; tests/exports.rs checks
 # what the built library really exports.)
 if for f in src/*.rs; do
-       awk -v f="$f" '/^#\[cfg\(test\)\]/ { t = 1 } /^mod tests/ && t { exit } !/^#\[cfg\(test\)\]/ { t = 0 } /no_mangle/ { print f ":" NR ":" $0 }' "$f"
+       awk -v f="$f" '/^#\[cfg\(test\)\]/ { t = 1 } /^(pub\(crate\) )?mod tests/ && t { exit } !/^#\[cfg\(test\)\]/ { t = 0 } /no_mangle/ { print f ":" NR ":" $0 }' "$f"
    done | grep -vE '^src/(hooks|loader)\.rs:'; then
     echo "check-guards: exports come only from src/hooks.rs (declarations) and src/loader.rs (dlsym)" >&2
     fail=1

@@ -55,6 +55,8 @@ impl Block {
 /// thread is inside pinguard (see `gate::Frame`) and its counter block.
 pub struct Here {
     pub in_frame: Cell<bool>,
+    /// The thread's per-thread registrations are made (see `gate::prepare_thread`).
+    pub prepared: Cell<bool>,
     block: Cell<*const Block>,
     /// The block this thread gave back when it ended ([`release_block`]), should any code
     /// still run on it afterwards (a later key's destructor making a hooked call).
@@ -112,7 +114,12 @@ fn owner_key() -> Option<libc::pthread_key_t> {
 
 thread_local! {
     static HERE: Here = const {
-        Here { in_frame: Cell::new(false), block: Cell::new(std::ptr::null()), released: Cell::new(std::ptr::null()) }
+        Here {
+            in_frame: Cell::new(false),
+            prepared: Cell::new(false),
+            block: Cell::new(std::ptr::null()),
+            released: Cell::new(std::ptr::null()),
+        }
     };
 }
 
@@ -297,7 +304,7 @@ pub fn with_unknown_variant_names<R>(f: impl FnOnce(&str) -> R) -> R {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// `exit` runs the exiting thread's thread-local destructors before pinguard's
@@ -341,10 +348,18 @@ mod tests {
     // Calls of glibc's `__cxa_thread_atexit_impl` (how a thread-local with a destructor
     // registers it, on the thread's first access) made by this thread of the test binary,
     // counted by an interposer that forwards to glibc's.
-    thread_local! { static THREAD_ATEXIT_CALLS: Cell<usize> = const { Cell::new(0) }; }
+    thread_local! {
+        static THREAD_ATEXIT_CALLS: Cell<usize> = const { Cell::new(0) };
+        static UNMASKED_CALLS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// This thread's count of registrations made while SIGTERM could be delivered.
+    pub(crate) fn unmasked_registrations() -> usize {
+        UNMASKED_CALLS.with(Cell::get)
+    }
 
     /// This thread's count of registrations.
-    fn registrations() -> usize {
+    pub(crate) fn registrations() -> usize {
         THREAD_ATEXIT_CALLS.with(Cell::get)
     }
 
@@ -363,6 +378,15 @@ mod tests {
         dso: *mut libc::c_void,
     ) -> libc::c_int {
         THREAD_ATEXIT_CALLS.with(|c| c.set(c.get() + 1));
+        // SAFETY: sigset_t is plain C data; pthread_sigmask only writes `now`.
+        let blocked = unsafe {
+            let mut now: libc::sigset_t = std::mem::zeroed();
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), &mut now);
+            libc::sigismember(&now, libc::SIGTERM) == 1
+        };
+        if !blocked {
+            UNMASKED_CALLS.with(|c| c.set(c.get() + 1));
+        }
         // SAFETY: RTLD_NEXT and a NUL-terminated name; glibc defines the function.
         let real = unsafe { crate::symbols::lookup(libc::RTLD_NEXT, c"__cxa_thread_atexit_impl") };
         assert!(!real.is_null(), "glibc's __cxa_thread_atexit_impl not found");

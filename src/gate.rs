@@ -32,7 +32,14 @@ impl Frame {
     /// `Some` for the outermost frame on this thread, `None` inside another one (and
     /// while the thread is being torn down).
     fn enter() -> Option<Frame> {
-        counters::with_here(|h| (!h.in_frame.replace(true)).then_some(Frame(h as *const Here))).flatten()
+        counters::with_here(|h| {
+            if !h.prepared.get() {
+                prepare_thread();
+                h.prepared.set(true);
+            }
+            (!h.in_frame.replace(true)).then_some(Frame(h as *const Here))
+        })
+        .flatten()
     }
 
     /// The thread's counter block.
@@ -47,6 +54,27 @@ impl Drop for Frame {
     fn drop(&mut self) {
         // SAFETY: as in `block`.
         unsafe { &*self.0 }.in_frame.set(false);
+    }
+}
+
+/// A thread's first watched call: with every signal blocked, makes the per-thread
+/// registrations that pinguard's paths would otherwise make on first use. The registry's
+/// reader (arc-swap) keeps a thread-local with a destructor, registered on the thread's
+/// first lookup through glibc's `__cxa_thread_atexit_impl`, which takes a lock and edits
+/// a list: a signal handler that calls `exit` in the middle of that crashes `exit`
+/// (seen under load: `sigterm_exit`, 2 runs in about 1 000). Blocked signals wait until
+/// the mask is restored; two system calls, once per thread.
+fn prepare_thread() {
+    // SAFETY: sigset_t is plain C data; sigfillset and pthread_sigmask only write the
+    // sets we pass, and the old mask is restored before returning.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let _ = crate::pinned::REGISTRY.lookup(0, 1);
+        let _ = counters::mine();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
 
@@ -139,6 +167,41 @@ fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::counters::tests::{registrations, unmasked_registrations};
+
+    /// No per-thread registration that `exit` could trip over (see `prepare_thread`) is
+    /// made by pinguard's paths while signals can be delivered: after a thread's first
+    /// watched call, its counter block, registry lookups, stack capture and symbolisation
+    /// register nothing more, and what the first call registered, it registered with
+    /// signals blocked.
+    #[test]
+    fn per_thread_registrations_happen_with_signals_blocked() {
+        let (unmasked, later) = std::thread::spawn(|| {
+            let before = unmasked_registrations();
+            let frame = Frame::enter().expect("outermost frame");
+            drop(frame);
+            let unmasked = unmasked_registrations() - before;
+            let r = registrations();
+            let _ = counters::mine();
+            let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
+            let st = crate::stack::Stack::capture(16);
+            let _ = crate::stack::symbolise(st.ips(), &[]);
+            (unmasked, registrations() - r)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(unmasked, 0, "a first call registered a thread-local destructor with signals deliverable");
+        assert_eq!(later, 0, "a later path registered a thread-local destructor");
+        // The check can fail: a registry lookup on a fresh thread, unprepared, does register.
+        let unprepared = std::thread::spawn(|| {
+            let before = unmasked_registrations();
+            let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
+            unmasked_registrations() - before
+        })
+        .join()
+        .unwrap();
+        assert_eq!(unprepared, 1, "the interposer did not see arc-swap's registration");
+    }
 
     #[test]
     fn only_the_outermost_watching_frame_acts_but_routing_always_does() {
