@@ -9,7 +9,8 @@
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::{Mutex, Once};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::settings::Mode;
@@ -97,7 +98,9 @@ impl Gate {
         let process = match process::ready() {
             Some(p) if !report_file::needs_open() => p,
             _ => boundary(hook, || {
-                PANIC_HOOK.call_once(install_panic_hook);
+                if !PANIC_HOOK.swap(true, Ordering::AcqRel) {
+                    install_panic_hook();
+                }
                 let process = process::process()?;
                 report_file::open_if_needed(process);
                 Some(process)
@@ -118,7 +121,10 @@ impl Gate {
     }
 }
 
-static PANIC_HOOK: Once = Once::new();
+/// Whether the panic hook is installed. Not a `Once`: one left running by another
+/// thread when the process forks would make the child wait for good; two threads that
+/// both see it unset at once install the same hook twice, which is harmless.
+static PANIC_HOOK: AtomicBool = AtomicBool::new(false);
 
 /// Hooks that have said their internal-error note (once per hook).
 static INTERNAL_ERRORS_SAID: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
@@ -214,7 +220,9 @@ mod tests {
 
     #[test]
     fn a_panic_inside_the_boundary_is_contained_and_said_once() {
-        PANIC_HOOK.call_once(install_panic_hook);
+        if !PANIC_HOOK.swap(true, Ordering::AcqRel) {
+            install_panic_hook();
+        }
         let r: Option<u32> = boundary("unit", || panic!("forced for the test"));
         assert_eq!(r, None);
         let said = crate::sink::capture::lines_containing("internal error in the unit hook (forced for the test");

@@ -57,7 +57,12 @@ extern "C" fn after_fork_in_child() {
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
     process::reset_in_child();
-    REGISTRY.reset_after_fork();
+    // A registry another thread was building is built again by the child; a built one
+    // gets its writer lock back. Never built here: no allocation in the fork handler.
+    REGISTRY.reset_in_child();
+    if let Some(registry) = REGISTRY.get_if_built() {
+        registry.reset_after_fork();
+    }
     counters::reset_in_child();
     sites::reset_in_child();
     sink::reset_in_child();
