@@ -4,7 +4,8 @@
 #   (pinguard initialises lazily on its first hooked call), and one destructor there;
 # - no call of the public dlsym (our own hook) and no crate that makes one;
 # - exports come only from the hook declarations (src/hooks.rs) and the dlsym
-#   trampoline (src/loader.rs); tests/exports.rs checks the built library.
+#   trampoline (src/loader.rs); tests/exports.rs checks the built library;
+# - no std Once/LazyLock/OnceLock in the library (fork-unsafe).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -35,6 +36,12 @@ if for f in src/*.rs; do
        awk -v f="$f" '/^#\[cfg\(test\)\]/ { t = 1 } /^(pub\(crate\) )?mod tests/ && t { exit } !/^#\[cfg\(test\)\]/ { t = 0 } /no_mangle/ { print f ":" NR ":" $0 }' "$f"
    done | grep -vE '^src/(hooks|loader)\.rs:'; then
     echo "check-guards: exports come only from src/hooks.rs (declarations) and src/loader.rs (dlsym)" >&2
+    fail=1
+fi
+# No std lazy/once cells in the library: one left running by another thread at fork
+# hangs the child (use spin::ForkSafeLazy, which the fork handler resets).
+if grep -rnE '\b(LazyLock|OnceLock|OnceCell|LazyCell|Once)\b' src/ | grep -vE ':[0-9]+:\s*//'; then
+    echo "check-guards: no Once/LazyLock/OnceLock in src/ (fork-unsafe): use spin::ForkSafeLazy" >&2
     fail=1
 fi
 [ $fail -eq 0 ] && echo "check-guards: ok"
