@@ -58,9 +58,6 @@ pub struct Here {
     /// The thread's per-thread registrations are made (see `gate::prepare_thread`).
     pub prepared: Cell<bool>,
     block: Cell<*const Block>,
-    /// The block this thread gave back when it ended ([`release_block`]), should any code
-    /// still run on it afterwards (a later key's destructor making a hooked call).
-    released: Cell<*const Block>,
 }
 
 /// Releases a thread's block for reuse when the thread ends (its counts stay): the
@@ -78,10 +75,7 @@ extern "C" fn release_block(p: *mut libc::c_void) {
     }
     // SAFETY: the key's values are blocks, which are never freed.
     unsafe { &*b }.in_use.store(false, Ordering::Release);
-    let _ = HERE.try_with(|h| {
-        h.released.set(b);
-        h.block.set(std::ptr::null());
-    });
+    let _ = HERE.try_with(|h| h.block.set(std::ptr::null()));
 }
 
 /// The key whose destructor releases a thread's block, plus one (0: not created yet;
@@ -118,7 +112,6 @@ thread_local! {
             in_frame: Cell::new(false),
             prepared: Cell::new(false),
             block: Cell::new(std::ptr::null()),
-            released: Cell::new(std::ptr::null()),
         }
     };
 }
@@ -225,13 +218,12 @@ impl Block {
     }
 }
 
-/// The block this thread holds, or the one it gave back at its end (see
-/// [`Here::released`]); `None` if it never had one.
+/// The block this thread holds (through the summary too: `exit` never runs the key
+/// destructor that gives it back); `None` if it has none.
 fn this_threads_block() -> Option<&'static Block> {
-    let (held, released) = HERE.try_with(|h| (h.block.get(), h.released.get())).ok()?;
-    let b = if held.is_null() { released } else { held };
+    let held = HERE.try_with(|h| h.block.get()).ok()?;
     // SAFETY: blocks are never freed.
-    unsafe { b.as_ref() }
+    unsafe { held.as_ref() }
 }
 
 /// Is this thread inside a report line now (a signal handler that interrupted one and

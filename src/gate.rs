@@ -74,7 +74,6 @@ fn prepare_thread() {
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let _ = crate::pinned::REGISTRY.lookup(0, 1);
-        let _ = counters::mine();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }

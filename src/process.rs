@@ -1,15 +1,13 @@
 //! The process as pinguard knows it: what initialisation decided, and when it runs.
 //!
-//! Initialisation ([`process`]) happens on the first hooked call, in a small state
-//! machine (not a `Once`): settings read with `secure_getenv`, our own stderr
+//! Initialisation ([`process`]) happens on the first hooked call, in a fork-safe lazy
+//! cell (`spin::ForkSafeLazy`, not a `Once`): settings read with `secure_getenv`, our own stderr
 //! descriptor, suppressions. A thread that finds another initialising waits for it; a
 //! child forked while its parent was initialising finds the state reset
 //! ([`reset_in_child`], called by the fork handler in `lifecycle`) and initialises
 //! itself. The exit path asks [`ready`], which never initialises.
 
-use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pinguard_core::report::LINE_PREFIX;
@@ -17,6 +15,7 @@ use pinguard_core::settings::{OPTIONS_VAR, Settings};
 use pinguard_core::suppressions::Suppressions;
 
 use crate::sink;
+use crate::spin::ForkSafeLazy;
 
 /// What initialisation decided, fixed for the life of the process.
 pub struct Process {
@@ -33,58 +32,17 @@ pub struct Process {
     pub test_panic: bool,
 }
 
-const UNINIT: u8 = 0;
-const RUNNING: u8 = 1;
-const READY: u8 = 2;
-
-static STATE: AtomicU8 = AtomicU8::new(UNINIT);
-/// The thread running initialisation (a hooked call it makes must not wait for itself).
-static INIT_TID: AtomicI32 = AtomicI32::new(0);
-
-struct Cell(UnsafeCell<MaybeUninit<Process>>);
-// SAFETY: written once by the initialising thread before STATE becomes READY (Release);
-// read only after READY is seen (Acquire).
-unsafe impl Sync for Cell {}
-static PROCESS: Cell = Cell(UnsafeCell::new(MaybeUninit::uninit()));
-
-fn tid() -> i32 {
-    // SAFETY: gettid has no preconditions.
-    unsafe { libc::gettid() }
-}
+static PROCESS: ForkSafeLazy<Process> = ForkSafeLazy::new(initialise);
 
 /// The process's settings, initialising pinguard on first use. `None` only for a hooked
 /// call made by initialisation itself (it passes through).
 pub fn process() -> Option<&'static Process> {
-    loop {
-        match STATE.load(Ordering::Acquire) {
-            // SAFETY: READY is stored (Release) after PROCESS was written.
-            READY => return Some(unsafe { (*PROCESS.0.get()).assume_init_ref() }),
-            UNINIT => {
-                if STATE.compare_exchange(UNINIT, RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-                    INIT_TID.store(tid(), Ordering::Relaxed);
-                    let p = initialise();
-                    // SAFETY: only the thread that won the exchange writes, and no reader
-                    // reads before READY. A child forked mid-initialisation starts over
-                    // and overwrites (never drops) the half-written value.
-                    unsafe { (*PROCESS.0.get()).write(p) };
-                    STATE.store(READY, Ordering::Release);
-                }
-            }
-            _ => {
-                if INIT_TID.load(Ordering::Relaxed) == tid() {
-                    return None;
-                }
-                std::hint::spin_loop();
-                std::thread::yield_now();
-            }
-        }
-    }
+    PROCESS.try_get()
 }
 
 /// The process, if it has been initialised (the exit path never initialises).
 pub fn ready() -> Option<&'static Process> {
-    // SAFETY: as in `process`.
-    (STATE.load(Ordering::Acquire) == READY).then(|| unsafe { (*PROCESS.0.get()).assume_init_ref() })
+    PROCESS.get_if_built()
 }
 
 unsafe extern "C" {
@@ -168,9 +126,7 @@ pub fn iid() -> u64 {
 /// not exist here, so initialisation starts over; the instance id is recomputed. Atomic
 /// stores only.
 pub fn reset_in_child() {
-    if STATE.load(Ordering::Acquire) == RUNNING {
-        STATE.store(UNINIT, Ordering::Release);
-    }
+    PROCESS.reset_in_child();
     IID.store(0, Ordering::Relaxed);
 }
 

@@ -84,6 +84,8 @@ impl<T> Drop for SpinGuard<'_, T> {
 /// dropped).
 pub struct ForkSafeLazy<T> {
     state: std::sync::atomic::AtomicU8,
+    /// The thread building the value (a call its build makes must not wait for itself).
+    builder: std::sync::atomic::AtomicI32,
     init: fn() -> T,
     value: UnsafeCell<std::mem::MaybeUninit<T>>,
 }
@@ -101,6 +103,7 @@ impl<T> ForkSafeLazy<T> {
     pub const fn new(init: fn() -> T) -> Self {
         ForkSafeLazy {
             state: std::sync::atomic::AtomicU8::new(NOT_BUILT),
+            builder: std::sync::atomic::AtomicI32::new(0),
             init,
             value: UnsafeCell::new(std::mem::MaybeUninit::uninit()),
         }
@@ -110,18 +113,35 @@ impl<T> ForkSafeLazy<T> {
     /// short and takes no lock).
     pub fn get(&self) -> &T {
         loop {
+            if let Some(v) = self.try_get() {
+                return v;
+            }
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+    }
+
+    /// The value, built by the first caller; `None` for a call the build itself makes on
+    /// the building thread (it must not wait for itself).
+    pub fn try_get(&self) -> Option<&T> {
+        // SAFETY: gettid has no preconditions.
+        let me = unsafe { libc::gettid() };
+        loop {
             match self.state.load(Ordering::Acquire) {
                 // SAFETY: BUILT is stored (Release) after the value was written.
-                BUILT => return unsafe { (*self.value.get()).assume_init_ref() },
+                BUILT => return Some(unsafe { (*self.value.get()).assume_init_ref() }),
                 NOT_BUILT => {
                     if self.state.compare_exchange(NOT_BUILT, BUILDING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                        self.builder.store(me, Ordering::Relaxed);
                         let v = (self.init)();
                         // SAFETY: only the thread that won the exchange writes, and no
-                        // reader reads before BUILT.
+                        // reader reads before BUILT; a child that reset a half-built
+                        // value overwrites it (never drops it).
                         unsafe { (*self.value.get()).write(v) };
                         self.state.store(BUILT, Ordering::Release);
                     }
                 }
+                _ if self.builder.load(Ordering::Relaxed) == me => return None,
                 _ => {
                     std::hint::spin_loop();
                     std::thread::yield_now();
