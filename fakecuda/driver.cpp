@@ -28,6 +28,8 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
+#include <pthread.h>
 #include <string>
 
 // We define the legacy and versioned names ourselves, so the header's renaming macros
@@ -60,6 +62,14 @@ struct FakeArray {
 };
 
 std::mutex g_mu;
+// Fork-safe, as a test double must be for the fork scenarios: a child forked while
+// another thread held g_mu would otherwise wait on it for good (seen: the stress app's
+// forked child, under load). The handlers hold it across fork; the child gets it free.
+struct ForkSafeMutex {
+    ForkSafeMutex() {
+        pthread_atfork([] { g_mu.lock(); }, [] { g_mu.unlock(); }, [] { new (&g_mu) std::mutex(); });
+    }
+} g_mu_fork_safe;
 // Never destroyed: like a real driver's, fakecuda's state outlives the process's static
 // destructors, so threads still copying while the process exits find it intact.
 std::map<uintptr_t, Block> &g_blocks = *new std::map<uintptr_t, Block>;
