@@ -189,7 +189,7 @@ mod tests {
             let r = registrations();
             let _ = counters::mine();
             let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
-            let st = crate::stack::Stack::capture(16);
+            let st = crate::stack::Stack::capture(16, true);
             let _ = crate::stack::symbolise(st.ips(), &[]);
             (unmasked, registrations() - r)
         })

@@ -299,7 +299,10 @@ fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duratio
         mine.leave_report();
         return;
     }
-    let stack = Stack::capture(process.settings.stack_depth.0 as usize);
+    let stack = Stack::capture(process.settings.stack_depth.0 as usize, process.settings.fast_unwind);
+    if stack.slow {
+        bump(Counter::SlowStacks);
+    }
     let now = time_ms();
     for r in records.iter() {
         let outcome = Outcome::Completed { result: rc, blocked };
@@ -413,7 +416,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     for side in records.sides.drain(..) {
         cross_check(call, side);
     }
-    let stack = Stack::capture(process.settings.stack_depth.0 as usize);
+    let stack = Stack::capture(process.settings.stack_depth.0 as usize, process.settings.fast_unwind);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {

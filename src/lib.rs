@@ -10,6 +10,7 @@
 //! - `describe`: reading the call's argument memory (parameter blocks, batches);
 //! - `gate`: the check at the top of every hook, and the panic boundary;
 //! - `sites`, `stack`: findings aggregated by call site; native stacks;
+//! - `unwind`, `frame_rule`: the caching unwinder stacks are walked with, and its rules;
 //! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
 //! - `lifecycle`: constructor, fork handlers, destructor; `process`: initialisation;
 //! - `hook_table`: what a row of the table is; `symbols`: finding the real functions;
@@ -24,6 +25,7 @@
 mod counters;
 mod describe;
 mod finish;
+mod frame_rule;
 mod gate;
 mod hook_table;
 mod hooks;
@@ -40,3 +42,4 @@ mod sites;
 mod spin;
 mod stack;
 mod symbols;
+mod unwind;

@@ -1,8 +1,9 @@
 //! Native call stacks of findings.
 //!
-//! - [`Stack::capture`] runs on every finding: raw return addresses from the unwinder
-//!   (`.eh_frame`, so programs built without frame pointers work), pinguard's own
-//!   frames skipped, into a fixed array. No allocation, no lock.
+//! - [`Stack::capture`] runs on every finding: raw return addresses from the caching
+//!   unwinder ([`crate::unwind`]; `.eh_frame`, so programs built without frame pointers
+//!   work), pinguard's own frames skipped, into a fixed array. No allocation, no lock
+//!   once the stack's addresses have been seen.
 //! - [`symbolise`] runs once per new call site: function (demangled, inlined frames
 //!   too), source file and line where debug info exists, and always module + offset.
 //!   It allocates and reads debug info, so it runs under [`SYMBOLS`], a lock the fork
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use pinguard_core::site::{FrameInfo, FrameKind};
 
 use crate::spin::SpinLock;
+use crate::unwind::{self, Walked};
 
 /// The deepest stack pinguard keeps (`stack_depth` is at most this).
 pub const MAX_DEPTH: usize = 64;
@@ -26,6 +28,8 @@ pub static SYMBOLS: SpinLock<()> = SpinLock::new(());
 pub struct Stack {
     ips: [usize; MAX_DEPTH],
     len: usize,
+    /// Walked by the C library's unwinder although the caching one was asked for.
+    pub slow: bool,
 }
 
 /// pinguard's own executable code, `[start, end)`, found on first use.
@@ -66,31 +70,38 @@ fn own_text() -> (usize, usize) {
 }
 
 impl Stack {
-    /// The caller's stack, at most `depth` frames below pinguard's own.
+    /// The caller's stack, at most `depth` frames below pinguard's own: walked by the
+    /// caching unwinder (if `fast`), or by the C library's where that one cannot follow
+    /// the stack.
     #[inline(never)]
-    pub fn capture(depth: usize) -> Stack {
+    pub fn capture(depth: usize, fast: bool) -> Stack {
         let depth = depth.clamp(1, MAX_DEPTH);
-        let (own_start, own_end) = own_text();
-        let mut stack = Stack { ips: [0; MAX_DEPTH], len: 0 };
-        let mut in_pinguard = true;
+        let own = own_text();
+        let mut stack = Stack { ips: [0; MAX_DEPTH], len: 0, slow: false };
+        if fast && unwind::walk(|ip| stack.keep(ip, own, depth)) == Walked::Done {
+            return stack;
+        }
+        stack.len = 0;
+        stack.slow = fast;
         // SAFETY: the unsynchronised tracer only walks this thread's stack; the closure
         // neither allocates nor unwinds.
         unsafe {
             backtrace::trace_unsynchronized(|frame| {
                 let ip = frame.ip() as usize;
-                if ip == 0 {
-                    return false; // the end of the stack
-                }
-                if in_pinguard && (own_start..own_end).contains(&ip) {
-                    return true;
-                }
-                in_pinguard = false;
-                stack.ips[stack.len] = ip;
-                stack.len += 1;
-                stack.len < depth
+                ip != 0 && stack.keep(ip, own, depth) // 0: the end of the stack
             });
         }
         stack
+    }
+
+    /// Keeps one return address unless it is still inside pinguard; false once full.
+    fn keep(&mut self, ip: usize, (own_start, own_end): (usize, usize), depth: usize) -> bool {
+        if self.len == 0 && (own_start..own_end).contains(&ip) {
+            return true;
+        }
+        self.ips[self.len] = ip;
+        self.len += 1;
+        self.len < depth
     }
 
     pub fn ips(&self) -> &[usize] {
@@ -183,7 +194,7 @@ mod tests {
 
     #[inline(never)]
     fn from_here() -> Stack {
-        Stack::capture(MAX_DEPTH)
+        Stack::capture(MAX_DEPTH, true)
     }
 
     #[test]

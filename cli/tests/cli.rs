@@ -87,6 +87,51 @@ fn the_stack_of_a_finding_points_to_the_apps_own_function_and_line() {
     }
 }
 
+/// The caching unwinder finds exactly the stacks the C library's unwinder finds, through
+/// frames without a frame pointer, with one, and with a size that changes per call
+/// (alloca: only a walk that follows RBP gets past them): same sites, same frames.
+#[test]
+fn the_caching_unwinder_finds_the_same_stacks_as_the_c_librarys() {
+    for build in ["dynamic", "static", "driver", "dlsym"] {
+        let stacks = |fast: &str| {
+            let dir = scratch(&format!("unwind-{build}-{fast}"));
+            let out =
+                pinguard_run(&dir, &["--options", &format!("fast_unwind={fast}")], &app(build, "deep_stacks"), &[]);
+            assert!(out.status.success(), "{build}: {}", stderr(&out));
+            let files = pinguard_report::read::files_in(&[dir.join("reports")]).unwrap();
+            assert_eq!(files.len(), 1, "{build}: one process");
+            let read = pinguard_report::read::file(&files[0]).unwrap();
+            assert_eq!(read.processes.len(), 1);
+            let p = &read.processes[0];
+            let slow = p.summary.as_ref().map(|s| s.counts.get("slow_stacks").copied().unwrap_or(0));
+            assert_eq!(slow, Some(0), "{build} fast_unwind={fast}: no stack left to the C library's unwinder");
+            let mut sites: Vec<Vec<String>> = p
+                .sites
+                .values()
+                .map(|s| {
+                    let count = p.totals.get(&s.site).map(|t| t.count);
+                    assert_eq!(count, Some(2), "{build} fast_unwind={fast}: each chain's two copies at one site");
+                    s.frames.iter().map(|f| format!("{:?} {:?}:{:?}", f.function, f.file, f.line)).collect()
+                })
+                .collect();
+            sites.sort();
+            sites
+        };
+        let (cached, libgcc) = (stacks("1"), stacks("0"));
+        assert_eq!(cached.len(), 3, "{build}: three chains, three sites: {cached:#?}");
+        assert_eq!(cached, libgcc, "{build}: the two unwinders disagree");
+        let alloca = cached
+            .iter()
+            .find(|s| s.iter().any(|f| f.contains("with_alloca")))
+            .unwrap_or_else(|| panic!("{build}: no alloca chain in {cached:#?}"));
+        assert!(
+            alloca.iter().filter(|f| f.contains("with_alloca")).count() >= 4
+                && alloca.iter().any(|f| f.contains("main")),
+            "{build}: the walk went through every alloca frame to main: {alloca:#?}"
+        );
+    }
+}
+
 #[test]
 fn a_multi_process_program_yields_one_report_per_process_and_one_merged_summary() {
     let dir = scratch("spawner");

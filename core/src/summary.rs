@@ -75,6 +75,7 @@ declare_counters! {
     unknown_variants, UnknownVariants: NonZero, "unknown driver entry points passed through untouched";
     disagreements, Disagreements: NonZero, "verdicts the driver disagreed with (verify_with_driver)";
     unwritten, Unwritten: NonZero, "lines not written (stderr replaced or closed)";
+    slow_stacks, SlowStacks: NonZero, "finding stacks the caching unwinder could not follow (walked by the C library's, several microseconds each)";
 }
 
 impl SummaryCounts {
