@@ -36,6 +36,7 @@ log() { echo "$*" | tee -a "$out/bench.txt"; }
 log "date: $(date -u)"
 log "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
 log "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; pinned to CPU $CPU: ${pin[*]:-no taskset}"
+log "cpu topology: $(lscpu 2>/dev/null | grep -E "^(Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|L2 cache|L3 cache):" | sed "s/  */ /g" | paste -sd";" -)"
 
 nvcc -O2 -cudart static bench/gpu/copy_loop.cu -o "$b/loop_static"
 nvcc -O2 -cudart shared bench/gpu/copy_loop.cu -o "$b/loop_shared"

@@ -14,7 +14,8 @@
 #    .gpu/cu12.tar.xz), dynamic and static runtime, on the real driver;
 # 5. pinguard run as CI uses it: a static-runtime app, a program that forks and execs
 #    CUDA children, a PyTorch training script whose DataLoader does not pin memory, each
-#    with --error-exitcode 3; the SARIF and HTML of the last one;
+#    with --error-exitcode 3; the SARIF and HTML of the last one; and the caching
+#    unwinder against the C library's (scripts/compare_stacks.py);
 # 6. the reliability scenarios (fork, exec, signals, exit, stress) on nvcc builds.
 # PARTS (comma list of manifest,differential,scenarios,cuda12,run,reliability; default
 # all) picks parts, so that a long run can be split. Logs go to $OUT (or
@@ -119,6 +120,22 @@ expect_run torch_dataloader 3 python3 scripts/gpu_scenarios.py torch_dataloader_
     "$pg" report "$out/run-torch_dataloader" --format html -o "$out/torch.html" &&
     "$pg" report "$out/run-torch_dataloader" --format markdown -o "$out/torch.md" &&
     "$pg" report "$out/run-spawner" --format text > "$out/spawner.txt"
+# The caching unwinder against the C library's, on nvcc builds (CUDA's static runtime
+# inside the program) and under Python and PyTorch: the same stacks, site for site.
+unwind_case() { # unwind_case NAME [--allow-slow] -- CMD...
+    local name=$1 allow=(); shift
+    [ "$1" = --allow-slow ] && { allow=(--allow-slow); shift; }
+    shift
+    for fast in 1 0; do
+        rm -rf "$out/unwind-$name-$fast"
+        "$pg" run --lib "$lib" --report-dir "$out/unwind-$name-$fast" --options "fast_unwind=$fast" -- "$@" \
+            > /dev/null 2> "$out/unwind-$name-$fast.log"
+    done
+    if python3 scripts/compare_stacks.py "$out/unwind-$name-1" "$out/unwind-$name-0" "${allow[@]}"; then pass 1; else fail 1; fi
+}
+unwind_case deep_stacks_static -- build/gpu/static/deep_stacks
+unwind_case deep_stacks_dynamic -- build/gpu/dynamic/deep_stacks
+unwind_case torch_pageable --allow-slow -- python3 scripts/gpu_scenarios.py torch_pageable
 # One report per process that made a CUDA call pinguard saw: the parent and the
 # posix_spawn, vfork+exec and system children (a forked child's calls are refused by the
 # static runtime before they reach the driver, so it has none).

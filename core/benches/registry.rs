@@ -8,7 +8,10 @@
 //! - insert_remove: pin and release one range, with N others pinned;
 //! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
 //!   count; throughput scaling is their ratio);
-//! - classify: a whole pinned H2D copy's classification.
+//! - classify: a whole pinned H2D copy's classification;
+//! - chase: one load that depends on the one before, in a random cycle through as much
+//!   memory as the tree of 100 000 ranges holds (2.9 MB): the memory latency a random
+//!   lookup pays at each level of the tree, which bounds it from below.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -67,6 +70,21 @@ fn lookups(c: &mut Criterion) {
     // A copy loop reusing its buffer: the same range each time, among 100 000.
     g.bench_function("lookup_same/100000", |b| {
         b.iter(|| black_box(reg.lookup(black_box(0x1000_0000 + 51_234 * STRIDE + 64), 256)))
+    });
+    // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
+    let slots = 2_900_000 / std::mem::size_of::<usize>();
+    let mut cycle: Vec<usize> = (0..slots).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..slots).rev() {
+        let j = (next(&mut x) as usize) % i;
+        cycle.swap(i, j);
+    }
+    let mut at = 0usize;
+    g.bench_function("chase/2.9MB", |b| {
+        b.iter(|| {
+            at = cycle[at];
+            black_box(at)
+        })
     });
     g.finish();
 }

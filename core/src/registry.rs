@@ -13,6 +13,11 @@
 //! child handler (`reset_after_fork`) releases it, which is sound because a root is
 //! always complete: a writer interrupted by fork has published nothing.
 //!
+//! Each thread keeps its last answer ([`LastHit`]: the range, or the gap between ranges,
+//! that its last lookup landed in) with the registry's write count at that time. A copy
+//! loop that reuses its buffer is then answered by one load of the write count and two
+//! comparisons; any write since makes the kept answer stale, and the tree answers.
+//!
 //! Under the `model` feature the root cell and the lock are built on `shuttle`'s
 //! primitives, so that `tests/model_release.rs` can explore every interleaving of the
 //! release protocol against this very code.
@@ -22,6 +27,32 @@ use std::sync::Arc;
 pub use crate::pinned_range::{PinOrigin, PinnedRange};
 use crate::pinned_tree::{self, Entry, Node};
 use sync::{AtomicU64, Ordering, RootCell, WriterLock};
+
+/// Gives each registry an identity that is never reused (a kept answer names its registry).
+static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// A thread's last answer: `[lo, hi)` is the pinned range its last lookup started in
+/// (`entry` set) or the gap between ranges it started in (`entry` unset), valid while the
+/// registry `id` has made no write since its write count read `writes`.
+#[derive(Clone, Copy)]
+struct LastHit {
+    id: u64,
+    writes: u64,
+    lo: usize,
+    hi: usize,
+    entry: Option<PinnedRange>,
+}
+
+const NO_HIT: LastHit = LastHit { id: 0, writes: 0, lo: 0, hi: 0, entry: None };
+
+#[cfg(not(feature = "model"))]
+std::thread_local! {
+    static LAST_HIT: std::cell::Cell<LastHit> = const { std::cell::Cell::new(NO_HIT) };
+}
+#[cfg(feature = "model")]
+shuttle::thread_local! {
+    static LAST_HIT: std::cell::Cell<LastHit> = std::cell::Cell::new(NO_HIT);
+}
 
 /// Where a host range `[start, end)` lies relative to the pinned ranges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +74,9 @@ pub struct PinnedRegistry {
     root: RootCell,
     next_generation: AtomicU64,
     writer: WriterLock,
+    id: u64,
+    /// Writes begun and ended, two per write: odd while a write is in progress.
+    writes: AtomicU64,
 }
 
 /// The published state: a tree and its size.
@@ -63,6 +97,8 @@ impl PinnedRegistry {
             root: RootCell::new(Arc::new(Tree { root: Node::empty(), len: 0 })),
             next_generation: AtomicU64::new(1),
             writer: WriterLock::new(),
+            id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            writes: AtomicU64::new(0),
         }
     }
 
@@ -120,16 +156,47 @@ impl PinnedRegistry {
     }
 
     /// Classifies the host range `[start, start + len)`, `len >= 1`, by the pinned range
-    /// that holds its first byte. Lock-free and allocation-free: one atomic root load and
+    /// that holds its first byte. Lock-free and allocation-free: this thread's last answer
+    /// if no write came since and `start` lies where it did, else one atomic root load and
     /// one descent of the tree.
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
-        let tree = self.root.load();
-        match pinned_tree::floor(&tree.root, start) {
-            Some(e) if start < e.end && end <= e.end => RangeLookup::Inside(e.range()),
-            Some(e) if start < e.end => RangeLookup::Straddles(e.range()),
-            _ => RangeLookup::Outside,
+        let writes = self.writes.load(Ordering::Acquire);
+        let last = LAST_HIT.with(|l| l.get());
+        let hit = if last.id == self.id && last.writes == writes && (last.lo..last.hi).contains(&start) {
+            last.entry
+        } else {
+            match self.lookup_in_tree(start, writes) {
+                Some(entry) => entry,
+                None => return RangeLookup::Outside,
+            }
+        };
+        match hit {
+            Some(range) if end <= range.end => RangeLookup::Inside(range),
+            Some(range) => RangeLookup::Straddles(range),
+            None => RangeLookup::Outside,
         }
+    }
+
+    /// The range that holds `start`, from the tree; kept as this thread's last answer if
+    /// no write ran meanwhile (`writes`, read before the root, is even and unchanged after).
+    #[cold]
+    fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
+        let tree = self.root.load();
+        let below = pinned_tree::floor(&tree.root, start);
+        let (lo, hi, entry) = match below {
+            Some(e) if start < e.end => (e.start, e.end, Some(e.range())),
+            _ => {
+                let lo = below.map(|e| e.end).unwrap_or(0);
+                let hi = pinned_tree::higher(&tree.root, start).map(|e| e.start).unwrap_or(usize::MAX);
+                (lo, hi, None)
+            }
+        };
+        drop(tree);
+        if writes % 2 == 0 && self.writes.load(Ordering::Acquire) == writes {
+            LAST_HIT.with(|l| l.set(LastHit { id: self.id, writes, lo, hi, entry }));
+        }
+        Some(entry)
     }
 
     /// Number of ranges now pinned.
@@ -158,6 +225,9 @@ impl PinnedRegistry {
     /// `pthread_atfork` child handler, where no other thread exists.
     pub fn reset_after_fork(&self) {
         self.writer.reset_after_fork();
+        // A write cut off by fork left the count odd: even it, past every kept answer.
+        let writes = self.writes.load(Ordering::Relaxed);
+        self.writes.store((writes + 2) & !1, Ordering::Release);
     }
 
     fn write<R>(&self, edit: impl FnOnce(&mut Tree) -> R) -> R {
@@ -166,7 +236,12 @@ impl PinnedRegistry {
         let mut next = Tree { root: current.root.clone(), len: current.len };
         drop(current);
         let result = edit(&mut next);
+        // Odd before the new root is visible: a reader that loads it then reads a changed
+        // count and keeps nothing it read; even again (and new) once it is published.
+        let writes = self.writes.load(Ordering::Relaxed);
+        self.writes.store(writes + 1, Ordering::Release);
         self.root.store(Arc::new(next));
+        self.writes.store(writes + 2, Ordering::Release);
         result
     }
 }
@@ -355,6 +430,67 @@ mod tests {
         assert_eq!(reg.ranges(), vec![range(0x10_0000, 0x1000)]);
     }
 
+    /// A thread's kept answer is used only while no write came since, by this thread or
+    /// another, and only for the registry that gave it.
+    #[test]
+    fn a_kept_answer_never_outlives_a_write() {
+        let reg = Arc::new(PinnedRegistry::new());
+        reg.insert(range(0x1000, 0x1000));
+        for _ in 0..2 {
+            assert_eq!(reg.lookup(0x1800, 16), RangeLookup::Inside(range(0x1000, 0x1000)));
+        }
+        reg.remove(0x1000);
+        for _ in 0..2 {
+            assert_eq!(reg.lookup(0x1800, 16), RangeLookup::Outside);
+        }
+        reg.insert(range(0x1800, 0x100));
+        assert_eq!(reg.lookup(0x1800, 0x10), RangeLookup::Inside(range(0x1800, 0x100)));
+        assert_eq!(reg.lookup(0x1810, 0x200), RangeLookup::Straddles(range(0x1800, 0x100)));
+        let other_thread = reg.clone();
+        std::thread::spawn(move || other_thread.remove(0x1800)).join().unwrap();
+        assert_eq!(reg.lookup(0x1810, 0x10), RangeLookup::Outside);
+        // Two registries with the same write count: neither answers from the other's.
+        let (a, b) = (PinnedRegistry::new(), PinnedRegistry::new());
+        a.insert(range(0x1800, 0x100));
+        b.insert(range(0x1000, 0x2000));
+        assert_eq!(a.lookup(0x1810, 0x10), RangeLookup::Inside(range(0x1800, 0x100)));
+        assert_eq!(b.lookup(0x1810, 0x10), RangeLookup::Inside(range(0x1000, 0x2000)));
+        assert_eq!(a.lookup(0x1810, 0x10), RangeLookup::Inside(range(0x1800, 0x100)));
+    }
+
+    /// A reader on another thread sees each write once it is ordered before its lookup:
+    /// told (through a channel) that a range is gone, it never calls it pinned again,
+    /// though its kept answer said pinned.
+    #[test]
+    fn a_reader_told_of_a_write_never_answers_from_before_it() {
+        let reg = Arc::new(PinnedRegistry::new());
+        let (tell, told) = std::sync::mpsc::channel::<(usize, bool)>();
+        let (ack, acked) = std::sync::mpsc::channel::<()>();
+        let reader = {
+            let reg = reg.clone();
+            std::thread::spawn(move || {
+                for (start, pinned) in told {
+                    for _ in 0..3 {
+                        let inside = matches!(reg.lookup(start + 8, 8), RangeLookup::Inside(_));
+                        assert_eq!(inside, pinned, "{start:#x}");
+                    }
+                    ack.send(()).unwrap();
+                }
+            })
+        };
+        for i in 0..2000usize {
+            let start = 0x10_0000 + (i % 7) * 0x1000;
+            reg.insert(range(start, 0x100));
+            tell.send((start, true)).unwrap();
+            acked.recv().unwrap();
+            reg.remove(start);
+            tell.send((start, false)).unwrap();
+            acked.recv().unwrap();
+        }
+        drop(tell);
+        reader.join().unwrap();
+    }
+
     /// The naive model: a list of ranges, searched linearly.
     #[derive(Default)]
     struct Model(Vec<PinnedRange>);
@@ -390,6 +526,8 @@ mod tests {
         Insert(usize, usize),
         Remove(usize),
         Lookup(usize, usize),
+        /// A lookup near the last one: where a kept answer is used.
+        Near(usize, usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -398,6 +536,7 @@ mod tests {
             (0usize..64, 1usize..12).prop_map(|(s, l)| Op::Insert(s * 16, l * 16)),
             (0usize..64).prop_map(|s| Op::Remove(s * 16)),
             (0usize..1100, 1usize..300).prop_map(|(s, l)| Op::Lookup(s, l)),
+            (0usize..40, 1usize..300).prop_map(|(d, l)| Op::Near(d, l)),
         ]
     }
 
@@ -407,6 +546,7 @@ mod tests {
             3 => (0usize..2048, 1usize..6).prop_map(|(s, l)| Op::Insert(s * 16, l * 16)),
             2 => (0usize..2048).prop_map(|s| Op::Remove(s * 16)),
             3 => (0usize..33000, 1usize..200).prop_map(|(s, l)| Op::Lookup(s, l)),
+            2 => (0usize..40, 1usize..200).prop_map(|(d, l)| Op::Near(d, l)),
         ]
     }
 
@@ -416,6 +556,7 @@ mod tests {
         fn deep_trees_agree_with_the_naive_model(ops in proptest::collection::vec(op_wide(), 200..1500)) {
             let reg = PinnedRegistry::new();
             let mut model = Model::default();
+            let mut last = 0;
             for op in ops {
                 match op {
                     Op::Insert(s, l) => {
@@ -423,7 +564,11 @@ mod tests {
                         prop_assert_eq!(reg.insert(r), model.insert_counting(r));
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
-                    Op::Lookup(s, l) => prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l)),
+                    Op::Lookup(s, l) => {
+                        last = s;
+                        prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
+                    }
+                    Op::Near(d, l) => prop_assert_eq!(reg.lookup(last + d, l), model.lookup(last + d, l)),
                 }
             }
             let mut sorted = model.0.clone();
@@ -439,6 +584,7 @@ mod tests {
         fn registry_agrees_with_naive_model(ops in proptest::collection::vec(op(), 1..200)) {
             let reg = PinnedRegistry::new();
             let mut model = Model::default();
+            let mut last = 0;
             for op in ops {
                 match op {
                     Op::Insert(s, l) => {
@@ -447,7 +593,11 @@ mod tests {
                         model.insert(r);
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
-                    Op::Lookup(s, l) => prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l)),
+                    Op::Lookup(s, l) => {
+                        last = s;
+                        prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
+                    }
+                    Op::Near(d, l) => prop_assert_eq!(reg.lookup(last + d, l), model.lookup(last + d, l)),
                 }
                 let mut sorted = model.0.clone();
                 sorted.sort_by_key(|r| r.start);
