@@ -193,7 +193,7 @@ impl PinnedRegistry {
             }
         };
         drop(tree);
-        if writes % 2 == 0 && self.writes.load(Ordering::Acquire) == writes {
+        if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
             LAST_HIT.with(|l| l.set(LastHit { id: self.id, writes, lo, hi, entry }));
         }
         Some(entry)
