@@ -10,10 +10,16 @@
 #
 # BUDGET_PINNED=N fails the run (exit 1) if pinguard's pinned copy costs more than N
 # instructions above the floor: a count, not a time, so a CI check can hold it.
+#
+# Then system calls per call (strace -c, same method): instruction counts do not see a
+# system call's cost in the kernel (a gettid on every copy once cost 130 ns a call here
+# and was invisible to callgrind), so every hot path must make none; a count above 0
+# fails the run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 command -v valgrind >/dev/null || { echo "bench-instructions: valgrind is missing (scripts/setup.sh installs it)" >&2; exit 2; }
+command -v strace >/dev/null || { echo "bench-instructions: strace is missing (scripts/setup.sh installs it)" >&2; exit 2; }
 cargo build --release --quiet -p pinguard
 b=build/bench-instr
 bash scripts/build-test-apps.sh "$b" > /dev/null
@@ -70,3 +76,28 @@ if [ -n "${BUDGET_PINNED:-}" ]; then
     fi
     echo "bench-instructions: pinned copy within budget ($over <= $BUDGET_PINNED above the floor)"
 fi
+
+# syscalls ENV -- ARGS: system calls made by one run (every thread)
+syscalls() {
+    local env=()
+    while [ "$1" != -- ]; do env+=("$1"); shift; done
+    shift
+    env "${env[@]}" strace -f -c -o "$b/strace.txt" "$b/hotloop" "$@" > /dev/null 2>&1
+    awk '$NF == "total" {print $4}' "$b/strace.txt"
+}
+calls_with_syscalls=0
+for spec in "pinned 2000" "pageable 2000" "register 200 100000"; do
+    set -- $spec
+    mode=$1 n=$2
+    shift 2
+    one=$(syscalls LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0 -- "$mode" "$n" "$@")
+    two=$(syscalls LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0 -- "$mode" $((2 * n)) "$@")
+    extra=$((two - one))
+    printf 'system calls made by %d more %s calls: %d\n' $((9 * n)) "$mode" "$extra"
+    [ "$extra" -eq 0 ] || calls_with_syscalls=1
+done
+if [ "$calls_with_syscalls" -ne 0 ]; then
+    echo "bench-instructions: a hot path makes system calls (see above); it must make none" >&2
+    exit 1
+fi
+echo "bench-instructions: no system call on the hot paths"

@@ -49,19 +49,40 @@ impl FrameRule {
         }
     }
 
-    /// The rule of a word made by [`FrameRule::pack`]; `None` for 0.
+    /// The rule of a word made by [`FrameRule::pack`]; `None` for 0 (the walk reads the
+    /// word's fields directly: [`packed_cfa`], [`packed_rbp_saved_at`]).
+    #[cfg(test)]
     pub fn unpack(word: u64) -> Option<FrameRule> {
         match word & 3 {
             0 => None,
             2 => Some(FrameRule::Outermost),
             3 => Some(FrameRule::Unsupported),
-            _ => Some(FrameRule::Step {
-                cfa_from_rbp: word & 4 != 0,
-                cfa_offset: (word >> 32) as u32 as i32,
-                rbp_saved_at: (word & 8 != 0).then_some((word >> 16) as u16 as i16 as i32),
-            }),
+            _ => {
+                let (cfa_from_rbp, cfa_offset) = packed_cfa(word);
+                Some(FrameRule::Step {
+                    cfa_from_rbp,
+                    cfa_offset: cfa_offset as i32,
+                    rbp_saved_at: packed_rbp_saved_at(word).map(|o| o as i32),
+                })
+            }
         }
     }
+}
+
+/// A packed word's kind: `STEP`, `OUTERMOST`, `UNSUPPORTED` (0: none).
+pub const STEP: u64 = 1;
+pub const OUTERMOST: u64 = 2;
+
+/// Of a packed `Step`: whether the CFA is RBP-based, and its offset.
+#[inline(always)]
+pub fn packed_cfa(word: u64) -> (bool, isize) {
+    (word & 4 != 0, (word >> 32) as u32 as i32 as isize)
+}
+
+/// Of a packed `Step`: where the caller's RBP is saved, from the CFA.
+#[inline(always)]
+pub fn packed_rbp_saved_at(word: u64) -> Option<isize> {
+    (word & 8 != 0).then_some((word >> 16) as u16 as i16 as isize)
 }
 
 /// The rule for a code address of this process (a return address minus one, or the exact

@@ -75,8 +75,8 @@ impl<F: FnOnce() -> i32> Call<F> {
         }
         let started = Instant::now();
         let rc = real();
-        let blocked = started.elapsed();
-        boundary(row.name(), || report_after(&call, records, rc, blocked, process));
+        let ended = Instant::now();
+        boundary(row.name(), || report_after(&call, records, rc, (ended - started, ended), process));
         rc
     }
 
@@ -285,7 +285,14 @@ fn time_ms() -> u64 {
 
 /// After the real call: each record goes to its site; a new site is written to the
 /// report and, within print_limit, shown on stderr with its stack.
-fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duration, process: &'static Process) {
+/// `timing`: how long the real call kept the thread, and when it returned.
+fn report_after(
+    call: &CopyCall,
+    mut records: Records,
+    rc: i32,
+    (blocked, ended): (Duration, Instant),
+    process: &'static Process,
+) {
     for side in records.sides.drain(..) {
         cross_check(call, side);
     }
@@ -303,7 +310,7 @@ fn report_after(call: &CopyCall, mut records: Records, rc: i32, blocked: Duratio
     if stack.slow {
         bump(Counter::SlowStacks);
     }
-    let now = time_ms();
+    let now = process.ms_at(ended);
     for r in records.iter() {
         let outcome = Outcome::Completed { result: rc, blocked };
         let occurrence = Occurrence {

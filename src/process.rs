@@ -8,7 +8,7 @@
 //! itself. The exit path asks [`ready`], which never initialises.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::settings::{OPTIONS_VAR, Settings};
@@ -30,6 +30,18 @@ pub struct Process {
     /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
     /// every copy hook, so a test can prove no panic crosses into the program.
     pub test_panic: bool,
+    /// The monotonic clock and the wall clock (ms since the epoch) read together at
+    /// start: a finding's time is derived from the monotonic reading its copy already
+    /// took ([`Process::ms_at`]), one clock read fewer per finding. A step of the wall
+    /// clock after start does not move the times of a report.
+    clock: (Instant, u64),
+}
+
+impl Process {
+    /// Milliseconds since the epoch at `t`.
+    pub fn ms_at(&self, t: Instant) -> u64 {
+        self.clock.1 + t.saturating_duration_since(self.clock.0).as_millis() as u64
+    }
 }
 
 static PROCESS: ForkSafeLazy<Process> = ForkSafeLazy::new(initialise);
@@ -99,6 +111,7 @@ fn initialise() -> Process {
         suppressions,
         notes,
         test_panic,
+        clock: (Instant::now(), now_ms()),
     }
 }
 

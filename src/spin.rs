@@ -124,6 +124,9 @@ impl<T> ForkSafeLazy<T> {
     /// The value, built by the first caller; `None` for a call the build itself makes on
     /// the building thread (it must not wait for itself).
     pub fn try_get(&self) -> Option<&T> {
+        if let Some(v) = self.get_if_built() {
+            return Some(v); // every call but the first few: one load, no system call
+        }
         // SAFETY: gettid has no preconditions.
         let me = unsafe { libc::gettid() };
         loop {

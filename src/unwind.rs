@@ -2,7 +2,7 @@
 //! loads, instead of the C library unwinder's search and interpretation of the unwind
 //! tables on every frame (about 1 300 instructions a frame).
 //!
-//! - [`RULES`]: a fixed table from code address to [`FrameRule`], filled the first time
+//! - [`RULES`]: a fixed table from code address to [`frame_rule::FrameRule`] (packed), filled the first time
 //!   an address is seen ([`frame_rule::rule_for`]), lock-free, never emptied.
 //! - [`walk`]: steps from pinguard's own frame to the callers with those rules. Every
 //!   load is checked against this thread's stack bounds first. A frame whose rule it does
@@ -18,7 +18,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::frame_rule::{self, FrameRule};
+use crate::frame_rule;
 
 /// Slots in the rule table: distinct code addresses kept (16 bytes each).
 const SLOTS: usize = 8192;
@@ -32,31 +32,48 @@ struct Slot {
 
 static RULES: [Slot; SLOTS] = [const { Slot { address: AtomicUsize::new(0), rule: AtomicU64::new(0) } }; SLOTS];
 
-/// The rule for a code address: from the table, or read and kept.
-fn rule_at(address: usize) -> FrameRule {
+/// The packed rule ([`frame_rule::FrameRule::pack`]) for a code address: from its first slot in the
+/// table (the hot path: one probe), or [`rule_word_slow`].
+#[inline(always)]
+fn rule_word_at(address: usize) -> u64 {
     let start = address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 51; // 13 bits: SLOTS
+    let slot = &RULES[start];
+    if slot.address.load(Ordering::Acquire) == address {
+        let word = slot.rule.load(Ordering::Relaxed);
+        if word != 0 {
+            return word;
+        }
+    }
+    rule_word_slow(address, start)
+}
+
+/// The rule from a later slot, or read from the unwind tables and kept.
+#[cold]
+#[inline(never)]
+fn rule_word_slow(address: usize, start: usize) -> u64 {
     for probe in 0..16 {
         let slot = &RULES[(start + probe) % SLOTS];
         let kept = slot.address.load(Ordering::Acquire);
-        if kept == address
-            && let Some(rule) = FrameRule::unpack(slot.rule.load(Ordering::Relaxed))
-        {
-            return rule;
+        if kept == address {
+            let word = slot.rule.load(Ordering::Relaxed);
+            if word != 0 {
+                return word;
+            }
         }
         if kept == address | BUSY {
-            return frame_rule::rule_for(address); // being kept by another thread
+            return frame_rule::rule_for(address).pack(); // being kept by another thread
         }
         if kept == 0 {
-            let rule = frame_rule::rule_for(address);
+            let word = frame_rule::rule_for(address).pack();
             if slot.address.compare_exchange(0, address | BUSY, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                slot.rule.store(rule.pack(), Ordering::Relaxed);
+                slot.rule.store(word, Ordering::Relaxed);
                 slot.address.store(address, Ordering::Release);
             }
-            return rule;
+            return word;
         }
     }
     // The neighbourhood is full: read the rule every time (slow, still exact).
-    frame_rule::rule_for(address)
+    frame_rule::rule_for(address).pack()
 }
 
 thread_local! {
@@ -135,11 +152,13 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
             return Walked::Done;
         }
         first = false;
-        let (cfa_from_rbp, cfa_offset, rbp_saved_at) = match rule_at(lookup) {
-            FrameRule::Step { cfa_from_rbp, cfa_offset, rbp_saved_at } => (cfa_from_rbp, cfa_offset, rbp_saved_at),
-            FrameRule::Outermost => return Walked::Done,
-            FrameRule::Unsupported => return Walked::NotHere,
-        };
+        let word = rule_word_at(lookup);
+        match word & 3 {
+            frame_rule::STEP => {}
+            frame_rule::OUTERMOST => return Walked::Done,
+            _ => return Walked::NotHere,
+        }
+        let (cfa_from_rbp, cfa_offset) = frame_rule::packed_cfa(word);
         let base = if cfa_from_rbp {
             match bp {
                 Some(bp) => bp,
@@ -148,15 +167,15 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
         } else {
             sp
         };
-        let cfa = base.wrapping_add_signed(cfa_offset as isize);
+        let cfa = base.wrapping_add_signed(cfa_offset);
         if cfa <= sp {
             return Walked::NotHere; // a caller's frame is always above its callee's
         }
         let Some(return_address) = load(cfa - 8, sp, high) else {
             return Walked::NotHere;
         };
-        if let Some(at) = rbp_saved_at {
-            bp = load(cfa.wrapping_add_signed(at as isize), sp, high);
+        if let Some(at) = frame_rule::packed_rbp_saved_at(word) {
+            bp = load(cfa.wrapping_add_signed(at), sp, high);
         }
         if return_address == 0 {
             return Walked::Done;
