@@ -93,6 +93,35 @@ pub fn floor(node: &Node, k: usize) -> Option<Entry> {
     }
 }
 
+/// The entry with the greatest start `<= k`, and the smallest start `> k` (`usize::MAX`
+/// if none), in one descent: at each inner level the next child's key (the smallest start
+/// in it) bounds what follows, and the leaf tightens it.
+pub fn floor_and_next(node: &Node, k: usize) -> (Option<Entry>, usize) {
+    let mut node = node;
+    let mut next = usize::MAX;
+    loop {
+        match node {
+            Node::Leaf(v) => {
+                let i = v.partition_point(|e| e.start <= k);
+                if let Some(e) = v.get(i) {
+                    next = e.start;
+                }
+                return ((i > 0).then(|| v[i - 1]), next);
+            }
+            Node::Inner(c) => {
+                let i = c.partition_point(|(key, _)| *key <= k);
+                if let Some((key, _)) = c.get(i) {
+                    next = *key;
+                }
+                if i == 0 {
+                    return (None, next);
+                }
+                node = &c[i - 1].1;
+            }
+        }
+    }
+}
+
 /// The entry with the smallest start `> k`.
 pub fn higher(node: &Node, k: usize) -> Option<Entry> {
     match node {
@@ -288,6 +317,11 @@ mod tests {
         assert_eq!(higher(&root, 16).map(|x| x.start), Some(32));
         assert_eq!(higher(&root, 3184).map(|x| x.start), None);
         assert_eq!(floor(&root, 0).map(|x| x.start), Some(0));
+        for k in [0, 5, 16, 17, 1599, 1600, 3184, 3185, usize::MAX] {
+            let (f, n) = floor_and_next(&root, k);
+            assert_eq!(f, floor(&root, k), "{k}");
+            assert_eq!(n, higher(&root, k).map(|x| x.start).unwrap_or(usize::MAX), "{k}");
+        }
         let old = root.clone();
         let (next, gone) = remove(&root, 1600).unwrap();
         assert_eq!(gone.start, 1600);

@@ -180,17 +180,12 @@ impl PinnedRegistry {
 
     /// The range that holds `start`, from the tree; kept as this thread's last answer if
     /// no write ran meanwhile (`writes`, read before the root, is even and unchanged after).
-    #[cold]
     fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
         let tree = self.root.load();
-        let below = pinned_tree::floor(&tree.root, start);
+        let (below, next) = pinned_tree::floor_and_next(&tree.root, start);
         let (lo, hi, entry) = match below {
             Some(e) if start < e.end => (e.start, e.end, Some(e.range())),
-            _ => {
-                let lo = below.map(|e| e.end).unwrap_or(0);
-                let hi = pinned_tree::higher(&tree.root, start).map(|e| e.start).unwrap_or(usize::MAX);
-                (lo, hi, None)
-            }
+            _ => (below.map(|e| e.end).unwrap_or(0), next, None),
         };
         drop(tree);
         if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
