@@ -445,6 +445,21 @@ fn spawner(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     Ok(format!("{fork}, posix_spawn 4, vfork+exec 5, system 6, parent 2"))
 }
 
+/// The copies of the stress app's cycle of 32 operations (`stress.cpp`): positions 2 to
+/// 29 take the four kinds in turn.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StressCopy {
+    Pinned = 0,
+    Pageable = 1,
+    Straddling = 2,
+    Empty = 3,
+}
+
+/// How many of one thread's `ops` operations are copies of `kind`.
+fn stress_copies(ops: u64, kind: StressCopy) -> u64 {
+    (2..30u64).filter(|at| (at - 2) % 4 == kind as u64).map(|at| ops / 32 + u64::from(at < ops % 32)).sum()
+}
+
 /// 16 threads of mixed operations with forks: exact counts, no hang.
 fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     let threads = 16u64;
@@ -458,12 +473,14 @@ fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     }
     let parent =
         r.summaries.iter().find(|s| s.pid == r.pid).ok_or_else(|| format!("no summary of the parent{}", tail(&r)))?;
-    let want = threads * ops / 8;
+    let want = threads * stress_copies(ops, StressCopy::Pageable);
+    // The empty copy: a static runtime on a real driver answers it itself.
+    let mut kinds = vec![StressCopy::Pinned, StressCopy::Pageable, StressCopy::Straddling];
+    if !static_runtime_on_real_driver(setup, apps) {
+        kinds.push(StressCopy::Empty);
+    }
+    let checked: u64 = kinds.into_iter().map(|k| threads * stress_copies(ops, k)).sum();
     let c = parent.counts;
-    // Operations 2, 3, 4 and 7 are copies; 7 is empty, and a static runtime on a real
-    // driver answers an empty copy itself.
-    let copies = if static_runtime_on_real_driver(setup, apps) { 3 } else { 4 };
-    let checked = threads * ops * copies / 8;
     if c.pageable != want || c.straddles != want || c.checked != checked {
         return Err(format!(
             "pageable {} straddles {} checked {}: expected {want}, {want}, {checked}",
@@ -494,6 +511,15 @@ mod tests {
             .enumerate()
             .map(|(i, m)| format!("reliability: crash frame #{i}: {m}+0x10 (signal 11)\n"))
             .collect()
+    }
+
+    #[test]
+    fn stress_counts_follow_the_cycle_of_32() {
+        assert_eq!(stress_copies(32, StressCopy::Pageable), 7);
+        assert_eq!(stress_copies(1_000_000, StressCopy::Straddling), 1_000_000 / 32 * 7);
+        // 35 operations: a full cycle, then 0 (allocate), 1 (register), 2 (pinned copy).
+        assert_eq!(stress_copies(35, StressCopy::Pinned), 8);
+        assert_eq!(stress_copies(35, StressCopy::Pageable), 7);
     }
 
     #[test]
