@@ -9,7 +9,8 @@
 #    pinguard in log mode and in off mode; ROUNDS rounds, the four configurations
 #    interleaved in each, on one pinned CPU, each run the median of its batches after a
 #    warm-up; reported as the median over rounds and its interquartile range;
-# 2. the pageable loop (what the program's own blocked time is, beside pinguard's cost);
+# 2. the pageable loop (what the program's own blocked time is, beside pinguard's cost),
+#    and what its driver query and clock reads cost alone (bench/gpu/oracle_cost.c);
 # 3. the pinned loop under compute-sanitizer, for reference;
 # 4. micro-benchmarks (criterion: registry, threads; memory per range; report rendering);
 # 5. fakecuda hot loops (pinguard's own cost without GPU noise): pinned, pageable
@@ -113,6 +114,9 @@ for rt in ("static", "shared"):
     if a and b:
         print(f"pageable 4 KiB loop, {rt}: without {q(a)[0]:.0f} ns per call (the copy itself, host blocked), with pinguard {q(b)[0]:.0f} ns: {q(b)[0] - q(a)[0]:+.0f} ns")
 PY
+
+# 2b. what the pageable path's driver query (the oracle) and clock reads cost by themselves
+gcc -O2 bench/gpu/oracle_cost.c -o "$b/oracle_cost" -ldl && "$b/oracle_cost" | while read -r line; do log "$line"; done
 
 # 3. compute-sanitizer, for reference (a few thousand calls)
 if command -v compute-sanitizer >/dev/null; then
