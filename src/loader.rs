@@ -78,16 +78,16 @@ extern "C" fn dlsym_route(handle: *mut c_void, symbol: *const c_char, caller: *c
     if handle.is_null() || handle == libc::RTLD_NEXT {
         return boundary("dlsym", || pseudo_handle_lookup(handle, name, caller)).unwrap_or(ASK_GLIBC);
     }
-    if routing::driver_row(&HOOKS, name.to_bytes()).is_none() {
+    let Some(row) = routing::driver_row(&HOOKS, name.to_bytes()) else {
         return ASK_GLIBC;
-    }
+    };
     if Gate::enter(Scope::Route, "dlsym").is_none() {
         return ASK_GLIBC;
     }
     boundary("dlsym", || {
         // SAFETY: handle is the caller's dlopen handle (not a pseudo-handle, checked above).
         let real = unsafe { symbols::lookup(handle, name) };
-        match routing::by_symbol(&HOOKS, name.to_bytes(), real) {
+        match routing::by_row(&HOOKS, row, real) {
             Routed::Wrapper(w) => w as *mut c_void,
             _ => ASK_GLIBC,
         }

@@ -45,19 +45,28 @@ pub fn by_pointer(table: &[HookRow], base: &str, p: *mut c_void) -> Routed {
     }
 }
 
-/// Routes `dlsym(handle, symbol)` that returned `p`: the symbol names the variant.
+/// Routes `dlsym(handle, symbol)` that returned `p`: the symbol names the variant (the
+/// interposed `dlsym` finds the row first and calls [`by_row`]).
+#[cfg(test)]
 pub fn by_symbol(table: &[HookRow], symbol: &[u8], p: *mut c_void) -> Routed {
+    match driver_row(table, symbol) {
+        Some(row) => by_row(table, row, p),
+        None if p.is_null() => Routed::NotHooked,
+        None if is_wrapper(table, p) => Routed::AlreadyWrapped,
+        None => Routed::NotHooked,
+    }
+}
+
+/// Routes `p`, returned for the name of `row` (found once by [`driver_row`]).
+pub fn by_row(table: &[HookRow], row: &HookRow, p: *mut c_void) -> Routed {
     if p.is_null() {
         return Routed::NotHooked;
     }
     if is_wrapper(table, p) {
         return Routed::AlreadyWrapped;
     }
-    let Some(h) = driver_row(table, symbol) else {
-        return Routed::NotHooked;
-    };
-    h.real.set_if_empty(p);
-    if h.real.peek() == p { Routed::Wrapper(h.wrapper.0) } else { Routed::Unknown }
+    row.real.set_if_empty(p);
+    if row.real.peek() == p { Routed::Wrapper(row.wrapper.0) } else { Routed::Unknown }
 }
 
 /// The driver row exported as `symbol`, if any (a cheap filter run on every `dlsym` by
