@@ -195,6 +195,46 @@ mod tests {
         Stack::capture(MAX_DEPTH, true)
     }
 
+    static SLOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    static DEPTH: AtomicUsize = AtomicUsize::new(0);
+
+    extern "C" fn capture_in_handler(_: i32) {
+        let s = Stack::capture(MAX_DEPTH, true);
+        SLOW.store(s.slow, Ordering::SeqCst);
+        DEPTH.store(s.ips().len(), Ordering::SeqCst);
+    }
+
+    /// A stack the caching unwinder cannot follow (here: a signal handler on an alternate
+    /// signal stack, outside the thread's stack) is walked by the C library's unwinder,
+    /// through the signal frame, and marked slow (the `slow_stacks` counter).
+    #[test]
+    fn a_stack_on_a_signal_stack_is_walked_by_the_c_library() {
+        std::thread::spawn(|| {
+            assert!(!from_here().slow, "an ordinary stack takes the caching unwinder");
+            let mut alt = vec![0u8; 1 << 16];
+            // SAFETY: the alternate stack outlives its use (disabled below before `alt`
+            // drops); the handler only captures a stack and stores two atomics; SIGUSR1
+            // is raised synchronously on this thread and its disposition restored after.
+            unsafe {
+                let ss = libc::stack_t { ss_sp: alt.as_mut_ptr().cast(), ss_flags: 0, ss_size: alt.len() };
+                assert_eq!(libc::sigaltstack(&ss, std::ptr::null_mut()), 0);
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = capture_in_handler as extern "C" fn(i32) as usize;
+                action.sa_flags = libc::SA_ONSTACK;
+                let mut old: libc::sigaction = std::mem::zeroed();
+                assert_eq!(libc::sigaction(libc::SIGUSR1, &action, &mut old), 0);
+                libc::raise(libc::SIGUSR1);
+                libc::sigaction(libc::SIGUSR1, &old, std::ptr::null_mut());
+                let off = libc::stack_t { ss_sp: std::ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+                libc::sigaltstack(&off, std::ptr::null_mut());
+            }
+        })
+        .join()
+        .unwrap();
+        assert!(SLOW.load(Ordering::SeqCst), "the signal stack was left to the C library's unwinder");
+        assert!(DEPTH.load(Ordering::SeqCst) > 0, "and it found the frames past the signal frame");
+    }
+
     #[test]
     fn symbolisation_names_functions_and_modules() {
         // In the unit-test binary pinguard's code and the test share one object, so
