@@ -153,9 +153,13 @@ if [ -x "$g/hotloop" ]; then
 fi
 
 # 6. dlsym through a libcuda handle; start-up without CUDA; resident memory
-for r in 1 2 3; do
-    log "dlsym via libcuda handle, round $r: $("$b/dlsym_loop") | with pinguard: $(LD_PRELOAD=$lib "$b/dlsym_loop")"
+ratios=()
+for r in 1 2 3 4 5 6 7; do
+    bare=$("$b/dlsym_loop") with=$(LD_PRELOAD=$lib "$b/dlsym_loop")
+    log "dlsym via libcuda handle, round $r: $bare | with pinguard: $with"
+    ratios+=("$(awk -v a="$bare" -v b="$with" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", y[2] / x[2] }')")
 done
+log "dlsym of a hooked name, with / without pinguard, round by round: median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 4p)x (${ratios[*]})"
 python3 - "$lib" <<'PY' | tee -a "$out/bench.txt"
 import os, statistics, subprocess, sys, time
 lib = sys.argv[1]
