@@ -2,8 +2,9 @@
 //! loads, instead of the C library unwinder's search and interpretation of the unwind
 //! tables on every frame (about 1 300 instructions a frame).
 //!
-//! - [`RULES`]: a fixed table from code address to [`frame_rule::FrameRule`] (packed), filled the first time
-//!   an address is seen ([`frame_rule::rule_for`]), lock-free, never emptied.
+//! - [`RULES`]: a fixed table from code address to [`frame_rule::FrameRule`] (packed),
+//!   filled the first time an address is seen ([`frame_rule::rule_for`]), lock-free,
+//!   never emptied.
 //! - [`walk`]: steps from pinguard's own frame to the callers with those rules. Every
 //!   load is checked against this thread's stack bounds first. A frame whose rule it does
 //!   not keep, or a stack outside the thread's bounds (a signal stack, a coroutine),
@@ -32,8 +33,8 @@ struct Slot {
 
 static RULES: [Slot; SLOTS] = [const { Slot { address: AtomicUsize::new(0), rule: AtomicU64::new(0) } }; SLOTS];
 
-/// The packed rule ([`frame_rule::FrameRule::pack`]) for a code address: from its first slot in the
-/// table (the hot path: one probe), or [`rule_word_slow`].
+/// The packed rule ([`frame_rule::FrameRule::pack`]) for a code address: from its first
+/// slot in the table (the hot path: one probe), or [`rule_word_slow`].
 #[inline(always)]
 fn rule_word_at(address: usize) -> u64 {
     let start = address.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 51; // 13 bits: SLOTS
@@ -106,7 +107,7 @@ fn stack_bounds() -> (usize, usize) {
 /// How a walk ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Walked {
-    /// `out` holds the stack (up to its depth).
+    /// Every frame was passed to `keep`, up to the outermost or until `keep` stopped.
     Done,
     /// This stack needs the C library's unwinder.
     NotHere,

@@ -166,10 +166,7 @@ impl PinnedRegistry {
         let hit = if last.id == self.id && last.writes == writes && (last.lo..last.hi).contains(&start) {
             last.entry
         } else {
-            match self.lookup_in_tree(start, writes) {
-                Some(entry) => entry,
-                None => return RangeLookup::Outside,
-            }
+            self.lookup_in_tree(start, writes)
         };
         match hit {
             Some(range) if end <= range.end => RangeLookup::Inside(range),
@@ -178,9 +175,10 @@ impl PinnedRegistry {
         }
     }
 
-    /// The range that holds `start`, from the tree; kept as this thread's last answer if
+    /// The range that holds `start` (`None`: a gap), from the tree; kept as this thread's
+    /// last answer if
     /// no write ran meanwhile (`writes`, read before the root, is even and unchanged after).
-    fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
+    fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<PinnedRange> {
         let tree = self.root.load();
         let (below, next) = pinned_tree::floor_and_next(&tree.root, start);
         let (lo, hi, entry) = match below {
@@ -191,7 +189,7 @@ impl PinnedRegistry {
         if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
             LAST_HIT.with(|l| l.set(LastHit { id: self.id, writes, lo, hi, entry }));
         }
-        Some(entry)
+        entry
     }
 
     /// Number of ranges now pinned.
