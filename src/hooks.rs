@@ -43,6 +43,7 @@ use pinguard_core::verdict::Direction;
 use crate::describe::{self, Elements::One, RuntimeBatchAbi};
 use crate::hook_table::{HookRow, Scope};
 use crate::intercept::{self, Call};
+use crate::name_index::NameIndex;
 
 type CudaError = i32;
 type CuResult = i32;
@@ -79,6 +80,12 @@ macro_rules! declare_hooks {
             $( declare_hooks!(@row $scope $layer $twin true), )?
         )*];
 
+        /// The rows of [`HOOKS`] by exported name, one probe each (`dlsym` asks it).
+        pub static HOOK_NAMES: NameIndex = NameIndex::build(&[$(
+            declare_hooks!(@cstr $name),
+            $( declare_hooks!(@cstr $twin), )?
+        )*]);
+
         $(
             declare_hooks!(@each [$($doc)*] [$name $($twin)?] ($($arg: $ty),*) -> $ret, $call, $body);
         )*
@@ -88,12 +95,15 @@ macro_rules! declare_hooks {
         $( declare_hooks!(@export $docs $fname $sig -> $ret, $call, $body); )+
     };
 
+    (@cstr $name:ident) => {
+        match ::std::ffi::CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
+            Ok(s) => s,
+            Err(_) => panic!("symbol names are NUL-terminated"),
+        }
+    };
     (@row $scope:ident $layer:ident $name:ident $per_thread:literal) => {
         HookRow::new(
-            match ::std::ffi::CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
-                Ok(s) => s,
-                Err(_) => panic!("symbol names are NUL-terminated"),
-            },
+            declare_hooks!(@cstr $name),
             declare_hooks!(@layer $layer),
             declare_hooks!(@scope $scope),
             $per_thread,
@@ -356,6 +366,27 @@ mod tests {
         assert_eq!(wrappers.len(), HOOKS.len(), "two rows share a wrapper");
     }
 
+    /// The name index finds every row by its exported name, in a probe or two (the hash
+    /// spreads CUDA's look-alike names), and nothing for a name no row has.
+    #[test]
+    fn every_row_is_found_by_name_in_a_short_probe() {
+        let name_of = |row: usize| HOOKS[row].symbol.to_bytes();
+        for (i, row) in HOOKS.iter().enumerate() {
+            let found = routing::row_named(&HOOKS, &HOOK_NAMES, row.symbol.to_bytes());
+            assert!(found.is_some_and(|f| std::ptr::eq(f, &HOOKS[i])), "{}", row.name());
+        }
+        let longest = HOOK_NAMES.longest_probe(HOOKS.len(), name_of);
+        assert!(longest <= 3, "a name takes {longest} probes");
+        for absent in
+            [&b"cuMemAlloc_v2"[..], b"cuMemcpyHtoDAsync", b"cudaMemcpy", b"cuMemcpyHtoDAsync_v2_ptds", b"malloc"]
+        {
+            assert!(routing::row_named(&HOOKS, &HOOK_NAMES, absent).is_none(), "{absent:?}");
+        }
+        let driver = |s: &[u8]| routing::driver_row(&HOOKS, &HOOK_NAMES, s).map(|r| r.name());
+        assert_eq!(driver(b"cuMemcpyHtoDAsync_v2_ptsz"), Some("cuMemcpyHtoDAsync_v2_ptsz"));
+        assert_eq!(driver(b"cudaMemcpyAsync"), None, "a runtime row is not a driver row");
+    }
+
     #[test]
     fn routing_by_pointer_picks_the_exact_variant() {
         let legacy = Hook::cuMemcpyDtoHAsync_v2.row();
@@ -387,11 +418,19 @@ mod tests {
     fn routing_by_symbol_records_the_pointer_and_refuses_a_second_one() {
         let row = Hook::cuMemcpyAtoHAsync_v2.row();
         let name = b"cuMemcpyAtoHAsync_v2";
-        assert_eq!(routing::by_symbol(&HOOKS, name, ptr(fake_a)), Routed::Wrapper(row.wrapper.0));
+        assert_eq!(routing::by_symbol(&HOOKS, &HOOK_NAMES, name, ptr(fake_a)), Routed::Wrapper(row.wrapper.0));
         assert_eq!(row.real.peek(), ptr(fake_a));
-        assert_eq!(routing::by_symbol(&HOOKS, name, ptr(fake_b)), Routed::Unknown, "another library's function");
-        assert_eq!(routing::by_symbol(&HOOKS, b"cudaMemcpyAsync", ptr(fake_a)), Routed::NotHooked, "runtime symbol");
-        assert_eq!(routing::by_symbol(&HOOKS, b"cuMemAlloc_v2", ptr(fake_a)), Routed::NotHooked);
+        assert_eq!(
+            routing::by_symbol(&HOOKS, &HOOK_NAMES, name, ptr(fake_b)),
+            Routed::Unknown,
+            "another library's function"
+        );
+        assert_eq!(
+            routing::by_symbol(&HOOKS, &HOOK_NAMES, b"cudaMemcpyAsync", ptr(fake_a)),
+            Routed::NotHooked,
+            "runtime symbol"
+        );
+        assert_eq!(routing::by_symbol(&HOOKS, &HOOK_NAMES, b"cuMemAlloc_v2", ptr(fake_a)), Routed::NotHooked);
     }
 
     static HTOA_CALLS: AtomicUsize = AtomicUsize::new(0);

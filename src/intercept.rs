@@ -12,7 +12,7 @@
 
 use std::ffi::{CStr, c_char, c_void};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::cuda_types::ERROR_SYMBOL_NOT_FOUND;
@@ -73,10 +73,12 @@ impl<F: FnOnce() -> i32> Call<F> {
             // Returns only if every finding was suppressed (or pinguard failed).
             boundary(row.name(), || stop_before(&call, &mut records, process));
         }
-        let started = Instant::now();
+        let started = process::monotonic_ns();
         let rc = real();
-        let ended = Instant::now();
-        boundary(row.name(), || report_after(&call, records, rc, (ended - started, ended), process));
+        let ended = process::monotonic_ns();
+        boundary(row.name(), || {
+            report_after(&call, records, rc, (ended.saturating_sub(started), ended), process, block)
+        });
         rc
     }
 
@@ -259,7 +261,7 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
         }
         let verdict = classify_copy(&REGISTRY, &oracle::Driver, e.src, e.dst, e.declared);
         if verdict.pinned_unseen {
-            bump(Counter::PinnedUnseen);
+            block.add(Counter::PinnedUnseen, 1);
         }
         let kind = match verdict.kind {
             VerdictKind::Pageable if e.allowed_by_attribute => RecordKind::AllowedByAttribute,
@@ -268,7 +270,7 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
         };
         let record = Record { kind, verdict, element };
         if matches!(kind, RecordKind::Finding(_)) && record.bytes() < min_bytes {
-            return bump(Counter::Small);
+            return block.add(Counter::Small, 1);
         }
         found.get_or_insert_with(Records::default).push(record);
     };
@@ -285,13 +287,15 @@ fn time_ms() -> u64 {
 
 /// After the real call: each record goes to its site; a new site is written to the
 /// report and, within print_limit, shown on stderr with its stack.
-/// `timing`: how long the real call kept the thread, and when it returned.
+/// `timing`: how long the real call kept the thread (ns), and when it returned (a
+/// [`process::monotonic_ns`] reading).
 fn report_after(
     call: &CopyCall,
     mut records: Records,
     rc: i32,
-    (blocked, ended): (Duration, Instant),
+    (blocked_ns, ended): (u64, u64),
     process: &'static Process,
+    mine: &counters::Block,
 ) {
     for side in records.sides.drain(..) {
         cross_check(call, side);
@@ -299,7 +303,6 @@ fn report_after(
     if records.first.is_none() {
         return;
     }
-    let mine = counters::mine();
     mine.enter_report();
     if finish::closing() {
         // The summary has begun: it must stay the last thing said.
@@ -308,20 +311,15 @@ fn report_after(
     }
     let stack = Stack::capture(process.settings.stack_depth.0 as usize, process.settings.fast_unwind);
     if stack.slow {
-        bump(Counter::SlowStacks);
+        mine.add(Counter::SlowStacks, 1);
     }
     let now = process.ms_at(ended);
     for r in records.iter() {
-        let outcome = Outcome::Completed { result: rc, blocked };
-        let occurrence = Occurrence {
-            bytes: r.bytes(),
-            blocked_ns: blocked.as_nanos() as u64,
-            result: Some(rc),
-            stream: call.stream,
-            time_ms: now,
-        };
+        let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
+        let occurrence =
+            Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
         let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
-        count(r.kind, site);
+        count(r.kind, site, mine);
         if let Some(site) = site.filter(|s| !s.suppressed) {
             site.add(&occurrence);
         }
@@ -337,13 +335,14 @@ fn report_after(
     mine.leave_report();
 }
 
-fn count(kind: RecordKind, site: Option<&Site>) {
-    bump(match (kind, site) {
+fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
+    let counter = match (kind, site) {
         (RecordKind::Finding(_), Some(s)) if s.suppressed => Counter::Suppressed,
         (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,
         (RecordKind::Finding(_), _) => Counter::Pageable,
         (RecordKind::AllowedByAttribute, _) => Counter::Allowed,
-    });
+    };
+    block.add(counter, 1);
 }
 
 /// Writes a new site: its record in the report, and on stderr (unless suppressed, and
@@ -442,7 +441,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
             unsafe { libc::pause() };
         }
     }
-    count(record.kind, site);
+    count(record.kind, site, counters::mine());
     if let Some(site) = site {
         site.add(&Occurrence {
             bytes: record.bytes(),

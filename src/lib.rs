@@ -13,7 +13,8 @@
 //! - `unwind`, `frame_rule`: the caching unwinder stacks are walked with, and its rules;
 //! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
 //! - `lifecycle`: constructor, fork handlers, destructor; `process`: initialisation;
-//! - `hook_table`: what a row of the table is; `symbols`: finding the real functions;
+//! - `hook_table`: what a row of the table is; `name_index`: its rows by name, one
+//!   probe each; `symbols`: finding the real functions;
 //! - `oracle`, `pinned`, `counters`, `sink`, `spin`: the driver's word, the registry,
 //!   per-thread counters, the descriptors lines go to, a fork-safe lock.
 //!
@@ -32,6 +33,7 @@ mod hooks;
 mod intercept;
 mod lifecycle;
 mod loader;
+mod name_index;
 mod oracle;
 mod pinned;
 mod process;

@@ -7,7 +7,7 @@ use std::ffi::{CStr, c_char, c_void};
 
 use crate::gate::{Gate, boundary};
 use crate::hook_table::Scope;
-use crate::hooks::HOOKS;
+use crate::hooks::{HOOK_NAMES, HOOKS};
 use crate::routing::{self, Routed};
 use crate::symbols::{self, REAL_DLSYM};
 
@@ -78,7 +78,7 @@ extern "C" fn dlsym_route(handle: *mut c_void, symbol: *const c_char, caller: *c
     if handle.is_null() || handle == libc::RTLD_NEXT {
         return boundary("dlsym", || pseudo_handle_lookup(handle, name, caller)).unwrap_or(ASK_GLIBC);
     }
-    let Some(row) = routing::driver_row(&HOOKS, name.to_bytes()) else {
+    let Some(row) = routing::driver_row(&HOOKS, &HOOK_NAMES, name.to_bytes()) else {
         return ASK_GLIBC;
     };
     if Gate::enter(Scope::Route, "dlsym").is_none() {
@@ -87,7 +87,7 @@ extern "C" fn dlsym_route(handle: *mut c_void, symbol: *const c_char, caller: *c
     boundary("dlsym", || {
         // SAFETY: handle is the caller's dlopen handle (not a pseudo-handle, checked above).
         let real = unsafe { symbols::lookup(handle, name) };
-        match routing::by_row(&HOOKS, row, real) {
+        match routing::by_row(row, real) {
             Routed::Wrapper(w) => w as *mut c_void,
             _ => ASK_GLIBC,
         }
@@ -98,7 +98,7 @@ extern "C" fn dlsym_route(handle: *mut c_void, symbol: *const c_char, caller: *c
 /// `RTLD_DEFAULT` / `RTLD_NEXT` lookups: glibc's job, unless glibc would answer with
 /// pinguard's own export of a CUDA name no real library defines (see `dlsym_route`).
 fn pseudo_handle_lookup(handle: *mut c_void, name: &CStr, caller: *const c_void) -> *mut c_void {
-    let Some(row) = HOOKS.iter().find(|h| h.symbol == name) else {
+    let Some(row) = routing::row_named(&HOOKS, &HOOK_NAMES, name.to_bytes()) else {
         return ASK_GLIBC; // not a name pinguard exports: nothing changes
     };
     if !row.real_ptr().is_null() {

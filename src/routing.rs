@@ -9,6 +9,7 @@ use std::ffi::c_void;
 use pinguard_core::report::Layer;
 
 use crate::hook_table::HookRow;
+use crate::name_index::NameIndex;
 
 /// What to hand back for a driver entry point.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,32 +49,43 @@ pub fn by_pointer(table: &[HookRow], base: &str, p: *mut c_void) -> Routed {
 /// Routes `dlsym(handle, symbol)` that returned `p`: the symbol names the variant (the
 /// interposed `dlsym` finds the row first and calls [`by_row`]).
 #[cfg(test)]
-pub fn by_symbol(table: &[HookRow], symbol: &[u8], p: *mut c_void) -> Routed {
-    match driver_row(table, symbol) {
-        Some(row) => by_row(table, row, p),
+pub fn by_symbol(table: &[HookRow], names: &NameIndex, symbol: &[u8], p: *mut c_void) -> Routed {
+    match driver_row(table, names, symbol) {
+        Some(row) => by_row(row, p),
         None if p.is_null() => Routed::NotHooked,
         None if is_wrapper(table, p) => Routed::AlreadyWrapped,
         None => Routed::NotHooked,
     }
 }
 
-/// Routes `p`, returned for the name of `row` (found once by [`driver_row`]).
-pub fn by_row(table: &[HookRow], row: &HookRow, p: *mut c_void) -> Routed {
+/// Routes `p`, returned for the name of `row` (found once by [`driver_row`]). A lookup by
+/// name can only have found pinguard's own export of that very name, so the row's own
+/// wrapper is the one to compare with.
+pub fn by_row(row: &HookRow, p: *mut c_void) -> Routed {
     if p.is_null() {
         return Routed::NotHooked;
     }
-    if is_wrapper(table, p) {
+    if p.cast_const().cast() == row.wrapper.0 {
         return Routed::AlreadyWrapped;
     }
-    row.real.set_if_empty(p);
+    let known = row.real.peek();
+    if known.is_null() {
+        row.real.set_if_empty(p);
+    }
     if row.real.peek() == p { Routed::Wrapper(row.wrapper.0) } else { Routed::Unknown }
+}
+
+/// The row of `table` exported as `symbol`, any layer: one probe of `names`, the table's
+/// name index.
+pub fn row_named<'t>(table: &'t [HookRow], names: &NameIndex, symbol: &[u8]) -> Option<&'t HookRow> {
+    names.find(symbol, |row| table[row].symbol.to_bytes()).map(|row| &table[row])
 }
 
 /// The driver row exported as `symbol`, if any (a cheap filter run on every `dlsym` by
 /// handle, before anything is resolved).
-pub fn driver_row<'t>(table: &'t [HookRow], symbol: &[u8]) -> Option<&'t HookRow> {
+pub fn driver_row<'t>(table: &'t [HookRow], names: &NameIndex, symbol: &[u8]) -> Option<&'t HookRow> {
     if !symbol.starts_with(b"cu") {
         return None;
     }
-    table.iter().find(|h| h.layer == Layer::Driver && h.symbol.to_bytes() == symbol)
+    row_named(table, names, symbol).filter(|h| h.layer == Layer::Driver)
 }

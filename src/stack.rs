@@ -78,7 +78,7 @@ impl Stack {
         let depth = depth.clamp(1, MAX_DEPTH);
         let own = own_text();
         let mut stack = Stack { ips: [0; MAX_DEPTH], len: 0, slow: false };
-        if fast && unwind::walk(|ip| stack.keep(ip, own, depth)) == Walked::Done {
+        if fast && unwind::walk(|ip| stack.keep(ip, own, depth)) != Walked::NotHere {
             return stack;
         }
         stack.len = 0;

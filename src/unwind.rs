@@ -16,7 +16,7 @@
 //! the old library's rules: the bounds checks keep every load inside the thread's stack,
 //! but that stack can come out wrong.
 
-use std::cell::Cell;
+use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::frame_rule;
@@ -77,19 +77,67 @@ fn rule_word_slow(address: usize, start: usize) -> u64 {
     frame_rule::rule_for(address).pack()
 }
 
-thread_local! {
-    /// This thread's stack, `[low, high)`; `(0, 0)` until first needed, `(1, 1)` if unknown.
-    static STACK_BOUNDS: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+/// The most return addresses and stack words one walk may pass and read and still be
+/// kept for replay (a deeper walk is simply not kept).
+const MAX_KEPT_IPS: usize = 96;
+const MAX_KEPT_LOADS: usize = 2 * MAX_KEPT_IPS;
+
+/// This thread's last complete walk: where it started, every stack word it read (address
+/// and value) and every return address it passed to `keep`.
+///
+/// A walk is a function of its start (the instruction pointer inside [`walk`], fixed; the
+/// stack pointer; the frame pointer, if a rule used it before reloading it from the
+/// stack), of the rules (kept by address, never changed) and of the stack words it
+/// reads. So if a new walk starts at the same stack pointer (and frame pointer, where it
+/// was used) and every word the last walk read still holds the value it read, the new
+/// walk would read the same words and find the same return addresses: those are replayed
+/// instead. A loop that copies from the same place, the hot pageable loop, starts every
+/// walk at the same stack pointer; a walk from anywhere else reads at least one word that
+/// differs (a return address) and is walked afresh.
+struct LastWalk {
+    kept: bool,
+    sp: usize,
+    bp: usize,
+    bp_used: bool,
+    loads: [(usize, usize); MAX_KEPT_LOADS],
+    loads_len: usize,
+    ips: [usize; MAX_KEPT_IPS],
+    ips_len: usize,
 }
 
-fn stack_bounds() -> (usize, usize) {
-    let known = STACK_BOUNDS.with(Cell::get);
-    if known.0 != 0 {
-        return known;
-    }
+/// This thread's unwinding state, in one thread-local (each costs a call to reach).
+struct Walker {
+    /// This thread's stack, `[low, high)`; `(0, 0)` until first needed, `(1, 1)` if unknown.
+    bounds: (usize, usize),
+    /// A walk is running on this thread (a signal handler that walks meanwhile walks
+    /// without the kept walk, and leaves it alone).
+    busy: bool,
+    last: LastWalk,
+}
+
+thread_local! {
+    static WALKER: UnsafeCell<Walker> = const {
+        UnsafeCell::new(Walker {
+            bounds: (0, 0),
+            busy: false,
+            last: LastWalk {
+                kept: false,
+                sp: 0,
+                bp: 0,
+                bp_used: false,
+                loads: [(0, 0); MAX_KEPT_LOADS],
+                loads_len: 0,
+                ips: [0; MAX_KEPT_IPS],
+                ips_len: 0,
+            },
+        })
+    };
+}
+
+fn stack_bounds_of_thread() -> (usize, usize) {
     // SAFETY: pthread_attr_t is plain C data, initialised by pthread_getattr_np before
     // any read; getstack writes two plain values; the attr is destroyed once, after use.
-    let bounds = unsafe {
+    unsafe {
         let mut attr: libc::pthread_attr_t = std::mem::zeroed();
         if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
             (1, 1)
@@ -99,9 +147,7 @@ fn stack_bounds() -> (usize, usize) {
             libc::pthread_attr_destroy(&mut attr);
             if got == 0 && !addr.is_null() { (addr as usize, addr as usize + size) } else { (1, 1) }
         }
-    };
-    STACK_BOUNDS.with(|b| b.set(bounds));
-    bounds
+    }
 }
 
 /// How a walk ended.
@@ -109,6 +155,9 @@ fn stack_bounds() -> (usize, usize) {
 pub enum Walked {
     /// Every frame was passed to `keep`, up to the outermost or until `keep` stopped.
     Done,
+    /// The same as [`Walked::Done`], by replaying this thread's last walk (see
+    /// [`LastWalk`]): the same return addresses, without stepping through the rules.
+    Replayed,
     /// This stack needs the C library's unwinder.
     NotHere,
 }
@@ -140,48 +189,163 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
             options(nomem, nostack, preserves_flags)
         );
     }
-    let (low, high) = stack_bounds();
+    let Ok(walker) = WALKER.try_with(|w| w.get()) else {
+        return Walked::NotHere; // the thread is being torn down
+    };
+    // SAFETY: the walker is this thread's own and only `walk` reaches it; `busy` keeps a
+    // walk that interrupts this one (a signal handler's) off `last`, and the bounds are
+    // written once per thread, before any read, by whichever walk comes first.
+    let walker = unsafe { &mut *walker };
+    if walker.bounds.0 == 0 {
+        walker.bounds = stack_bounds_of_thread();
+    }
+    let (low, high) = walker.bounds;
     if !(low..high).contains(&sp) {
         return Walked::NotHere;
     }
-    // The first frame is `walk` itself, at the exact address read above; every later
+    if walker.busy {
+        return step(Start { ip, sp, bp, high }, &mut keep, None);
+    }
+    walker.busy = true;
+    let last = &mut walker.last;
+    let walked = if last.replays(sp, bp) {
+        for &ip in &last.ips[..last.ips_len] {
+            if !keep(ip) {
+                break;
+            }
+        }
+        Walked::Replayed
+    } else {
+        step(Start { ip, sp, bp, high }, &mut keep, Some(last))
+    };
+    walker.busy = false;
+    walked
+}
+
+impl LastWalk {
+    /// Would a walk from `sp` (and `bp`) read exactly what the last one read?
+    #[inline]
+    fn replays(&self, sp: usize, bp: usize) -> bool {
+        self.kept
+            && self.sp == sp
+            && (!self.bp_used || self.bp == bp)
+            && self.loads[..self.loads_len].iter().all(|&(at, value)| still_holds(at, value))
+    }
+}
+
+/// Does the stack word at `at`, read by the last walk from the current stack pointer,
+/// still hold `value`?
+#[inline(always)]
+fn still_holds(at: usize, value: usize) -> bool {
+    // SAFETY: the last walk read `at` through `load`, from the stack pointer this walk
+    // starts at, so it is aligned and lies in [sp, high) of this thread's stack: the
+    // frames of the callers, mapped and live while this walk runs.
+    unsafe { (at as *const usize).read_volatile() == value }
+}
+
+/// Where a walk starts: inside [`walk`], with its stack and frame pointers, and the top
+/// of the thread's stack.
+struct Start {
+    ip: usize,
+    sp: usize,
+    bp: usize,
+    high: usize,
+}
+
+/// Steps from `start` through the rules, calling `keep`; into `record`, if given, what
+/// a replay needs (kept only if the walk completes within the kept sizes).
+fn step(start: Start, keep: &mut impl FnMut(usize) -> bool, mut record: Option<&mut LastWalk>) -> Walked {
+    let high = start.high;
+    if let Some(r) = record.as_deref_mut() {
+        (r.kept, r.sp, r.bp, r.bp_used, r.loads_len, r.ips_len) = (false, start.sp, start.bp, false, 0, 0);
+    }
+    let mut fits = true;
+    // The first frame is `walk` itself, at the exact address read there; every later
     // one is looked up at its return address minus one, inside the call.
-    let (mut ip, mut sp, mut bp, mut lookup) = (ip, sp, Some(bp), ip);
+    let (mut ip, mut sp, mut bp, mut lookup) = (start.ip, start.sp, Some(start.bp), start.ip);
+    // Where the current `bp` came from: the walk's start (`None`) or a stack word; a
+    // replay must check it only if a rule uses it, since a frame pointer saved and never
+    // used (RBP as an ordinary callee-saved register, holding a loop counter, say)
+    // changes from call to call without changing the walk.
+    let mut bp_from: Option<(usize, usize)> = None;
+    let mut bp_checked = false;
     let mut first = true;
-    loop {
-        if !first && !keep(ip) {
-            return Walked::Done;
+    let walked = loop {
+        if !first {
+            if let Some(r) = record.as_deref_mut() {
+                fits &= r.keep_ip(ip);
+            }
+            if !keep(ip) {
+                break Walked::Done;
+            }
         }
         first = false;
         let word = rule_word_at(lookup);
         match word & 3 {
             frame_rule::STEP => {}
-            frame_rule::OUTERMOST => return Walked::Done,
-            _ => return Walked::NotHere,
+            frame_rule::OUTERMOST => break Walked::Done,
+            _ => break Walked::NotHere,
         }
         let (cfa_from_rbp, cfa_offset) = frame_rule::packed_cfa(word);
         let base = if cfa_from_rbp {
+            if let Some(r) = record.as_deref_mut()
+                && !bp_checked
+            {
+                match bp_from {
+                    None => r.bp_used = true,
+                    Some((at, value)) => fits &= r.keep_load(at, value),
+                }
+                bp_checked = true;
+            }
             match bp {
                 Some(bp) => bp,
-                None => return Walked::NotHere,
+                None => break Walked::NotHere,
             }
         } else {
             sp
         };
         let cfa = base.wrapping_add_signed(cfa_offset);
         if cfa <= sp {
-            return Walked::NotHere; // a caller's frame is always above its callee's
+            break Walked::NotHere; // a caller's frame is always above its callee's
         }
         let Some(return_address) = load(cfa - 8, sp, high) else {
-            return Walked::NotHere;
+            break Walked::NotHere;
         };
+        if let Some(r) = record.as_deref_mut() {
+            fits &= r.keep_load(cfa - 8, return_address);
+        }
         if let Some(at) = frame_rule::packed_rbp_saved_at(word) {
-            bp = load(cfa.wrapping_add_signed(at), sp, high);
+            let at = cfa.wrapping_add_signed(at);
+            bp = load(at, sp, high);
+            // A failed load (out of bounds) depends only on the address, which the
+            // words already kept determine; a later use of the missing value ends the walk.
+            bp_from = bp.map(|value| (at, value));
+            bp_checked = bp.is_none();
         }
         if return_address == 0 {
-            return Walked::Done;
+            break Walked::Done;
         }
         (ip, sp, lookup) = (return_address, cfa, return_address - 1);
+    };
+    if let Some(r) = record {
+        r.kept = walked == Walked::Done && fits;
+    }
+    walked
+}
+
+impl LastWalk {
+    fn keep_ip(&mut self, ip: usize) -> bool {
+        let Some(slot) = self.ips.get_mut(self.ips_len) else { return false };
+        *slot = ip;
+        self.ips_len += 1;
+        true
+    }
+
+    fn keep_load(&mut self, at: usize, value: usize) -> bool {
+        let Some(slot) = self.loads.get_mut(self.loads_len) else { return false };
+        *slot = (at, value);
+        self.loads_len += 1;
+        true
     }
 }
 
@@ -241,12 +405,100 @@ mod tests {
         }
     }
 
+    fn set_bounds(bounds: (usize, usize)) -> (usize, usize) {
+        // SAFETY: this thread's own walker, not walking now.
+        WALKER.with(|w| unsafe { std::mem::replace(&mut (*w.get()).bounds, bounds) })
+    }
+
     #[test]
     fn a_stack_outside_the_bounds_is_not_walked_here() {
-        let saved = STACK_BOUNDS.with(Cell::get);
-        STACK_BOUNDS.with(|b| b.set((1, 2)));
+        let saved = set_bounds((1, 2));
         let walked = walk(|_| true);
-        STACK_BOUNDS.with(|b| b.set(saved));
+        set_bounds(saved);
         assert_eq!(walked, Walked::NotHere);
+    }
+
+    fn walk_here() -> WalkFrom {
+        let mut ips = Vec::new();
+        let walked = walk(|ip| {
+            ips.push(ip);
+            true
+        });
+        // SAFETY: this thread's own walker, not walking now.
+        let sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
+        (ips, walked, sp)
+    }
+
+    // Two callers of the same shape: their walks start at the same stack pointer, and
+    // differ in the return address into each.
+    #[inline(never)]
+    fn caller_a() -> WalkFrom {
+        let r = walk_here();
+        std::hint::black_box(0xa);
+        r
+    }
+
+    #[inline(never)]
+    fn caller_b() -> WalkFrom {
+        let r = walk_here();
+        std::hint::black_box(0xb);
+        r
+    }
+
+    type WalkFrom = (Vec<usize>, Walked, usize);
+
+    /// Calls each of `callers` from one call site, so that only the return address into
+    /// the caller differs between a's walks and b's.
+    #[inline(never)]
+    fn call_each(callers: &[fn() -> WalkFrom]) -> Vec<WalkFrom> {
+        callers.iter().map(|f| f()).collect()
+    }
+
+    fn from_a_then_b() -> Vec<WalkFrom> {
+        let callers: Vec<fn() -> WalkFrom> = std::hint::black_box(vec![caller_a, caller_a, caller_b, caller_a]);
+        call_each(&callers)
+    }
+
+    /// A walk from where the last one started is replayed, with the same return
+    /// addresses; one from another caller at the same stack pointer reads a different
+    /// return address and is walked afresh, and its stack is the new caller's.
+    #[test]
+    fn a_walk_is_replayed_only_while_the_words_it_read_are_unchanged() {
+        let walks = std::thread::spawn(from_a_then_b).join().unwrap();
+        let [a1, a2, b, a3] = &walks[..] else { unreachable!() };
+        assert_eq!(a1.2, b.2, "the two callers must start at the same stack pointer for this test to mean anything");
+        assert_eq!((&a1.1, &a2.1, &b.1, &a3.1), (&Walked::Done, &Walked::Replayed, &Walked::Done, &Walked::Done));
+        assert_eq!(a1.0, a2.0, "a replay passes the same return addresses");
+        assert_eq!(a1.0, a3.0);
+        assert_ne!(a1.0, b.0, "another caller, another stack");
+        assert_eq!(a1.0.len(), b.0.len());
+        let differ: Vec<_> = a1.0.iter().zip(&b.0).filter(|(x, y)| x != y).collect();
+        assert_eq!(differ.len(), 1, "only the return address into the caller differs: {differ:x?}");
+    }
+
+    /// A walk that a signal handler makes while this thread is walking neither uses nor
+    /// disturbs the kept walk.
+    #[test]
+    fn a_walk_inside_a_walk_leaves_the_kept_one_alone() {
+        std::thread::spawn(|| {
+            let (outer, _, _) = walk_here();
+            let mut inner = Vec::new();
+            let mut inner_walked = None;
+            let walked = walk(|ip| {
+                if inner_walked.is_none() {
+                    inner_walked = Some(walk(|ip| {
+                        inner.push(ip);
+                        true
+                    }));
+                }
+                let _ = ip;
+                true
+            });
+            assert_eq!(walked, Walked::Done, "a walk from elsewhere is walked afresh");
+            assert_eq!(inner_walked, Some(Walked::Done), "the inner walk steps through the rules");
+            assert!(!inner.is_empty() && !outer.is_empty());
+        })
+        .join()
+        .unwrap();
     }
 }

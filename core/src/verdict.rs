@@ -149,7 +149,12 @@ pub struct CopyVerdict {
 
 /// Classifies one host byte range.
 pub fn classify_span(registry: &PinnedRegistry, oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
-    match registry.lookup(span.start, span.len) {
+    residency_of(registry.lookup(span.start, span.len), oracle, span)
+}
+
+/// A host range's residency from the registry's answer for it, asking the driver on a miss.
+fn residency_of(found: RangeLookup, oracle: &dyn DriverOracle, span: HostSpan) -> Residency {
+    match found {
         RangeLookup::Inside(r) => Residency::Pinned(Some(r.origin)),
         RangeLookup::Straddles(r) => Residency::Straddles { edge: Some((r.start, r.end)) },
         RangeLookup::Outside => classify_by_driver(oracle, span),
@@ -214,11 +219,20 @@ impl Residency {
     }
 }
 
-fn classify_side(registry: &PinnedRegistry, oracle: &dyn DriverOracle, side: CopySide) -> Option<Residency> {
+/// One side's residency; `known` is the registry's answer for `known_span`, if asked already.
+fn classify_side(
+    registry: &PinnedRegistry,
+    oracle: &dyn DriverOracle,
+    side: CopySide,
+    known: Option<(HostSpan, RangeLookup)>,
+) -> Option<Residency> {
     match side {
         CopySide::NotHost => Some(Residency::Device),
         CopySide::Empty => None,
-        CopySide::Host(span) | CopySide::Unified(span) => Some(classify_span(registry, oracle, span)),
+        CopySide::Host(span) | CopySide::Unified(span) => Some(match known {
+            Some((asked, found)) if asked == span => residency_of(found, oracle, span),
+            _ => classify_span(registry, oracle, span),
+        }),
     }
 }
 
@@ -231,16 +245,21 @@ pub fn classify_copy(
     dst: CopySide,
     declared: Option<Direction>,
 ) -> CopyVerdict {
-    // The common case first: one host side wholly inside a range pinguard saw pinned,
-    // the other not host memory (a pinned H2D or D2H copy): one registry lookup.
+    // The common case first: one host side, the other not host memory (an H2D or D2H
+    // copy). One registry lookup decides a pinned one; any other keeps that answer, so
+    // the side is never looked up twice.
+    let mut known = None;
     if let (Some(direction), CopySide::Host(span), CopySide::NotHost)
     | (Some(direction), CopySide::NotHost, CopySide::Host(span)) = (declared, src, dst)
-        && let RangeLookup::Inside(_) = registry.lookup(span.start, span.len)
     {
-        return CopyVerdict { kind: VerdictKind::Pinned, direction, host: None, edge: None, pinned_unseen: false };
+        let found = registry.lookup(span.start, span.len);
+        if let RangeLookup::Inside(_) = found {
+            return CopyVerdict { kind: VerdictKind::Pinned, direction, host: None, edge: None, pinned_unseen: false };
+        }
+        known = Some((span, found));
     }
-    let s = classify_side(registry, oracle, src);
-    let d = classify_side(registry, oracle, dst);
+    let s = classify_side(registry, oracle, src, known);
+    let d = classify_side(registry, oracle, dst, known);
     let (Some(s), Some(d)) = (s, d) else {
         return CopyVerdict {
             kind: VerdictKind::Empty,
