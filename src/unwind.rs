@@ -476,29 +476,37 @@ mod tests {
         assert_eq!(differ.len(), 1, "only the return address into the caller differs: {differ:x?}");
     }
 
-    /// A walk that a signal handler makes while this thread is walking neither uses nor
-    /// disturbs the kept walk.
+    /// One walk from here, and inside its first `keep`, if `nest`, another walk (as a
+    /// signal handler's would be): the walk's result, the inner one's, and the start of
+    /// the kept walk afterwards.
+    #[inline(never)]
+    fn walk_nesting(nest: bool) -> (Walked, Option<Walked>, usize) {
+        let mut inner = None;
+        let walked = walk(|_| {
+            if nest && inner.is_none() {
+                inner = Some(walk(|_| true));
+            }
+            true
+        });
+        // SAFETY: this thread's own walker, not walking now.
+        let kept_sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
+        (walked, inner, kept_sp)
+    }
+
+    fn plain_then_nested() -> Vec<(Walked, Option<Walked>, usize)> {
+        std::hint::black_box(vec![false, true]).iter().map(|&nest| walk_nesting(nest)).collect()
+    }
+
+    /// A walk made while this thread is walking (a signal handler's) steps through the
+    /// rules and neither uses nor changes the kept walk: the outer walk is replayed, and
+    /// the kept walk still starts where the outer one does.
     #[test]
     fn a_walk_inside_a_walk_leaves_the_kept_one_alone() {
-        std::thread::spawn(|| {
-            let (outer, _, _) = walk_here();
-            let mut inner = Vec::new();
-            let mut inner_walked = None;
-            let walked = walk(|ip| {
-                if inner_walked.is_none() {
-                    inner_walked = Some(walk(|ip| {
-                        inner.push(ip);
-                        true
-                    }));
-                }
-                let _ = ip;
-                true
-            });
-            assert_eq!(walked, Walked::Done, "a walk from elsewhere is walked afresh");
-            assert_eq!(inner_walked, Some(Walked::Done), "the inner walk steps through the rules");
-            assert!(!inner.is_empty() && !outer.is_empty());
-        })
-        .join()
-        .unwrap();
+        let walks = std::thread::spawn(plain_then_nested).join().unwrap();
+        let [(plain, None, plain_sp), (outer, Some(inner), after_sp)] = &walks[..] else {
+            panic!("{walks:?}");
+        };
+        assert_eq!((plain, outer, inner), (&Walked::Done, &Walked::Replayed, &Walked::Done));
+        assert_eq!(plain_sp, after_sp, "the inner walk changed the kept one");
     }
 }
