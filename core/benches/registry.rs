@@ -7,7 +7,9 @@
 //! - lookup_same: the same range again and again (a copy loop reusing its buffer), at 100 000;
 //! - insert_remove: pin and release one range, with N others pinned;
 //! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
-//!   count; throughput scaling is their ratio);
+//!   count; throughput scaling is their ratio); beside it, `threads/chase`: the same
+//!   threads each chasing a private random cycle through 2.9 MB (the tree's size), work
+//!   that shares nothing at all: how far the machine itself scales this kind of load;
 //! - classify: a whole pinned H2D copy's classification;
 //! - chase: one load that depends on the one before, in a random cycle through as much
 //!   memory as the tree of 100 000 ranges holds (2.9 MB): the memory latency a random
@@ -67,18 +69,29 @@ fn lookups(c: &mut Criterion) {
             black_box(reg.lookup(0x1000_0000 + i * STRIDE + 8192, 256))
         })
     });
+    // The tree's own descent, without the registry around it (its root load, write count
+    // and kept answer): what the node layout costs.
+    let tree = {
+        let mut root = pinguard_core::pinned_tree::Node::empty();
+        for i in 0..100_000usize {
+            let r = PinnedRange::new(0x1000_0000 + i * STRIDE, 4096, PinOrigin::MallocHost).unwrap();
+            root = pinguard_core::pinned_tree::insert(&root, pinguard_core::pinned_tree::Entry::new(r, i as u64));
+        }
+        root
+    };
+    let mut x = 0x1234_5678_9abc_def1u64;
+    g.bench_function("descent/100000", |b| {
+        b.iter(|| {
+            let i = (next(&mut x) as usize) % 100_000;
+            black_box(pinguard_core::pinned_tree::floor_and_next(&tree, 0x1000_0000 + i * STRIDE + 64))
+        })
+    });
     // A copy loop reusing its buffer: the same range each time, among 100 000.
     g.bench_function("lookup_same/100000", |b| {
         b.iter(|| black_box(reg.lookup(black_box(0x1000_0000 + 51_234 * STRIDE + 64), 256)))
     });
     // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
-    let slots = 2_900_000 / std::mem::size_of::<usize>();
-    let mut cycle: Vec<usize> = (0..slots).collect();
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
-    for i in (1..slots).rev() {
-        let j = (next(&mut x) as usize) % i;
-        cycle.swap(i, j);
-    }
+    let cycle = cycle(2_900_000, 0x9e37_79b9_7f4a_7c15);
     let mut at = 0usize;
     g.bench_function("chase/2.9MB", |b| {
         b.iter(|| {
@@ -89,8 +102,21 @@ fn lookups(c: &mut Criterion) {
     g.finish();
 }
 
+/// A random single cycle through `bytes` of slots (Sattolo's shuffle).
+fn cycle(bytes: usize, seed: u64) -> Vec<usize> {
+    let slots = bytes / std::mem::size_of::<usize>();
+    let mut cycle: Vec<usize> = (0..slots).collect();
+    let mut x = seed;
+    for i in (1..slots).rev() {
+        let j = (next(&mut x) as usize) % i;
+        cycle.swap(i, j);
+    }
+    cycle
+}
+
 fn threads(c: &mut Criterion) {
     let reg = Arc::new(filled(100_000));
+    let cycles: Arc<Vec<Vec<usize>>> = Arc::new((0..16).map(|k| cycle(2_900_000, 0x9e37_79b9 + k)).collect());
     let mut g = c.benchmark_group("threads");
     g.measurement_time(Duration::from_secs(3));
     for t in [1usize, 2, 4, 8, 16] {
@@ -108,6 +134,26 @@ fn threads(c: &mut Criterion) {
                                 let i = (next(&mut x) as usize) % 100_000;
                                 black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
                             }
+                        })
+                    })
+                    .collect();
+                hs.into_iter().for_each(|h| h.join().unwrap());
+                start.elapsed()
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("chase", t), &t, |b, &t| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                let hs: Vec<_> = (0..t)
+                    .map(|k| {
+                        let cycles = cycles.clone();
+                        std::thread::spawn(move || {
+                            let cycle = &cycles[k];
+                            let mut at = 0usize;
+                            for _ in 0..iters {
+                                at = cycle[at];
+                            }
+                            black_box(at);
                         })
                     })
                     .collect();
