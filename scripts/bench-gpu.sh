@@ -19,6 +19,12 @@
 #    resident memory;
 # 7. real programs, with and without pinguard: REAL_PROGRAMS (commands separated by ';')
 #    and a PyTorch training step.
+#
+# PARTS (comma list of pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real;
+# default all) picks parts. Where .gpu/before/ holds an earlier build (prepare-gpu.sh
+# with BEFORE=COMMIT), the pageable loop, the fakecuda loops, dlsym and the
+# micro-benchmarks also run it, interleaved with the current one: before and after in
+# one run, on one machine.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,6 +36,10 @@ b=$root/build/bench
 mkdir -p "$b"
 ROUNDS=${ROUNDS:-10}
 CPU=${BENCH_CPU:-3}
+PARTS=${PARTS:-pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real}
+want() { [[ ",$PARTS," == *",$1,"* ]]; }
+before=$g/before/libpinguard.so
+[ -f "$before" ] || before=""
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c "$CPU")
 log() { echo "$*" | tee -a "$out/bench.txt"; }
@@ -38,6 +48,8 @@ log "date: $(date -u)"
 log "gpu: $(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | head -n 1)"
 log "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; pinned to CPU $CPU: ${pin[*]:-no taskset}"
 log "cpu topology: $(lscpu 2>/dev/null | grep -E "^(Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|L2 cache|L3 cache):" | sed "s/  */ /g" | paste -sd";" -)"
+log "clock source: $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null || echo unknown); cpu flags: $(grep -m1 -o -w -E 'constant_tsc|nonstop_tsc|tsc_known_freq|hypervisor' /proc/cpuinfo | sort -u | paste -sd' ' -)"
+log "commit: $(cat "$g/commit" 2>/dev/null || echo unknown); before: $(cat "$g/before/commit" 2>/dev/null || echo none)"
 
 nvcc -O2 -cudart static bench/gpu/copy_loop.cu -o "$b/loop_static"
 nvcc -O2 -cudart shared bench/gpu/copy_loop.cu -o "$b/loop_shared"
@@ -51,11 +63,15 @@ cfg_env() {
         floor) echo "LD_PRELOAD=$b/libfloor.so" ;;
         log) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1" ;;
         off) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=mode=off" ;;
+        # the copy checked and classified (the driver query too), but not reported:
+        # min_bytes above its size makes it a "small" copy, counted only
+        classify) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1:min_bytes=8192" ;;
+        before) echo "LD_PRELOAD=$before PINGUARD_OPTIONS=summary=1" ;;
     esac
 }
 
 # 1. pinned loop, interleaved rounds
-for rt in static shared; do
+want pinned && for rt in static shared; do
     for cfg in none floor log off; do : > "$out/pinned-$rt-$cfg.txt"; done
     for r in $(seq 1 "$ROUNDS"); do
         for cfg in none floor log off; do
@@ -68,15 +84,22 @@ for rt in static shared; do
     grep -q 'checked=[1-9]' "$out/stderr-$rt-log.txt" || log "WARNING: pinguard did not check the $rt loop's copies"
 done
 
-# 2. pageable loop (the program's own blocked time per call, and pinguard's on top)
-for rt in static shared; do
-    for cfg in none log; do : > "$out/pageable-$rt-$cfg.txt"; done
-    for r in $(seq 1 5); do
-        for cfg in none log; do
-            env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable 4096 2000 9 2>/dev/null |
+# 2. pageable loop (the program's own blocked time per call, and pinguard's on top):
+#    none, pinguard reporting (log), pinguard classifying only (classify: the driver
+#    query, no clock, stack or site), off, and the earlier build if there is one
+pageable_cfgs=(none log classify off)
+[ -n "$before" ] && pageable_cfgs+=(before)
+want pageable && for rt in static shared; do
+    for cfg in "${pageable_cfgs[@]}"; do : > "$out/pageable-$rt-$cfg.txt"; done
+    for r in $(seq 1 "${PAGEABLE_ROUNDS:-7}"); do
+        for cfg in "${pageable_cfgs[@]}"; do
+            # shellcheck disable=SC2046
+            env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable 4096 2000 9 2>"$out/stderr-pageable-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' >> "$out/pageable-$rt-$cfg.txt"
         done
     done
+    grep -q 'pageable=[1-9]' "$out/stderr-pageable-$rt-log.txt" || log "WARNING: pinguard reported no pageable copy in the $rt loop"
+    grep -q 'small=[1-9]' "$out/stderr-pageable-$rt-classify.txt" || log "WARNING: the classify-only $rt run counted no small copy"
 done
 
 python3 - "$out" "$ROUNDS" <<'PY' | tee -a "$out/bench.txt"
@@ -110,35 +133,52 @@ for rt in ("static", "shared"):
     m, lo, hi = q(d)
     print(f"  pinguard (log) minus floor, round by round: median {m:+.1f} ns [{lo:+.1f} .. {hi:+.1f}]")
 for rt in ("static", "shared"):
-    a, b = read(f"pageable-{rt}-none.txt"), read(f"pageable-{rt}-log.txt")
-    if a and b:
-        print(f"pageable 4 KiB loop, {rt}: without {q(a)[0]:.0f} ns per call (the copy itself, host blocked), with pinguard {q(b)[0]:.0f} ns: {q(b)[0] - q(a)[0]:+.0f} ns")
+    none = read(f"pageable-{rt}-none.txt")
+    if not none:
+        continue
+    print(f"pageable 4 KiB loop, {rt} runtime, host ns per call over {len(none)} interleaved rounds (the copy itself blocks the host):")
+    for cfg in ("none", "log", "classify", "off", "before"):
+        xs = read(f"pageable-{rt}-{cfg}.txt")
+        if not xs:
+            continue
+        m, lo, hi = q(xs)
+        d = [x - y for x, y in zip(xs, none)]
+        dm, dlo, dhi = q(d)
+        print(f"  {cfg:8s} {m:8.1f} [{lo:.1f} .. {hi:.1f}]  minus none, round by round: {dm:+.1f} ns [{dlo:+.1f} .. {dhi:+.1f}]")
+    lg, cl = read(f"pageable-{rt}-log.txt"), read(f"pageable-{rt}-classify.txt")
+    if lg and cl:
+        d = [x - y for x, y in zip(lg, cl)]
+        print(f"  reporting alone (log minus classify, round by round): {q(d)[0]:+.1f} ns")
 PY
 
 # 2b. what the pageable path's driver query (the oracle) and clock reads cost by themselves
-gcc -O2 bench/gpu/oracle_cost.c -o "$b/oracle_cost" -ldl && "$b/oracle_cost" | while read -r line; do log "$line"; done
+want oracle && gcc -O2 bench/gpu/oracle_cost.c -o "$b/oracle_cost" -ldl && "${pin[@]}" "$b/oracle_cost" | while read -r line; do log "$line"; done
 
 # 3. compute-sanitizer, for reference (a few thousand calls)
-if command -v compute-sanitizer >/dev/null; then
+if want sanitizer && command -v compute-sanitizer >/dev/null; then
     cs=$(compute-sanitizer --tool memcheck "$b/loop_static" pinned 4096 2000 5 2>/dev/null | sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p')
     log "compute-sanitizer memcheck, pinned 4 KiB loop (static): ${cs:-failed} ns per call"
 fi
 
 # 4. micro-benchmarks (built here by prepare-gpu.sh; criterion's report: time [low mid high])
-if [ -x "$g/bench-registry" ]; then
+micro() { # micro BINARY LABEL
     # Single-thread groups on the pinned CPU; the threads group on every CPU (pinned to
     # one, 16 threads share it and the scaling figure means nothing: it did once).
-    { "${pin[@]}" "$g/bench-registry" --bench --warm-up-time 1 --measurement-time 2 --noplot 'registry|classify'
-      "$g/bench-registry" --bench --warm-up-time 1 --measurement-time 2 --noplot 'threads'; } 2>&1 |
-        grep -E '^(registry|threads|classify)|time:|thrpt:' > "$out/micro.txt"
-    log "micro-benchmarks (criterion): $out/micro.txt"
-    grep -E -A1 '^(registry|threads|classify)' "$out/micro.txt" | grep -v '^--' | paste - - | sed 's/  */ /g' | tee -a "$out/bench.txt"
+    { "${pin[@]}" "$1" --bench --warm-up-time 1 --measurement-time 2 --noplot 'registry|classify'
+      "$1" --bench --warm-up-time 1 --measurement-time 2 --noplot 'threads'; } 2>&1 |
+        grep -E '^(registry|threads|classify)|time:|thrpt:' > "$out/micro-$2.txt"
+    log "micro-benchmarks (criterion), $2: $out/micro-$2.txt"
+    grep -E -A1 '^(registry|threads|classify)' "$out/micro-$2.txt" | grep -v '^--' | paste - - | sed 's/  */ /g' | sed "s/^/$2 /" | tee -a "$out/bench.txt"
+}
+if want micro; then
+    [ -x "$g/bench-registry" ] && micro "$g/bench-registry" now
+    [ -n "$before" ] && [ -x "$g/before/bench-registry" ] && micro "$g/before/bench-registry" before
+    [ -x "$g/bench-memory" ] && "$g/bench-memory" | tee -a "$out/bench.txt"
+    [ -x "$g/bench-render" ] && "$g/bench-render" | tee -a "$out/bench.txt"
 fi
-[ -x "$g/bench-memory" ] && "$g/bench-memory" | tee -a "$out/bench.txt"
-[ -x "$g/bench-render" ] && "$g/bench-render" | tee -a "$out/bench.txt"
 
 # 5. fakecuda hot loops: pinguard's own cost, no GPU noise
-if [ -x "$g/hotloop" ]; then
+if want fake && [ -x "$g/hotloop" ]; then
     export LD_LIBRARY_PATH="$g/fakecuda"
     for spec in "pinned 50000" "pageable 50000" "register 5000 100000"; do
         set -- $spec
@@ -146,21 +186,34 @@ if [ -x "$g/hotloop" ]; then
             n=$("${pin[@]}" "$g/hotloop" "$@" | sed 's/ns_per_call=//')
             f=$(LD_PRELOAD=$b/libfloor.so "${pin[@]}" "$g/hotloop" "$@" | sed 's/ns_per_call=//')
             p=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 "${pin[@]}" "$g/hotloop" "$@" 2>/dev/null | sed 's/ns_per_call=//')
-            log "fakecuda $1 (${3:-0} ranges) round $r: none $n ns, floor $f ns, pinguard $p ns per call"
+            o=""
+            [ -n "$before" ] && o=", before $(LD_PRELOAD=$before PINGUARD_OPTIONS=summary=0 "${pin[@]}" "$g/hotloop" "$@" 2>/dev/null | sed 's/ns_per_call=//') ns"
+            log "fakecuda $1 (${3:-0} ranges) round $r: none $n ns, floor $f ns, pinguard $p ns per call$o"
         done
     done
     unset LD_LIBRARY_PATH
 fi
 
-# 6. dlsym through a libcuda handle; start-up without CUDA; resident memory
-ratios=()
-for r in 1 2 3 4 5 6 7; do
-    bare=$("$b/dlsym_loop") with=$(LD_PRELOAD=$lib "$b/dlsym_loop")
-    log "dlsym via libcuda handle, round $r: $bare | with pinguard: $with"
-    ratios+=("$(awk -v a="$bare" -v b="$with" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", y[2] / x[2] }')")
-done
-log "dlsym of a hooked name, with / without pinguard, round by round: median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 4p)x (${ratios[*]})"
-python3 - "$lib" <<'PY' | tee -a "$out/bench.txt"
+# 6. dlsym through a libcuda handle (on the pinned CPU, interleaved); start-up without
+#    CUDA; resident memory
+if want dlsym; then
+    ratios=()
+    before_ratios=()
+    for r in 1 2 3 4 5 6 7 8 9; do
+        bare=$("${pin[@]}" "$b/dlsym_loop") with=$(LD_PRELOAD=$lib "${pin[@]}" "$b/dlsym_loop")
+        o=""
+        if [ -n "$before" ]; then
+            old=$(LD_PRELOAD=$before "${pin[@]}" "$b/dlsym_loop")
+            o=" | before: $old"
+            before_ratios+=("$(awk -v a="$bare" -v b="$old" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", y[2] / x[2] }')")
+        fi
+        log "dlsym via libcuda handle, round $r: $bare | with pinguard: $with$o"
+        ratios+=("$(awk -v a="$bare" -v b="$with" 'BEGIN { split(a, x, " "); split(b, y, " "); printf "%.3f", y[2] / x[2] }')")
+    done
+    log "dlsym of a hooked name, with / without pinguard, round by round: median $(printf '%s\n' "${ratios[@]}" | sort -n | sed -n 5p)x (${ratios[*]})"
+    [ -n "$before" ] && log "the same, before: median $(printf '%s\n' "${before_ratios[@]}" | sort -n | sed -n 5p)x (${before_ratios[*]})"
+fi
+want startup && python3 - "$lib" <<'PY' | tee -a "$out/bench.txt"
 import os, statistics, subprocess, sys, time
 lib = sys.argv[1]
 def once(env):
@@ -177,11 +230,12 @@ mb, mp = statistics.median(bare), statistics.median(pg)
 print(f"start-up of /bin/true (no CUDA), median of 300 interleaved runs: without {mb:.3f} ms, with pinguard {mp:.3f} ms: {mp - mb:+.3f} ms")
 PY
 rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
-log "max RSS, pinned loop (static), KiB: without $(rss "$b/loop_static" pinned 4096 20000 3), with pinguard $(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 rss "$b/loop_static" pinned 4096 20000 3)"
-log "max RSS, pageable loop (static), KiB: without $(rss "$b/loop_static" pageable 4096 2000 3), with pinguard $(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 rss "$b/loop_static" pageable 4096 2000 3)"
+want startup && log "max RSS, pinned loop (static), KiB: without $(rss "$b/loop_static" pinned 4096 20000 3), with pinguard $(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 rss "$b/loop_static" pinned 4096 20000 3)"
+want startup && log "max RSS, pageable loop (static), KiB: without $(rss "$b/loop_static" pageable 4096 2000 3), with pinguard $(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 rss "$b/loop_static" pageable 4096 2000 3)"
 
 # 7. real programs
 IFS=';' read -r -a programs <<< "${REAL_PROGRAMS:-}"
+want real || programs=()
 for p in "${programs[@]}"; do
     [ -n "$p" ] || continue
     for r in 1 2 3; do
@@ -200,7 +254,7 @@ PY
         log "real program '$p' round $r: $t"
     done
 done
-for r in 1 2 3; do
+want real && for r in 1 2 3; do
     a=$(python3 scripts/gpu_scenarios.py torch_train_step 2>/dev/null | sed -n 's/ms_per_step=//p')
     c=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 python3 scripts/gpu_scenarios.py torch_train_step 2>/dev/null | sed -n 's/ms_per_step=//p')
     log "PyTorch training step (pinned DataLoader) round $r: without $a ms, with pinguard $c ms"

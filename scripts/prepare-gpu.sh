@@ -4,6 +4,10 @@
 # manifest runner, the benchmark binaries, fakecuda with its hot loop (pinguard's own
 # cost without GPU noise), and the test apps built against CUDA 12.9 (a solid tar.xz:
 # their static builds each hold the runtime).
+#
+# BEFORE=COMMIT also builds that commit's libpinguard.so and registry benchmark into
+# .gpu/before/ (from a temporary worktree), so that scripts/bench-gpu.sh measures the
+# change before and after in one run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -11,13 +15,30 @@ cargo build --release --workspace
 mkdir -p .gpu
 cp target/release/libpinguard.so target/release/pinguard target/release/pinguard-manifest-run .gpu/
 strip --strip-debug .gpu/libpinguard.so .gpu/pinguard .gpu/pinguard-manifest-run
+git rev-parse --short HEAD > .gpu/commit
+[ -z "$(git status --porcelain --untracked-files=no)" ] || echo "+uncommitted" >> .gpu/commit
 # Benchmarks (criterion and plain binaries), run there by scripts/bench-gpu.sh.
 for bench in "pinguard-core registry" "pinguard-core memory" "pinguard-report render"; do
     set -- $bench
     exe=$(cargo bench -p "$1" --bench "$2" --no-run --message-format=json 2>/dev/null |
         python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m.get("target",{}).get("name")==sys.argv[1]][-1])' "$2")
     cp "$exe" ".gpu/bench-$2"
+    strip --strip-debug ".gpu/bench-$2"
 done
+rm -rf .gpu/before
+if [ -n "${BEFORE:-}" ]; then
+    wt=$(mktemp -d)
+    git worktree add --detach "$wt" "$BEFORE" >/dev/null
+    (cd "$wt" && CARGO_TARGET_DIR="$root/target/before" cargo build --release -p pinguard &&
+        CARGO_TARGET_DIR="$root/target/before" cargo bench -p pinguard-core --bench registry --no-run --message-format=json 2>/dev/null |
+        python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m.get("target",{}).get("name")=="registry"][-1])' > "$wt/.bench-exe")
+    mkdir -p .gpu/before
+    cp target/before/release/libpinguard.so "$(cat "$wt/.bench-exe")" .gpu/before/
+    mv .gpu/before/registry-* .gpu/before/bench-registry
+    strip --strip-debug .gpu/before/libpinguard.so .gpu/before/bench-registry
+    git rev-parse --short "$BEFORE" > .gpu/before/commit
+    git worktree remove --force "$wt"
+fi
 # fakecuda and its hot loop.
 bash scripts/build-test-apps.sh build/fake-bench >/dev/null
 rm -rf .gpu/fakecuda && cp -r build/fake-bench/fakecuda .gpu/fakecuda
