@@ -55,7 +55,7 @@ impl Entry {
 }
 
 /// A node. The root of an empty tree is an empty leaf.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[allow(
     clippy::large_enum_variant,
     reason = "the items are inline on purpose (one allocation a node); inner nodes are about one in 30"
@@ -67,7 +67,7 @@ pub enum Node {
 
 /// Up to [`CAP`] entries sorted by start, field by field (the search reads `starts` only;
 /// its places past `len` hold `usize::MAX`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Leaf {
     len: usize,
     starts: [usize; CAP],
@@ -77,7 +77,7 @@ pub struct Leaf {
 
 /// Up to [`CAP`] children, each with the smallest start in it (`keys`; its places past
 /// `len` hold `usize::MAX`).
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Inner {
     len: usize,
     keys: [usize; CAP],
@@ -97,26 +97,37 @@ impl Leaf {
         Entry { start: self.starts[i], end: self.ends[i], meta: self.metas[i] }
     }
 
-    fn entries(&self) -> Vec<Entry> {
-        (0..self.len).map(|i| self.entry(i)).collect()
+    /// Puts `e` at place `i`, after moving the later entries up; the leaf must not be full.
+    fn insert_at(&mut self, i: usize, e: Entry) {
+        self.starts.copy_within(i..self.len, i + 1);
+        self.ends.copy_within(i..self.len, i + 1);
+        self.metas.copy_within(i..self.len, i + 1);
+        (self.starts[i], self.ends[i], self.metas[i]) = (e.start, e.end, e.meta);
+        self.len += 1;
+    }
+
+    /// Takes out the entry at place `i`, moving the later ones down.
+    fn remove_at(&mut self, i: usize) {
+        self.starts.copy_within(i + 1..self.len, i);
+        self.ends.copy_within(i + 1..self.len, i);
+        self.metas.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+        self.starts[self.len] = usize::MAX;
     }
 }
 
 impl Inner {
-    fn of(children: Vec<(usize, Arc<Node>)>) -> Inner {
-        let mut n = Inner { len: children.len(), keys: [usize::MAX; CAP], children: [const { None }; CAP] };
-        for (i, (key, child)) in children.into_iter().enumerate() {
-            (n.keys[i], n.children[i]) = (key, Some(child));
+    /// Puts `child` at place `i`, after moving the later ones up; the node must not be full.
+    fn insert_child(&mut self, i: usize, key: usize, child: Arc<Node>) {
+        for j in (i..self.len).rev() {
+            self.keys[j + 1] = self.keys[j];
+            self.children[j + 1] = self.children[j].take();
         }
-        n
+        (self.keys[i], self.children[i]) = (key, Some(child));
+        self.len += 1;
     }
-
     fn child(&self, i: usize) -> &Arc<Node> {
         self.children[i].as_ref().expect("an inner node's first `len` children are set")
-    }
-
-    fn pairs(&self) -> Vec<(usize, Arc<Node>)> {
-        (0..self.len).map(|i| (self.keys[i], self.child(i).clone())).collect()
     }
 }
 
@@ -193,6 +204,31 @@ fn prefetch(node: &Node) {
     }
 }
 
+/// A private copy of a node, to edit before it is published: `Arc::make_mut` clones a
+/// shared node straight into a new allocation (the tree holds every node it is given, so
+/// this always copies; an inner node's copy takes a new reference to each child).
+fn copy_of(node: &Arc<Node>) -> Arc<Node> {
+    let mut copy = node.clone();
+    Arc::make_mut(&mut copy);
+    copy
+}
+
+/// `node`'s leaf, in a copy made by [`copy_of`].
+fn leaf_mut(node: &mut Arc<Node>) -> &mut Leaf {
+    match Arc::get_mut(node) {
+        Some(Node::Leaf(l)) => l,
+        _ => unreachable!("a fresh copy of a leaf"),
+    }
+}
+
+/// `node`'s inner node, in a copy made by [`copy_of`].
+fn inner_mut(node: &mut Arc<Node>) -> &mut Inner {
+    match Arc::get_mut(node) {
+        Some(Node::Inner(n)) => n,
+        _ => unreachable!("a fresh copy of an inner node"),
+    }
+}
+
 /// The child of an inner node whose keys cover `k` (the first child for a `k` below all).
 fn child_for(n: &Inner, k: usize) -> usize {
     rank(&n.keys, n.len, k).saturating_sub(1)
@@ -265,42 +301,152 @@ pub fn for_each(node: &Node, f: &mut impl FnMut(Entry)) {
     }
 }
 
-/// Splits a full node's items in two: halves, or, for an item appended at the end, all
-/// but the last on the left (ranges pinned in address order then fill their leaves).
-fn split<T>(mut items: Vec<T>, appended: bool) -> (Vec<T>, Vec<T>) {
-    let at = if appended { items.len() - 1 } else { items.len() / 2 };
-    let right = items.split_off(at);
-    (items, right)
+/// The items of a node being written, one more than a node holds (an insert before its
+/// split), on the stack: a write builds each node of its path once, in place, with no
+/// temporary allocation.
+struct Entries {
+    len: usize,
+    items: [Entry; CAP + 1],
 }
 
-fn insert_into(node: &Node, e: Entry) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
-    match node {
-        Node::Leaf(l) => {
-            let mut v = l.entries();
-            let i = v.partition_point(|x| x.start < e.start);
-            v.insert(i, e);
-            if v.len() <= CAP {
-                return (Arc::new(Node::Leaf(Leaf::of(&v))), None);
+impl Entries {
+    fn of_leaf(l: &Leaf) -> Entries {
+        let mut v = Entries { len: l.len, items: [Entry { start: 0, end: 0, meta: 0 }; CAP + 1] };
+        for i in 0..l.len {
+            v.items[i] = l.entry(i);
+        }
+        v
+    }
+
+    fn insert(&mut self, i: usize, e: Entry) {
+        self.items.copy_within(i..self.len, i + 1);
+        self.items[i] = e;
+        self.len += 1;
+    }
+
+    fn leaf(&self, range: std::ops::Range<usize>) -> Arc<Node> {
+        Arc::new(Node::Leaf(Leaf::of(&self.items[range])))
+    }
+
+    /// This node, or (if over full) it and a right sibling with its key. `appended`: the
+    /// new item went to the end (see [`Entries::split_at`]).
+    fn into_nodes(self, appended: bool) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
+        if self.len <= CAP {
+            return (self.leaf(0..self.len), None);
+        }
+        let at = split_at(self.len, appended);
+        (self.leaf(0..at), Some((self.items[at].start, self.leaf(at..self.len))))
+    }
+}
+
+/// Where a node of `len` items splits: in halves, or, for an item appended at the end of
+/// a leaf, all but the last on the left (ranges pinned in address order then fill their
+/// leaves). Inner nodes always split in halves: a write copies its path, and copying an
+/// inner node takes a reference to every child (and dropping the old one gives them
+/// back), so full inner nodes would double that traffic.
+fn split_at(len: usize, appended: bool) -> usize {
+    if appended { len - 1 } else { len / 2 }
+}
+
+/// An inner node's children being written (see [`Entries`]).
+struct Children {
+    len: usize,
+    keys: [usize; CAP + 1],
+    kids: [Option<Arc<Node>>; CAP + 1],
+}
+
+impl Children {
+    /// The children of `n`, each with a new reference, but for `except` (left empty: the
+    /// write replaces it).
+    fn of_inner(n: &Inner, except: usize) -> Children {
+        let mut c = Children { len: n.len, keys: [usize::MAX; CAP + 1], kids: [const { None }; CAP + 1] };
+        for i in 0..n.len {
+            c.keys[i] = n.keys[i];
+            if i != except {
+                c.kids[i] = n.children[i].clone();
             }
-            let (left, right) = split(v, i == l.len);
-            let key = right[0].start;
-            (Arc::new(Node::Leaf(Leaf::of(&left))), Some((key, Arc::new(Node::Leaf(Leaf::of(&right))))))
+        }
+        c
+    }
+
+    fn set(&mut self, i: usize, key: usize, child: Arc<Node>) {
+        (self.keys[i], self.kids[i]) = (key, Some(child));
+    }
+
+    fn insert(&mut self, i: usize, key: usize, child: Arc<Node>) {
+        for j in (i..self.len).rev() {
+            self.keys[j + 1] = self.keys[j];
+            self.kids[j + 1] = self.kids[j].take();
+        }
+        self.set(i, key, child);
+        self.len += 1;
+    }
+
+    fn remove(&mut self, i: usize) {
+        for j in i..self.len - 1 {
+            self.keys[j] = self.keys[j + 1];
+            self.kids[j] = self.kids[j + 1].take();
+        }
+        self.len -= 1;
+        (self.keys[self.len], self.kids[self.len]) = (usize::MAX, None);
+    }
+
+    fn child(&self, i: usize) -> &Node {
+        self.kids[i].as_deref().expect("the first `len` children are set")
+    }
+
+    fn inner(&mut self, range: std::ops::Range<usize>) -> Arc<Node> {
+        let mut n = Inner { len: range.len(), keys: [usize::MAX; CAP], children: [const { None }; CAP] };
+        for (to, from) in range.enumerate() {
+            (n.keys[to], n.children[to]) = (self.keys[from], self.kids[from].take());
+        }
+        Arc::new(Node::Inner(n))
+    }
+
+    fn into_nodes(mut self) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
+        if self.len <= CAP {
+            let len = self.len;
+            return (self.inner(0..len), None);
+        }
+        let (at, len) = (split_at(self.len, false), self.len);
+        let key = self.keys[at];
+        let left = self.inner(0..at);
+        (left, Some((key, self.inner(at..len))))
+    }
+}
+
+fn insert_into(node: &Arc<Node>, e: Entry) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
+    match &**node {
+        Node::Leaf(l) => {
+            let i = (0..l.len).position(|j| l.starts[j] >= e.start).unwrap_or(l.len);
+            if l.len < CAP {
+                let mut copy = copy_of(node);
+                leaf_mut(&mut copy).insert_at(i, e);
+                return (copy, None);
+            }
+            let mut v = Entries::of_leaf(l);
+            v.insert(i, e);
+            v.into_nodes(i == l.len)
         }
         Node::Inner(n) => {
             let i = child_for(n, e.start);
             let (child, split_off) = insert_into(n.child(i), e);
-            let mut c = n.pairs();
-            c[i] = (c[i].0.min(e.start), child);
-            let appended = split_off.is_some() && i + 1 == n.len;
-            if let Some(right) = split_off {
-                c.insert(i + 1, right);
+            let key = n.keys[i].min(e.start);
+            if split_off.is_some() && n.len == CAP {
+                let mut c = Children::of_inner(n, i);
+                c.set(i, key, child);
+                if let Some((right_key, right)) = split_off {
+                    c.insert(i + 1, right_key, right);
+                }
+                return c.into_nodes();
             }
-            if c.len() <= CAP {
-                return (Arc::new(Node::Inner(Inner::of(c))), None);
+            let mut copy = copy_of(node);
+            let m = inner_mut(&mut copy);
+            (m.keys[i], m.children[i]) = (key, Some(child));
+            if let Some((right_key, right)) = split_off {
+                m.insert_child(i + 1, right_key, right);
             }
-            let (left, right) = split(c, appended);
-            let key = right[0].0;
-            (Arc::new(Node::Inner(Inner::of(left))), Some((key, Arc::new(Node::Inner(Inner::of(right))))))
+            (copy, None)
         }
     }
 }
@@ -310,22 +456,28 @@ pub fn insert(root: &Arc<Node>, e: Entry) -> Arc<Node> {
     let (node, split) = insert_into(root, e);
     match split {
         None => node,
-        Some(right) => Arc::new(Node::Inner(Inner::of(vec![(node.min_key(), node), right]))),
+        Some((key, right)) => {
+            let mut c = Children { len: 2, keys: [usize::MAX; CAP + 1], kids: [const { None }; CAP + 1] };
+            let min = node.min_key();
+            c.set(0, min, node);
+            c.set(1, key, right);
+            c.into_nodes().0
+        }
     }
 }
 
 /// `None`: `k` is not there. `Some((None, e))`: the node is now empty.
-fn remove_from(node: &Node, k: usize) -> Option<(Option<Arc<Node>>, Entry)> {
-    match node {
+fn remove_from(node: &Arc<Node>, k: usize) -> Option<(Option<Arc<Node>>, Entry)> {
+    match &**node {
         Node::Leaf(l) => {
             let i = (0..l.len).find(|&i| l.starts[i] == k)?;
             let e = l.entry(i);
             if l.len == 1 {
                 return Some((None, e));
             }
-            let mut v = l.entries();
-            v.remove(i);
-            Some((Some(Arc::new(Node::Leaf(Leaf::of(&v)))), e))
+            let mut copy = copy_of(node);
+            leaf_mut(&mut copy).remove_at(i);
+            Some((Some(copy), e))
         }
         Node::Inner(n) => {
             if n.len == 0 || k < n.keys[0] {
@@ -333,33 +485,49 @@ fn remove_from(node: &Node, k: usize) -> Option<(Option<Arc<Node>>, Entry)> {
             }
             let i = child_for(n, k);
             let (child, e) = remove_from(n.child(i), k)?;
-            let mut c = n.pairs();
+            if let Some(new) = child.as_ref()
+                && !is_small_leaf(new)
+            {
+                let key = new.min_key();
+                let mut copy = copy_of(node);
+                let m = inner_mut(&mut copy);
+                (m.keys[i], m.children[i]) = (key, child);
+                return Some((Some(copy), e));
+            }
+            let mut c = Children::of_inner(n, i);
             match child {
-                Some(new) => c[i] = (new.min_key(), new),
-                None => {
-                    c.remove(i);
-                }
+                Some(new) => c.set(i, new.min_key(), new),
+                None => c.remove(i),
             }
             merge_small_leaf(&mut c, i);
-            if c.is_empty() { Some((None, e)) } else { Some((Some(Arc::new(Node::Inner(Inner::of(c)))), e)) }
+            if c.len == 0 { Some((None, e)) } else { Some((Some(c.into_nodes().0), e)) }
         }
     }
 }
 
+/// A leaf below a quarter full, which a removal merges with a neighbour if they fit.
+fn is_small_leaf(n: &Node) -> bool {
+    matches!(n, Node::Leaf(l) if l.len < CAP / 4 + 1)
+}
+
 /// Keeps leaves from thinning out under removals: a leaf at `i` (or the one that took
 /// its place) below a quarter full is merged with a neighbour when the two fit in one.
-fn merge_small_leaf(c: &mut Vec<(usize, Arc<Node>)>, i: usize) {
-    let i = i.min(c.len().saturating_sub(1));
-    let small = |n: &Node| matches!(n, Node::Leaf(l) if l.len < CAP / 4 + 1);
-    if c.len() < 2 || !small(&c[i].1) {
+fn merge_small_leaf(c: &mut Children, i: usize) {
+    let i = i.min(c.len.saturating_sub(1));
+    if c.len < 2 || !is_small_leaf(c.child(i)) {
         return;
     }
-    let (a, b) = if i + 1 < c.len() { (i, i + 1) } else { (i - 1, i) };
-    if let (Node::Leaf(x), Node::Leaf(y)) = (&*c[a].1, &*c[b].1)
+    let (a, b) = if i + 1 < c.len { (i, i + 1) } else { (i - 1, i) };
+    if let (Node::Leaf(x), Node::Leaf(y)) = (c.child(a), c.child(b))
         && x.len + y.len <= CAP
     {
-        let merged: Vec<Entry> = x.entries().into_iter().chain(y.entries()).collect();
-        c[a] = (merged[0].start, Arc::new(Node::Leaf(Leaf::of(&merged))));
+        let mut v = Entries::of_leaf(x);
+        for j in 0..y.len {
+            v.items[x.len + j] = y.entry(j);
+        }
+        v.len = x.len + y.len;
+        let merged = v.into_nodes(false).0;
+        c.set(a, merged.min_key(), merged);
         c.remove(b);
     }
 }
