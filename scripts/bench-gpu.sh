@@ -67,6 +67,8 @@ cfg_env() {
         # min_bytes above its size makes it a "small" copy, counted only
         classify) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1:min_bytes=8192" ;;
         before) echo "LD_PRELOAD=$before PINGUARD_OPTIONS=summary=1" ;;
+        # pageable-pair: 4096-byte copies reported, 4095-byte ones classified only
+        pair) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1:min_bytes=4096" ;;
     esac
 }
 
@@ -100,6 +102,18 @@ want pageable && for rt in static shared; do
     done
     grep -q 'pageable=[1-9]' "$out/stderr-pageable-$rt-log.txt" || log "WARNING: pinguard reported no pageable copy in the $rt loop"
     grep -q 'small=[1-9]' "$out/stderr-pageable-$rt-classify.txt" || log "WARNING: the classify-only $rt run counted no small copy"
+    # In one process: batches of 4096-byte copies (reported) and 4095-byte ones (only
+    # classified) alternate, so their difference is what reporting costs, free of the
+    # run-to-run spread of the real copy; without pinguard, the control.
+    for cfg in none pair; do : > "$out/pair-$rt-$cfg.txt"; done
+    for r in $(seq 1 "${PAGEABLE_ROUNDS:-7}"); do
+        for cfg in none pair; do
+            # shellcheck disable=SC2046
+            env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable-pair 4096 2000 9 2>"$out/stderr-pair-$rt-$cfg.txt" |
+                sed -n 's/ns_per_call=\([0-9.]*\) .*smaller_ns_per_call=\([0-9.]*\).*/\1 \2/p' >> "$out/pair-$rt-$cfg.txt"
+        done
+    done
+    grep -q 'small=[1-9]' "$out/stderr-pair-$rt-pair.txt" || log "WARNING: the $rt pair run counted no small copy"
 done
 
 python3 - "$out" "$ROUNDS" <<'PY' | tee -a "$out/bench.txt"
@@ -149,6 +163,14 @@ for rt in ("static", "shared"):
     if lg and cl:
         d = [x - y for x, y in zip(lg, cl)]
         print(f"  reporting alone (log minus classify, round by round): {q(d)[0]:+.1f} ns")
+    for cfg in ("none", "pair"):
+        p = out / f"pair-{rt}-{cfg}.txt"
+        rows = [tuple(map(float, l.split())) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
+        if rows:
+            d = [a - b for a, b in rows]
+            m, lo, hi = q(d)
+            what = "reporting a finding (4096 reported minus 4095 classified only)" if cfg == "pair" else "control without pinguard (4096 minus 4095 bytes)"
+            print(f"  in one process, {what}: {m:+.1f} ns [{lo:+.1f} .. {hi:+.1f}] over {len(d)} runs")
 PY
 
 # 2b. what the pageable path's driver query (the oracle) and clock reads cost by themselves

@@ -5,6 +5,8 @@
 //! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;
 //! - miss: a lookup of pageable memory between ranges, at 100 000 ranges;
 //! - lookup_same: the same range again and again (a copy loop reusing its buffer), at 100 000;
+//! - lookup_in_turn: three ranges in turn (triple buffering), at 100 000;
+//! - descent: the tree's own search, without the registry around it, at 100 000;
 //! - insert_remove: pin and release one range, with N others pinned;
 //! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
 //!   count; throughput scaling is their ratio); beside it, `threads/chase`: the same
@@ -89,6 +91,15 @@ fn lookups(c: &mut Criterion) {
     // A copy loop reusing its buffer: the same range each time, among 100 000.
     g.bench_function("lookup_same/100000", |b| {
         b.iter(|| black_box(reg.lookup(black_box(0x1000_0000 + 51_234 * STRIDE + 64), 256)))
+    });
+    // Three buffers used in turn (triple buffering), among 100 000: each lookup is answered
+    // by one of the thread's kept answers.
+    let mut turn = 0usize;
+    g.bench_function("lookup_in_turn/100000", |b| {
+        b.iter(|| {
+            turn = (turn + 1) % 3;
+            black_box(reg.lookup(black_box(0x1000_0000 + (51_234 + 7_919 * turn) * STRIDE + 64), 256))
+        })
     });
     // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
     let cycle = cycle(2_900_000, 0x9e37_79b9_7f4a_7c15);

@@ -13,10 +13,11 @@
 //! child handler (`reset_after_fork`) releases it, which is sound because a root is
 //! always complete: a writer interrupted by fork has published nothing.
 //!
-//! Each thread keeps its last answer ([`LastHit`]: the range, or the gap between ranges,
-//! that its last lookup landed in) with the registry's write count at that time. A copy
-//! loop that reuses its buffer is then answered by one load of the write count and two
-//! comparisons; any write since makes the kept answer stale, and the tree answers.
+//! Each thread keeps its last few answers ([`LastHit`]: the range, or the gap between
+//! ranges, that a lookup landed in) with the registry's write count at that time. A copy
+//! loop that reuses its buffer, or cycles through a few (double buffering, a small pool of
+//! pinned staging buffers), is then answered by one load of the write count and a few
+//! comparisons; any write since makes every kept answer stale, and the tree answers.
 //!
 //! Under the `model` feature the root cell and the lock are built on `shuttle`'s
 //! primitives, so that `tests/model_release.rs` can explore every interleaving of the
@@ -31,27 +32,79 @@ use sync::{AtomicU64, Ordering, RootCell, WriterLock};
 /// Gives each registry an identity that is never reused (a kept answer names its registry).
 static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// A thread's last answer: `[lo, hi)` is the pinned range its last lookup started in
-/// (`entry` set) or the gap between ranges it started in (`entry` unset), valid while the
-/// registry `id` has made no write since its write count read `writes`.
+/// An answer a thread keeps: `[lo, hi)` is the pinned range a lookup started in (`origin`
+/// one of [`LastHit::ORIGINS`]) or the gap between ranges it started in ([`LastHit::GAP`]),
+/// valid while the registry `id` has made no write since its write count read `writes`.
 #[derive(Clone, Copy)]
 struct LastHit {
     id: u64,
     writes: u64,
     lo: usize,
     hi: usize,
-    entry: Option<PinnedRange>,
+    /// The range's origin ([`LastHit::ORIGINS`]), or [`LastHit::GAP`]: whole words only,
+    /// since a copy of a struct with padding (an `Option<PinnedRange>`) compiles to
+    /// overlapping partial moves that stall the loads reading them back, which tripled
+    /// the cost of a kept answer.
+    origin: u64,
 }
 
-const NO_HIT: LastHit = LastHit { id: 0, writes: 0, lo: 0, hi: 0, entry: None };
+impl LastHit {
+    const ORIGINS: [PinOrigin; 3] = [PinOrigin::MallocHost, PinOrigin::HostAlloc, PinOrigin::Registered];
+    const GAP: u64 = 3;
+
+    fn new(id: u64, writes: u64, lo: usize, hi: usize, entry: Option<PinnedRange>) -> LastHit {
+        let origin = match entry {
+            Some(r) => Self::ORIGINS.iter().position(|o| *o == r.origin).unwrap_or(0) as u64,
+            None => Self::GAP,
+        };
+        LastHit { id, writes, lo, hi, origin }
+    }
+
+    /// The answer kept: the range (`lo`, `hi` are its bounds), or `None` for a gap.
+    fn entry(&self) -> Option<PinnedRange> {
+        let origin = *Self::ORIGINS.get(self.origin as usize)?;
+        Some(PinnedRange { start: self.lo, end: self.hi, origin })
+    }
+}
+
+const NO_HIT: LastHit = LastHit { id: 0, writes: 0, lo: 0, hi: 0, origin: LastHit::GAP };
+
+/// Answers a thread keeps: enough for double and triple buffering.
+const KEPT: usize = 4;
+
+/// A thread's kept answers: `last` is the one that answered (or was kept) last, probed
+/// first; `next` is the one the next tree answer replaces (in turn).
+struct Kept {
+    hits: [std::cell::Cell<LastHit>; KEPT],
+    last: std::cell::Cell<usize>,
+    next: std::cell::Cell<usize>,
+}
+
+impl Kept {
+    const fn new() -> Kept {
+        Kept {
+            hits: [const { std::cell::Cell::new(NO_HIT) }; KEPT],
+            last: std::cell::Cell::new(0),
+            next: std::cell::Cell::new(0),
+        }
+    }
+
+    /// The kept answer at `slot`, if it is registry `id`'s at write count `writes` and
+    /// its range or gap holds `start`.
+    #[inline(always)]
+    fn at(&self, slot: usize, id: u64, writes: u64, start: usize) -> Option<Option<PinnedRange>> {
+        let h = self.hits[slot].get();
+        (h.id == id && h.writes == writes && (h.lo..h.hi).contains(&start)).then(|| h.entry())
+    }
+}
 
 #[cfg(not(feature = "model"))]
 std::thread_local! {
-    static LAST_HIT: std::cell::Cell<LastHit> = const { std::cell::Cell::new(NO_HIT) };
+    static KEPT_ANSWERS: Kept = const { Kept::new() };
 }
 #[cfg(feature = "model")]
 shuttle::thread_local! {
-    static LAST_HIT: std::cell::Cell<LastHit> = std::cell::Cell::new(NO_HIT);
+    static KEPT_ANSWERS: Kept = Kept::new();
 }
 
 /// Where a host range `[start, end)` lies relative to the pinned ranges.
@@ -156,17 +209,15 @@ impl PinnedRegistry {
     }
 
     /// Classifies the host range `[start, start + len)`, `len >= 1`, by the pinned range
-    /// that holds its first byte. Lock-free and allocation-free: this thread's last answer
-    /// if no write came since and `start` lies where it did, else one atomic root load and
-    /// one descent of the tree.
+    /// that holds its first byte. Lock-free and allocation-free: an answer this thread
+    /// kept, if no write came since and `start` lies where it did, else one atomic root
+    /// load and one descent of the tree.
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
         let writes = self.writes.load(Ordering::Acquire);
-        let last = LAST_HIT.with(|l| l.get());
-        let hit = if last.id == self.id && last.writes == writes && (last.lo..last.hi).contains(&start) {
-            last.entry
-        } else {
-            self.lookup_in_tree(start, writes)
+        let hit = match self.kept_answer(start, writes) {
+            Some(kept) => kept,
+            None => self.lookup_in_tree(start, writes),
         };
         match hit {
             Some(range) if end <= range.end => RangeLookup::Inside(range),
@@ -175,9 +226,27 @@ impl PinnedRegistry {
         }
     }
 
-    /// The range that holds `start` (`None`: a gap), from the tree; kept as this thread's
-    /// last answer if
-    /// no write ran meanwhile (`writes`, read before the root, is even and unchanged after).
+    /// This thread's kept answer for `start` (the range, or `None` for a gap), if one is
+    /// valid: given by this registry, at write count `writes`, around `start`.
+    #[inline]
+    fn kept_answer(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
+        KEPT_ANSWERS.with(|k| {
+            let last = k.last.get() % KEPT;
+            // The last one to answer first: a loop over one buffer stops here.
+            if let Some(hit) = k.at(last, self.id, writes, start) {
+                return Some(hit);
+            }
+            (0..KEPT).filter(|&slot| slot != last).find_map(|slot| {
+                let hit = k.at(slot, self.id, writes, start)?;
+                k.last.set(slot);
+                Some(hit)
+            })
+        })
+    }
+
+    /// The range that holds `start` (`None`: a gap), from the tree; kept as one of this
+    /// thread's answers if no write ran meanwhile (`writes`, read before the root, is
+    /// even and unchanged after).
     fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<PinnedRange> {
         let tree = self.root.load();
         let (below, next) = pinned_tree::floor_and_next(&tree.root, start);
@@ -187,7 +256,12 @@ impl PinnedRegistry {
         };
         drop(tree);
         if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
-            LAST_HIT.with(|l| l.set(LastHit { id: self.id, writes, lo, hi, entry }));
+            KEPT_ANSWERS.with(|k| {
+                let slot = k.next.get();
+                k.hits[slot].set(LastHit::new(self.id, writes, lo, hi, entry));
+                k.last.set(slot);
+                k.next.set((slot + 1) % KEPT);
+            });
         }
         entry
     }
@@ -521,6 +595,9 @@ mod tests {
         Lookup(usize, usize),
         /// A lookup near the last one: where a kept answer is used.
         Near(usize, usize),
+        /// A lookup near the one `back` lookups ago: where an older kept answer is used
+        /// (buffers used in turn).
+        Back(usize, usize, usize),
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -530,6 +607,7 @@ mod tests {
             (0usize..64).prop_map(|s| Op::Remove(s * 16)),
             (0usize..1100, 1usize..300).prop_map(|(s, l)| Op::Lookup(s, l)),
             (0usize..40, 1usize..300).prop_map(|(d, l)| Op::Near(d, l)),
+            (1usize..7, 0usize..40, 1usize..300).prop_map(|(b, d, l)| Op::Back(b, d, l)),
         ]
     }
 
@@ -540,6 +618,7 @@ mod tests {
             2 => (0usize..2048).prop_map(|s| Op::Remove(s * 16)),
             3 => (0usize..33000, 1usize..200).prop_map(|(s, l)| Op::Lookup(s, l)),
             2 => (0usize..40, 1usize..200).prop_map(|(d, l)| Op::Near(d, l)),
+            2 => (1usize..7, 0usize..40, 1usize..200).prop_map(|(b, d, l)| Op::Back(b, d, l)),
         ]
     }
 
@@ -549,7 +628,7 @@ mod tests {
         fn deep_trees_agree_with_the_naive_model(ops in proptest::collection::vec(op_wide(), 200..1500)) {
             let reg = PinnedRegistry::new();
             let mut model = Model::default();
-            let mut last = 0;
+            let mut history = vec![0];
             for op in ops {
                 match op {
                     Op::Insert(s, l) => {
@@ -558,10 +637,17 @@ mod tests {
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
                     Op::Lookup(s, l) => {
-                        last = s;
+                        history.push(s);
                         prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
                     }
-                    Op::Near(d, l) => prop_assert_eq!(reg.lookup(last + d, l), model.lookup(last + d, l)),
+                    Op::Near(d, l) | Op::Back(1, d, l) => {
+                        let at = history[history.len() - 1] + d;
+                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
+                    }
+                    Op::Back(back, d, l) => {
+                        let at = history[history.len().saturating_sub(back)] + d;
+                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
+                    }
                 }
             }
             let mut sorted = model.0.clone();
@@ -577,7 +663,7 @@ mod tests {
         fn registry_agrees_with_naive_model(ops in proptest::collection::vec(op(), 1..200)) {
             let reg = PinnedRegistry::new();
             let mut model = Model::default();
-            let mut last = 0;
+            let mut history = vec![0];
             for op in ops {
                 match op {
                     Op::Insert(s, l) => {
@@ -587,10 +673,17 @@ mod tests {
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
                     Op::Lookup(s, l) => {
-                        last = s;
+                        history.push(s);
                         prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
                     }
-                    Op::Near(d, l) => prop_assert_eq!(reg.lookup(last + d, l), model.lookup(last + d, l)),
+                    Op::Near(d, l) | Op::Back(1, d, l) => {
+                        let at = history[history.len() - 1] + d;
+                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
+                    }
+                    Op::Back(back, d, l) => {
+                        let at = history[history.len().saturating_sub(back)] + d;
+                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
+                    }
                 }
                 let mut sorted = model.0.clone();
                 sorted.sort_by_key(|r| r.start);
