@@ -229,7 +229,7 @@ declare_settings! {
     log_path: PathSetting = PathSetting(String::new()), "also write a JSON Lines report to this path (`%p`: pid, `%h`: host, so each process writes its own; `docs/report-format.md`)";
     min_bytes: u64 = 0, "copies of fewer host bytes are counted, not reported";
     stack_depth: Bounded<1, 64> = Bounded(16), "native frames captured per finding";
-    fast_unwind: bool = true, "walk finding stacks with pinguard's caching unwinder, which keeps each code address's unwind rule (0: the C library's unwinder on every finding, several microseconds each; the stacks are the same)";
+    fast_unwind: bool = true, "walk finding stacks with pinguard's caching unwinder, which keeps each code address's unwind rule and replays a thread's last walk while the stack words it read are unchanged (0: the C library's unwinder on every finding, several microseconds each; the stacks are the same)";
     print_limit: u64 = 10, "new call sites shown on stderr, each once with its stack; later ones go to the report and the summary only";
     suppressions: PathSetting = PathSetting(String::new()), "a file of rules for findings to ignore, by function, module or source glob, API and direction (see Suppressions)";
     skip_frames: GlobList = GlobList::of(DEFAULT_SKIP_FRAMES), "frames (function or module globs) passed over to find a site's location: the first frame in your code";
