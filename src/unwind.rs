@@ -10,11 +10,14 @@
 //!   not keep, or a stack outside the thread's bounds (a signal stack, a coroutine),
 //!   returns [`Walked::NotHere`], and the caller walks that stack with the C library's
 //!   unwinder: the same stack always takes the same path, so it always gets the same key.
+//! - [`LastWalk`]: each thread's last complete walk, replayed when a walk starts where it
+//!   did and every stack word it read still holds (the hot pageable loop: a few
+//!   comparisons per frame instead of a probe and a step).
 //!
 //! Known limit: a rule is kept by address for the life of the process. If a library is
 //! unloaded and another one is loaded at the same address, its frames are stepped with
-//! the old library's rules: the bounds checks keep every load inside the thread's stack,
-//! but that stack can come out wrong.
+//! the old library's rules (and a kept walk through it replayed): the bounds checks keep
+//! every load inside the thread's stack, but that stack can come out wrong.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
