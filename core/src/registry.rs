@@ -600,6 +600,20 @@ mod tests {
         Back(usize, usize, usize),
     }
 
+    /// The address and length a lookup op asks about: a fresh one (kept in `history`), or
+    /// one near a lookup made before.
+    fn where_to_look(op: &Op, history: &mut Vec<usize>) -> (usize, usize) {
+        match *op {
+            Op::Lookup(s, l) => {
+                history.push(s);
+                (s, l)
+            }
+            Op::Near(d, l) => (history[history.len() - 1] + d, l),
+            Op::Back(back, d, l) => (history[history.len().saturating_sub(back)] + d, l),
+            Op::Insert(..) | Op::Remove(_) => unreachable!("not a lookup"),
+        }
+    }
+
     fn op() -> impl Strategy<Value = Op> {
         // A small address space so that ranges collide often.
         prop_oneof![
@@ -636,16 +650,8 @@ mod tests {
                         prop_assert_eq!(reg.insert(r), model.insert_counting(r));
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
-                    Op::Lookup(s, l) => {
-                        history.push(s);
-                        prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
-                    }
-                    Op::Near(d, l) | Op::Back(1, d, l) => {
-                        let at = history[history.len() - 1] + d;
-                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
-                    }
-                    Op::Back(back, d, l) => {
-                        let at = history[history.len().saturating_sub(back)] + d;
+                    lookup => {
+                        let (at, l) = where_to_look(&lookup, &mut history);
                         prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
                     }
                 }
@@ -672,16 +678,8 @@ mod tests {
                         model.insert(r);
                     }
                     Op::Remove(s) => prop_assert_eq!(reg.remove(s), model.remove(s)),
-                    Op::Lookup(s, l) => {
-                        history.push(s);
-                        prop_assert_eq!(reg.lookup(s, l), model.lookup(s, l));
-                    }
-                    Op::Near(d, l) | Op::Back(1, d, l) => {
-                        let at = history[history.len() - 1] + d;
-                        prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
-                    }
-                    Op::Back(back, d, l) => {
-                        let at = history[history.len().saturating_sub(back)] + d;
+                    lookup => {
+                        let (at, l) = where_to_look(&lookup, &mut history);
                         prop_assert_eq!(reg.lookup(at, l), model.lookup(at, l));
                     }
                 }
