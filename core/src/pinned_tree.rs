@@ -301,9 +301,9 @@ pub fn for_each(node: &Node, f: &mut impl FnMut(Entry)) {
     }
 }
 
-/// The items of a node being written, one more than a node holds (an insert before its
-/// split), on the stack: a write builds each node of its path once, in place, with no
-/// temporary allocation.
+/// A leaf's entries on the stack, room for one more than a leaf holds: for the writes
+/// that split or merge leaves (every other write edits a copy of the node in place, see
+/// [`copy_of`]).
 struct Entries {
     len: usize,
     items: [Entry; CAP + 1],
@@ -329,7 +329,7 @@ impl Entries {
     }
 
     /// This node, or (if over full) it and a right sibling with its key. `appended`: the
-    /// new item went to the end (see [`Entries::split_at`]).
+    /// new item went to the end (see [`split_at`]).
     fn into_nodes(self, appended: bool) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
         if self.len <= CAP {
             return (self.leaf(0..self.len), None);
@@ -348,7 +348,8 @@ fn split_at(len: usize, appended: bool) -> usize {
     if appended { len - 1 } else { len / 2 }
 }
 
-/// An inner node's children being written (see [`Entries`]).
+/// An inner node's children on the stack, for the writes that split inner nodes or
+/// merge leaves (see [`Entries`]).
 struct Children {
     len: usize,
     keys: [usize; CAP + 1],
