@@ -24,7 +24,8 @@
 # default all) picks parts. Where .gpu/before/ holds an earlier build (prepare-gpu.sh
 # with BEFORE=COMMIT), the pageable loop, the fakecuda loops, dlsym and the
 # micro-benchmarks also run it, interleaved with the current one: before and after in
-# one run, on one machine.
+# one run, on one machine. With PACK=1 the raw files end up in one
+# $OUT/bench-raw.tar.gz beside $OUT/bench.txt, for tools that bring back only a few files.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -282,3 +283,8 @@ want real && for r in 1 2 3; do
     log "PyTorch training step (pinned DataLoader) round $r: without $a ms, with pinguard $c ms"
 done
 log "done: $(date -u)"
+if [ -n "${PACK:-}" ]; then
+    pack=$(mktemp -d)
+    mv "$out/bench.txt" "$pack/"
+    tar -czf "$pack/bench-raw.tar.gz" -C "$out" . && rm -rf "${out:?}"/* && mv "$pack"/* "$out/"
+fi

@@ -19,7 +19,9 @@
 # 6. the reliability scenarios (fork, exec, signals, exit, stress) on nvcc builds.
 # PARTS (comma list of manifest,differential,scenarios,cuda12,run,reliability; default
 # all) picks parts, so that a long run can be split. Logs go to $OUT (or
-# /tmp/pinguard-gpu). Ends with `N passed, M failed`.
+# /tmp/pinguard-gpu); with PACK=1 they end up in one $OUT/gpu-test-logs.tar.gz, for
+# tools that bring back only a few files.
+# Ends with `N passed, M failed`.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -183,4 +185,8 @@ done
 fi
 
 echo "$passed passed, $failed failed [$(date -u +%T)]"
+if [ -n "${PACK:-}" ]; then
+    pack=$(mktemp -d)/gpu-test-logs.tar.gz
+    tar -czf "$pack" -C "$out" . && rm -rf "${out:?}"/* && mv "$pack" "$out/"
+fi
 [ "$failed" -eq 0 ]
