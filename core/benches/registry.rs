@@ -125,6 +125,19 @@ fn cycle(bytes: usize, seed: u64) -> Vec<usize> {
     cycle
 }
 
+/// Runs `work(k)` on `t` new threads (k = 0..t) and times them until the last ends.
+fn on_threads(t: usize, work: impl Fn(usize) + Send + Sync + Clone + 'static) -> Duration {
+    let start = Instant::now();
+    let hs: Vec<_> = (0..t)
+        .map(|k| {
+            let work = work.clone();
+            std::thread::spawn(move || work(k))
+        })
+        .collect();
+    hs.into_iter().for_each(|h| h.join().unwrap());
+    start.elapsed()
+}
+
 fn threads(c: &mut Criterion) {
     let reg = Arc::new(filled(100_000));
     let cycles: Arc<Vec<Vec<usize>>> = Arc::new((0..16).map(|k| cycle(2_900_000, 0x9e37_79b9 + k)).collect());
@@ -135,41 +148,27 @@ fn threads(c: &mut Criterion) {
         g.throughput(Throughput::Elements(t as u64));
         g.bench_with_input(BenchmarkId::new("lookup", t), &t, |b, &t| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                let hs: Vec<_> = (0..t)
-                    .map(|k| {
-                        let reg = reg.clone();
-                        std::thread::spawn(move || {
-                            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
-                            for _ in 0..iters {
-                                let i = (next(&mut x) as usize) % 100_000;
-                                black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
-                            }
-                        })
-                    })
-                    .collect();
-                hs.into_iter().for_each(|h| h.join().unwrap());
-                start.elapsed()
+                let reg = reg.clone();
+                on_threads(t, move |k| {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
+                    for _ in 0..iters {
+                        let i = (next(&mut x) as usize) % 100_000;
+                        black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
+                    }
+                })
             })
         });
         g.bench_with_input(BenchmarkId::new("chase", t), &t, |b, &t| {
             b.iter_custom(|iters| {
-                let start = Instant::now();
-                let hs: Vec<_> = (0..t)
-                    .map(|k| {
-                        let cycles = cycles.clone();
-                        std::thread::spawn(move || {
-                            let cycle = &cycles[k];
-                            let mut at = 0usize;
-                            for _ in 0..iters {
-                                at = cycle[at];
-                            }
-                            black_box(at);
-                        })
-                    })
-                    .collect();
-                hs.into_iter().for_each(|h| h.join().unwrap());
-                start.elapsed()
+                let cycles = cycles.clone();
+                on_threads(t, move |k| {
+                    let cycle = &cycles[k];
+                    let mut at = 0usize;
+                    for _ in 0..iters {
+                        at = cycle[at];
+                    }
+                    black_box(at);
+                })
             })
         });
     }
