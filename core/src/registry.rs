@@ -32,42 +32,29 @@ use sync::{AtomicU64, Ordering, RootCell, WriterLock};
 /// Gives each registry an identity that is never reused (a kept answer names its registry).
 static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// An answer a thread keeps: `[lo, hi)` is the pinned range a lookup started in (`origin`
-/// one of [`LastHit::ORIGINS`]) or the gap between ranges it started in ([`LastHit::GAP`]),
-/// valid while the registry `id` has made no write since its write count read `writes`.
+/// An answer a thread keeps: `[lo, hi)` is the pinned range a lookup started in
+/// (`origin` set) or the gap between ranges it started in (`origin` unset), valid while
+/// the registry `id` has made no write since its write count read `writes`. Whole words
+/// only (`PinOrigin` is one, and `None` takes a value it never has): copies of a struct
+/// with padding compile to overlapping partial moves whose loads stall, which once
+/// tripled the cost of a kept answer.
 #[derive(Clone, Copy)]
 struct LastHit {
     id: u64,
     writes: u64,
     lo: usize,
     hi: usize,
-    /// The range's origin ([`LastHit::ORIGINS`]), or [`LastHit::GAP`]: whole words only,
-    /// since a copy of a struct with padding (an `Option<PinnedRange>`) compiles to
-    /// overlapping partial moves that stall the loads reading them back, which tripled
-    /// the cost of a kept answer.
-    origin: u64,
+    origin: Option<PinOrigin>,
 }
 
 impl LastHit {
-    const ORIGINS: [PinOrigin; 3] = [PinOrigin::MallocHost, PinOrigin::HostAlloc, PinOrigin::Registered];
-    const GAP: u64 = 3;
-
-    fn new(id: u64, writes: u64, lo: usize, hi: usize, entry: Option<PinnedRange>) -> LastHit {
-        let origin = match entry {
-            Some(r) => Self::ORIGINS.iter().position(|o| *o == r.origin).unwrap_or(0) as u64,
-            None => Self::GAP,
-        };
-        LastHit { id, writes, lo, hi, origin }
-    }
-
     /// The answer kept: the range (`lo`, `hi` are its bounds), or `None` for a gap.
     fn entry(&self) -> Option<PinnedRange> {
-        let origin = *Self::ORIGINS.get(self.origin as usize)?;
-        Some(PinnedRange { start: self.lo, end: self.hi, origin })
+        self.origin.map(|origin| PinnedRange { start: self.lo, end: self.hi, origin })
     }
 }
 
-const NO_HIT: LastHit = LastHit { id: 0, writes: 0, lo: 0, hi: 0, origin: LastHit::GAP };
+const NO_HIT: LastHit = LastHit { id: 0, writes: 0, lo: 0, hi: 0, origin: None };
 
 /// Answers a thread keeps: enough for double and triple buffering.
 const KEPT: usize = 4;
@@ -258,7 +245,7 @@ impl PinnedRegistry {
         if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
             KEPT_ANSWERS.with(|k| {
                 let slot = k.next.get();
-                k.hits[slot].set(LastHit::new(self.id, writes, lo, hi, entry));
+                k.hits[slot].set(LastHit { id: self.id, writes, lo, hi, origin: entry.map(|r| r.origin) });
                 k.last.set(slot);
                 k.next.set((slot + 1) % KEPT);
             });
@@ -422,6 +409,13 @@ mod tests {
 
     fn range(start: usize, len: usize) -> PinnedRange {
         PinnedRange::new(start, len, PinOrigin::MallocHost).unwrap()
+    }
+
+    /// A kept answer has no padding: its origin, set or not, is a whole word.
+    #[test]
+    fn a_kept_answer_is_whole_words() {
+        assert_eq!(std::mem::size_of::<Option<PinOrigin>>(), 8);
+        assert_eq!(std::mem::size_of::<LastHit>(), 5 * 8);
     }
 
     #[test]
