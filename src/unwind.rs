@@ -234,6 +234,22 @@ impl LastWalk {
             && (!self.bp_used || self.bp == bp)
             && self.loads[..self.loads_len].iter().all(|&(at, value)| still_holds(at, value))
     }
+
+    /// Keeps a return address the walk passed on; false if there is no more room.
+    fn keep_ip(&mut self, ip: usize) -> bool {
+        let Some(slot) = self.ips.get_mut(self.ips_len) else { return false };
+        *slot = ip;
+        self.ips_len += 1;
+        true
+    }
+
+    /// Keeps a stack word the walk read; false if there is no more room.
+    fn keep_load(&mut self, at: usize, value: usize) -> bool {
+        let Some(slot) = self.loads.get_mut(self.loads_len) else { return false };
+        *slot = (at, value);
+        self.loads_len += 1;
+        true
+    }
 }
 
 /// Does the stack word at `at`, read by the last walk from the current stack pointer,
@@ -334,22 +350,6 @@ fn step(start: Start, keep: &mut impl FnMut(usize) -> bool, mut record: Option<&
         r.kept = walked == Walked::Done && fits;
     }
     walked
-}
-
-impl LastWalk {
-    fn keep_ip(&mut self, ip: usize) -> bool {
-        let Some(slot) = self.ips.get_mut(self.ips_len) else { return false };
-        *slot = ip;
-        self.ips_len += 1;
-        true
-    }
-
-    fn keep_load(&mut self, at: usize, value: usize) -> bool {
-        let Some(slot) = self.loads.get_mut(self.loads_len) else { return false };
-        *slot = (at, value);
-        self.loads_len += 1;
-        true
-    }
 }
 
 #[cfg(test)]
