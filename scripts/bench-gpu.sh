@@ -8,7 +8,9 @@
 #    per call, without a preload, with the floor interposer (bench/floor/floor.c), with
 #    pinguard in log mode and in off mode; ROUNDS rounds, the four configurations
 #    interleaved in each, on one pinned CPU, each run the median of its batches after a
-#    warm-up; reported as the median over rounds and its interquartile range;
+#    warm-up; reported as the median over rounds and its interquartile range, and the
+#    ratio to no preload round by round, with a 95% bootstrap interval of its median (the
+#    "spread" the targets speak of is that interval's width);
 # 2. the pageable loop (what the program's own blocked time is, beside pinguard's cost),
 #    and what its driver query and clock reads cost alone (bench/gpu/oracle_cost.c);
 # 3. the pinned loop under compute-sanitizer, for reference;
@@ -35,7 +37,7 @@ g=$root/.gpu
 lib=$g/libpinguard.so
 b=$root/build/bench
 mkdir -p "$b"
-ROUNDS=${ROUNDS:-10}
+ROUNDS=${ROUNDS:-40}
 CPU=${BENCH_CPU:-3}
 PARTS=${PARTS:-pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real}
 want() { [[ ",$PARTS," == *",$1,"* ]]; }
@@ -127,6 +129,13 @@ def q(xs):
 def read(name):
     p = out / name
     return [float(x) for x in p.read_text().split()] if p.exists() else []
+def interval(xs, resamples=10000):
+    """95% percentile-bootstrap interval of the median of xs (fixed seed: a rerun of the
+    summary on the same files gives the same interval)."""
+    import random
+    rng = random.Random(20261201)
+    ms = sorted(statistics.median(rng.choices(xs, k=len(xs))) for _ in range(resamples))
+    return ms[int(0.025 * resamples)], ms[int(0.975 * resamples) - 1]
 for rt in ("static", "shared"):
     none = read(f"pinned-{rt}-none.txt")
     if not none:
@@ -142,11 +151,13 @@ for rt in ("static", "shared"):
         xs = read(f"pinned-{rt}-{cfg}.txt")
         pairs = [x / y for x, y in zip(xs, none)]
         m, lo, hi = q(pairs)
-        print(f"  round-by-round ratio {cfg}/none: median {m:.4f} [{lo:.4f} .. {hi:.4f}]")
+        blo, bhi = interval(pairs)
+        print(f"  round-by-round ratio {cfg}/none: median {m:.4f} [IQR {lo:.4f} .. {hi:.4f}]; 95% interval of the median [{blo:.4f}, {bhi:.4f}], width {100 * (bhi - blo):.2f}%")
     fl, lg = read(f"pinned-{rt}-floor.txt"), read(f"pinned-{rt}-log.txt")
     d = [l - f for l, f in zip(lg, fl)]
     m, lo, hi = q(d)
-    print(f"  pinguard (log) minus floor, round by round: median {m:+.1f} ns [{lo:+.1f} .. {hi:+.1f}]")
+    blo, bhi = interval(d)
+    print(f"  pinguard (log) minus floor, round by round: median {m:+.1f} ns [IQR {lo:+.1f} .. {hi:+.1f}]; 95% interval of the median [{blo:+.1f}, {bhi:+.1f}]")
 for rt in ("static", "shared"):
     none = read(f"pageable-{rt}-none.txt")
     if not none:

@@ -4,6 +4,9 @@
 //!
 //! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;
 //! - miss: a lookup of pageable memory between ranges, at 100 000 ranges;
+//! - lookup_dependent: hits, each address depending on the answer before (latency, not
+//!   throughput), at 100 000;
+//! - lookup_div: the hits as first measured, with a 64-bit division in each iteration;
 //! - lookup_same: the same range again and again (a copy loop reusing its buffer), at 100 000;
 //! - lookup_in_turn: three ranges in turn (triple buffering), at 100 000;
 //! - descent: the tree's own search, without the registry around it, at 100 000;
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry};
+use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry, RangeLookup};
 use pinguard_core::verdict::{CopySide, Direction, NoOracle, classify_copy};
 
 const STRIDE: usize = 1 << 16;
@@ -43,6 +46,15 @@ fn next(x: &mut u64) -> u64 {
     *x
 }
 
+/// A pseudo-random index below `n`, by one multiplication (the high half of `x * n`).
+/// Not `x % n`: with `n` known only at run time that is a 64-bit division, whose cost
+/// varies by processor and was once timed as part of every lookup (`lookup_div` keeps
+/// that form, to show the difference).
+#[inline(always)]
+fn below(x: &mut u64, n: usize) -> usize {
+    ((u128::from(next(x)) * n as u128) >> 64) as usize
+}
+
 fn lookups(c: &mut Criterion) {
     let mut g = c.benchmark_group("registry");
     for n in [1usize, 1_000, 100_000] {
@@ -50,7 +62,7 @@ fn lookups(c: &mut Criterion) {
         let mut x = 88172645463325252u64;
         g.bench_with_input(BenchmarkId::new("lookup", n), &n, |b, &n| {
             b.iter(|| {
-                let i = (next(&mut x) as usize) % n;
+                let i = below(&mut x, n);
                 black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256))
             })
         });
@@ -67,8 +79,35 @@ fn lookups(c: &mut Criterion) {
     let mut x = 0x2545_f491_4f6c_dd1du64;
     g.bench_function("miss/100000", |b| {
         b.iter(|| {
-            let i = (next(&mut x) as usize) % 100_000;
+            let i = below(&mut x, 100_000);
             black_box(reg.lookup(0x1000_0000 + i * STRIDE + 8192, 256))
+        })
+    });
+    // The latency of one lookup: each address depends on the answer before it, so the
+    // processor cannot start a lookup before the last one ends (the others measure a
+    // stream of independent lookups, which it may overlap; a hooked copy makes one, then
+    // the real call).
+    let mut x = 0x3c6e_f372_fe94_f82bu64;
+    let mut last = 0usize;
+    g.bench_function("lookup_dependent/100000", |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000) ^ last;
+            let answer = reg.lookup(0x1000_0000 + i * STRIDE + 64, 256);
+            // 0 for every hit here (every range ends at an even address), but only the answer says so.
+            last = match answer {
+                RangeLookup::Inside(r) => r.end & 1,
+                _ => 1,
+            };
+            black_box(answer)
+        })
+    });
+    // The hits as they were first measured: the index by `%` of a bound known only at
+    // run time, a 64-bit division inside every timed iteration.
+    let n = black_box(100_000usize);
+    g.bench_function("lookup_div/100000", |b| {
+        b.iter(|| {
+            let i = (next(&mut x) as usize) % n;
+            black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256))
         })
     });
     // The tree's own descent, without the registry around it (its root load, write count
@@ -84,7 +123,7 @@ fn lookups(c: &mut Criterion) {
     let mut x = 0x1234_5678_9abc_def1u64;
     g.bench_function("descent/100000", |b| {
         b.iter(|| {
-            let i = (next(&mut x) as usize) % 100_000;
+            let i = below(&mut x, 100_000);
             black_box(pinguard_core::pinned_tree::floor_and_next(&tree, 0x1000_0000 + i * STRIDE + 64))
         })
     });
@@ -152,7 +191,7 @@ fn threads(c: &mut Criterion) {
                 on_threads(t, move |k| {
                     let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
                     for _ in 0..iters {
-                        let i = (next(&mut x) as usize) % 100_000;
+                        let i = below(&mut x, 100_000);
                         black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
                     }
                 })
