@@ -8,10 +8,43 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 out=${OUT:-/tmp/pinguard-exit}
-mkdir -p "$out/crashes"
+mkdir -p "$out/crashes" "$out/hangs"
 RUNS=${RUNS:-40}
 lib=$root/.gpu/libpinguard.so
-for build in dynamic static; do
+# dump PID: what each thread of a hung process is doing
+dump() {
+    local pid=$1 t
+    echo "== pid $pid: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
+    for t in /proc/"$pid"/task/*; do
+        echo "tid ${t##*/} $(cat "$t/comm") state=$(awk '{print $3}' "$t/stat") wchan=$(cat "$t/wchan" 2>/dev/null) syscall: $(cat "$t/syscall" 2>/dev/null)"
+    done
+    if command -v gdb > /dev/null; then
+        timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\[New LWP' | head -400
+    fi
+    echo "== executable mappings"
+    grep ' r-xp ' "/proc/$pid/maps"
+}
+
+# run_one APP ARGS...: runs it with env[] for up to 20 s; rc (124: hung, dumped to $hang)
+run_one() {
+    env "${env[@]}" "$@" > /dev/null 2> "$out/last.txt" &
+    local pid=$! waited=0
+    while [ "$waited" -lt 200 ] && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && [ -e "/proc/$pid" ]; do
+        sleep 0.1
+        waited=$((waited + 1))
+    done
+    if [ "$waited" -ge 200 ]; then
+        { dump "$pid"; echo "== stderr (last 40 lines)"; tail -n 40 "$out/last.txt"; } > "$hang" 2>&1
+        kill -9 "$pid"
+        wait "$pid" 2>/dev/null
+        rc=124
+    else
+        wait "$pid"
+        rc=$?
+    fi
+}
+
+for build in ${BUILDS:-dynamic static}; do
     app=build/gpu/reliability/$build/sigterm_exit
     declare -A crashed=([bare]=0 [pinguard]=0 [off]=0)
     for i in $(seq 1 "$RUNS"); do
@@ -21,15 +54,15 @@ for build in dynamic static; do
                 pinguard) env=(LD_PRELOAD="$lib") ;;
                 off) env=(LD_PRELOAD="$lib" PINGUARD_OPTIONS=mode=off) ;;
             esac
-            env "${env[@]}" timeout 20 "$app" 4 > /dev/null 2> "$out/last.txt"
-            rc=$?
+            hang=$out/hangs/$build-$cfg-$i.txt
+            run_one "$app" 4
             if [ "$rc" -ne 0 ]; then
                 crashed[$cfg]=$((crashed[$cfg] + 1))
                 [ "${crashed[$cfg]}" -le 2 ] && cp "$out/last.txt" "$out/crashes/$build-$cfg-$i-rc$rc.txt"
             fi
         done
     done
-    echo "sigterm_exit ($build runtime), $RUNS runs each: without pinguard ${crashed[bare]} did not exit 0, with pinguard ${crashed[pinguard]}, with pinguard mode=off ${crashed[off]}"
+    echo "sigterm_exit ($build runtime), $RUNS runs each: without pinguard ${crashed[bare]} did not exit 0, with pinguard ${crashed[pinguard]}, with pinguard mode=off ${crashed[off]}; hangs (rc 124) kept in $out/hangs: $(ls "$out/hangs" | grep -c "^$build-")"
     unset crashed
 done
 rm -f "$out/last.txt"
