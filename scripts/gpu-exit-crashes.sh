@@ -21,6 +21,8 @@ dump() {
     if command -v gdb > /dev/null; then
         timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\[New LWP' | head -400
     fi
+    echo "== stacks, scanned (scripts/stack_scan.py)"
+    timeout 120 python3 "$root/scripts/stack_scan.py" "$pid"
     echo "== executable mappings"
     grep ' r-xp ' "/proc/$pid/maps"
 }
