@@ -75,7 +75,16 @@ def scan(pid, tid, maps):
         print(f"-- tid {tid}: running, no stack to read")
         return
     sp, pc = int(fields[-2], 16), int(fields[-1], 16)
-    print(f"-- tid {tid}: pc {pc:#x} {name(maps, pc) or '?'}")
+    try:
+        with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            comm = f.read().strip().replace(" ", "_")
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        comm, state = "?", "?"
+    # The header the harness reads (harness/src/hang.rs): tid, name, state, the system
+    # call the thread is blocked in (-1: none), then where.
+    print(f"-- tid {tid} {comm} {state} syscall={fields[0]}: pc {pc:#x} {name(maps, pc) or '?'}")
     # Page by page: a read that runs past the top of the stack fails as a whole.
     data = b""
     try:

@@ -16,6 +16,7 @@ use pinguard_core::report::parse_record;
 use pinguard_core::summary::SummaryLine;
 use pinguard_report::merge;
 
+pub mod hang;
 pub mod reliability;
 
 /// One expected record: `verdict:dir:bytes:count`.
@@ -138,6 +139,9 @@ pub struct Run {
     pub summaries: Vec<SummaryLine>,
     /// The run was killed for outlasting its timeout.
     pub timed_out: bool,
+    /// For a run killed so: what its threads were doing, scanned just before the kill
+    /// ([`hang::scan_stacks`]; `None` where no scan could be made).
+    pub hang_stacks: Option<String>,
     /// The JSON Lines reports the run's processes wrote.
     pub report: merge::Run,
     pub report_dir: PathBuf,
@@ -232,11 +236,13 @@ fn run_with(
     let err_reader = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>));
     let started = std::time::Instant::now();
     let mut timed_out = false;
+    let mut hang_stacks = None;
     let status = loop {
         if let Some(status) = child.try_wait()? {
             break status;
         }
         if timeout.is_some_and(|limit| started.elapsed() > limit) {
+            hang_stacks = hang::scan_stacks(pid);
             // SAFETY: kill(2) of the child's own process group; no memory involved.
             unsafe { kill(-(pid as i32), 9) };
             timed_out = true;
@@ -251,7 +257,7 @@ fn run_with(
     let summary = text.lines().find_map(SummaryLine::parse);
     let report = merge::run(std::slice::from_ref(&report_dir))?;
     let summaries = text.lines().filter_map(SummaryLine::parse).collect();
-    Ok(Run { pid, output, records, summary, summaries, report, report_dir, timed_out })
+    Ok(Run { pid, output, records, summary, summaries, report, report_dir, timed_out, hang_stacks })
 }
 
 /// What a report shows for one (verdict, direction): copies, bytes in all, the smallest
@@ -489,6 +495,28 @@ mod tests {
         assert!(!cases[1].has_finding());
         assert!(parse_manifest("a all pageable:H2D:x:1").is_err());
         assert!(parse_manifest("a all pageable:H2D").is_err());
+    }
+
+    /// A run killed for outlasting its timeout comes back with its threads scanned before
+    /// the kill: here a shell's `sleep`, blocked in a system call.
+    #[test]
+    fn a_hung_run_is_scanned_before_it_is_killed() {
+        let reports = std::env::temp_dir().join(format!("pinguard-hang-scan-{}", std::process::id()));
+        let setup = Setup {
+            lib: PathBuf::from("/nonexistent/libpinguard.so"),
+            apps: PathBuf::from("/"),
+            library_path: None,
+            extra_options: None,
+            extra_env: Vec::new(),
+            reports: reports.clone(),
+        };
+        let l = Launch { args: &["30"], env: &[], bare: true, timeout: Some(std::time::Duration::from_millis(300)) };
+        let r = launch(&setup, Path::new("/bin/sleep"), l).unwrap();
+        let _ = std::fs::remove_dir_all(&reports);
+        assert!(r.timed_out);
+        let scan = r.hang_stacks.expect("a scan of the hung run");
+        assert!(scan.lines().any(|l| l.starts_with("-- tid ") && l.contains(" S syscall=")), "{scan}");
+        assert!(scan.contains("libc.so"), "{scan}");
     }
 
     #[test]
