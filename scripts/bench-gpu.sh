@@ -22,6 +22,7 @@
 # 7. real programs, with and without pinguard: REAL_PROGRAMS (commands separated by ';')
 #    and a PyTorch training step.
 #
+# RUNTIMES ("static shared" by default) picks the pinned loop's runtime builds.
 # PARTS (comma list of pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real;
 # default all) picks parts. Where .gpu/before/ holds an earlier build (prepare-gpu.sh
 # with BEFORE=COMMIT), the pageable loop, the fakecuda loops, dlsym and the
@@ -76,7 +77,7 @@ cfg_env() {
 }
 
 # 1. pinned loop, interleaved rounds
-want pinned && for rt in static shared; do
+want pinned && for rt in ${RUNTIMES:-static shared}; do
     for cfg in none floor log off; do : > "$out/pinned-$rt-$cfg.txt"; done
     for r in $(seq 1 "$ROUNDS"); do
         for cfg in none floor log off; do

@@ -161,7 +161,7 @@ fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
         }
         summary_is_last(&r).and_then(|_| report_valid(&r)).map_err(|e| format!("run {i}: {e}"))?;
     }
-    Ok(format!("{runs} runs, none hung{}", crashes.compare(setup, apps, "sigterm_exit", &["4"], runs)?))
+    Ok(format!("{runs} runs, none hung in pinguard{}", crashes.compare(setup, apps, "sigterm_exit", &["4"], runs)?))
 }
 
 /// Crashes of a real CUDA runtime that a scenario may meet: a thread still calling CUDA
