@@ -7,6 +7,9 @@
 //! - lookup_dependent: hits, each address depending on the answer before (latency, not
 //!   throughput), at 100 000;
 //! - lookup_div: the hits as first measured, with a 64-bit division in each iteration;
+//! - bound_static, bound_static_dependent: a bound, not pinguard: the same ranges in a
+//!   static index built for the search alone (`StaticIndex`), what a random lookup costs
+//!   here when nothing else is paid;
 //! - lookup_same: the same range again and again (a copy loop reusing its buffer), at 100 000;
 //! - lookup_in_turn: three ranges in turn (triple buffering), at 100 000;
 //! - descent: the tree's own search, without the registry around it, at 100 000;
@@ -140,6 +143,31 @@ fn lookups(c: &mut Criterion) {
             black_box(reg.lookup(black_box(0x1000_0000 + (51_234 + 7_919 * turn) * STRIDE + 64), 256))
         })
     });
+    // A bound, not pinguard: the same 100 000 ranges in a static search index laid out
+    // for the search alone (StaticIndex, below: no updates, no reader protection, no
+    // kept answers). What a random lookup costs on this machine when nothing but the
+    // search is paid; the registry cannot beat it, so where it is above 50 ns so is any
+    // comparison search of this kind.
+    let ideal = StaticIndex::of(
+        &(0..100_000).map(|i| (0x1000_0000 + i * STRIDE, 0x1000_0000 + i * STRIDE + 4096)).collect::<Vec<_>>(),
+    );
+    ideal.check_against(&tree);
+    let mut x = 0x6a09_e667_f3bc_c908u64;
+    g.bench_function("bound_static/100000", |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000);
+            black_box(ideal.holding(0x1000_0000 + i * STRIDE + 64))
+        })
+    });
+    let mut last = 0usize;
+    g.bench_function("bound_static_dependent/100000", |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000) ^ last;
+            let answer = ideal.holding(0x1000_0000 + i * STRIDE + 64);
+            last = answer.map_or(1, |(_, end)| end & 1);
+            black_box(answer)
+        })
+    });
     // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
     let cycle = cycle(2_900_000, 0x9e37_79b9_7f4a_7c15);
     let mut at = 0usize;
@@ -150,6 +178,117 @@ fn lookups(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Sixteen keys, two cache lines, aligned to a line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Block([usize; 16]);
+
+/// Sixteen ranges, bottom layer of [`StaticIndex`]: their starts, then their ends, four
+/// lines aligned to a line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Leaf16 {
+    starts: Block,
+    ends: [usize; 16],
+}
+
+/// A static search index over sorted, disjoint ranges: the ranges in leaves of 16 (starts
+/// and ends side by side), and above them layers of the first start of each block below,
+/// up to one block. A search reads one block a layer (two lines fetched together) and
+/// counts its keys `<= k` without a branch; at the leaf it asks for the ends' lines while
+/// it counts the starts, so the end is not one more wait. Built once, for the bound
+/// benchmark only.
+struct StaticIndex {
+    leaves: Vec<Leaf16>,
+    /// `upper[0]` holds the first start of each leaf; `upper[l + 1]` the first key of each
+    /// block of `upper[l]`. Places past the keys hold `usize::MAX`.
+    upper: Vec<Vec<Block>>,
+}
+
+impl StaticIndex {
+    fn of(ranges: &[(usize, usize)]) -> StaticIndex {
+        let blocks = |keys: &[usize]| -> Vec<Block> {
+            keys.chunks(16)
+                .map(|c| {
+                    let mut b = Block([usize::MAX; 16]);
+                    b.0[..c.len()].copy_from_slice(c);
+                    b
+                })
+                .collect()
+        };
+        let leaves: Vec<Leaf16> = ranges
+            .chunks(16)
+            .map(|c| {
+                let mut l = Leaf16 { starts: Block([usize::MAX; 16]), ends: [0; 16] };
+                for (j, r) in c.iter().enumerate() {
+                    (l.starts.0[j], l.ends[j]) = *r;
+                }
+                l
+            })
+            .collect();
+        let mut upper = vec![blocks(&leaves.iter().map(|l| l.starts.0[0]).collect::<Vec<_>>())];
+        while upper.last().unwrap().len() > 1 {
+            let firsts: Vec<usize> = upper.last().unwrap().iter().map(|b| b.0[0]).collect();
+            upper.push(blocks(&firsts));
+        }
+        StaticIndex { leaves, upper }
+    }
+
+    /// How many of the block's keys are `<= k` (they are sorted: the mask's low bits).
+    #[inline(always)]
+    fn count(b: &Block, k: usize) -> usize {
+        let mut below = 0u32;
+        for (j, &x) in b.0.iter().enumerate() {
+            below |= u32::from(x <= k) << j;
+        }
+        below.trailing_ones() as usize
+    }
+
+    /// The range holding `k`, as (start, end).
+    #[inline]
+    fn holding(&self, k: usize) -> Option<(usize, usize)> {
+        let mut block = 0usize;
+        for layer in self.upper.iter().rev() {
+            let c = Self::count(&layer[block], k);
+            if c == 0 {
+                return None;
+            }
+            block = block * 16 + c - 1;
+        }
+        let leaf = &self.leaves[block];
+        #[cfg(target_arch = "x86_64")]
+        for line in [0usize, 64] {
+            // SAFETY: a prefetch is a hint that reads no value and never faults.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    leaf.ends.as_ptr().cast::<i8>().wrapping_add(line),
+                )
+            };
+        }
+        let c = Self::count(&leaf.starts, k);
+        if c == 0 {
+            return None;
+        }
+        let (start, end) = (leaf.starts.0[c - 1], leaf.ends[c - 1]);
+        (k < end).then_some((start, end))
+    }
+
+    /// Panics unless the index answers as the registry's tree does, at and around every
+    /// range: a bound measured on a wrong search would mean nothing.
+    fn check_against(&self, tree: &pinguard_core::pinned_tree::Node) {
+        for i in 0..100_000usize {
+            for k in [0x1000_0000 + i * STRIDE, 0x1000_0000 + i * STRIDE + 64, 0x1000_0000 + i * STRIDE + 8192] {
+                let want = pinguard_core::pinned_tree::floor_and_next(tree, k)
+                    .0
+                    .filter(|e| k < e.end)
+                    .map(|e| (e.start, e.end));
+                assert_eq!(self.holding(k), want, "static index at {k:#x}");
+            }
+        }
+        assert_eq!(self.holding(0x0fff_ffff), None);
+    }
 }
 
 /// A random single cycle through `bytes` of slots (Sattolo's shuffle).
