@@ -199,11 +199,15 @@ fi
 micro() { # micro BINARY LABEL
     # Single-thread groups on the pinned CPU; the threads group on every CPU (pinned to
     # one, 16 threads share it and the scaling figure means nothing: it did once).
-    { "${pin[@]}" "$1" --bench --warm-up-time 1 --measurement-time 2 --noplot 'registry|classify'
+    { "${pin[@]}" "$1" --bench --warm-up-time 1 --measurement-time 2 --noplot 'registry|classify|sites'
       "$1" --bench --warm-up-time 1 --measurement-time 2 --noplot 'threads'; } 2>&1 |
-        grep -E '^(registry|threads|classify)|time:|thrpt:' > "$out/micro-$2.txt"
+        grep -E '^(registry|threads|classify|sites)|time:|thrpt:' > "$out/micro-$2.txt"
     log "micro-benchmarks (criterion), $2: $out/micro-$2.txt"
-    grep -E -A1 '^(registry|threads|classify)' "$out/micro-$2.txt" | grep -v '^--' | paste - - | sed 's/  */ /g' | sed "s/^/$2 /" | tee -a "$out/bench.txt"
+    # One line per benchmark: its name (criterion puts a long one on a line of its own)
+    # and its time (the first "time:" after the name; a second is criterion's change
+    # against an earlier run).
+    awk '/^(registry|threads|classify|sites)/ { name = $1 } /time:/ && name != "" { sub(/^.*time:/, "time:"); print name, $0; name = "" }' "$out/micro-$2.txt" |
+        sed 's/  */ /g' | sed "s/^/$2 /" | tee -a "$out/bench.txt"
 }
 if want micro; then
     [ -x "$g/bench-registry" ] && micro "$g/bench-registry" now

@@ -21,7 +21,14 @@ pub struct Block {
     report_seq: AtomicU64,
     in_use: AtomicBool,
     next: AtomicPtr<Block>,
+    /// This block's place in the order blocks were made (the shared one's is 0): names
+    /// the site-totals shard its threads add to (`Site::add`), so that threads holding
+    /// blocks at the same time add to different shards.
+    index: usize,
 }
+
+/// Blocks made so far, the shared one included.
+static BLOCKS_MADE: AtomicUsize = AtomicUsize::new(1);
 
 static HEAD: AtomicPtr<Block> = AtomicPtr::new(std::ptr::null_mut());
 
@@ -35,7 +42,13 @@ impl Block {
             report_seq: AtomicU64::new(0),
             in_use: AtomicBool::new(true),
             next: AtomicPtr::new(std::ptr::null_mut()),
+            index: 0,
         }
+    }
+
+    /// The site-totals shard this block's thread adds to.
+    pub fn shard(&self) -> usize {
+        self.index
     }
 
     pub fn add(&self, c: Counter, n: u64) {
@@ -164,7 +177,8 @@ fn acquire() -> &'static Block {
             return b;
         }
     }
-    let b: &'static Block = Box::leak(Box::new(Block::new()));
+    let b: &'static Block =
+        Box::leak(Box::new(Block { index: BLOCKS_MADE.fetch_add(1, Ordering::Relaxed), ..Block::new() }));
     let mut head = HEAD.load(Ordering::Acquire);
     loop {
         b.next.store(head, Ordering::Relaxed);

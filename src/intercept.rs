@@ -321,7 +321,7 @@ fn report_after(
         let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
         count(r.kind, site, mine);
         if let Some(site) = site.filter(|s| !s.suppressed) {
-            site.add(&occurrence);
+            site.add(&occurrence, mine.shard());
         }
         if let Some(site) = site
             && site.announce()
@@ -441,15 +441,13 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
             unsafe { libc::pause() };
         }
     }
-    count(record.kind, site, counters::mine());
+    let mine = counters::mine();
+    count(record.kind, site, mine);
     if let Some(site) = site {
-        site.add(&Occurrence {
-            bytes: record.bytes(),
-            blocked_ns: 0,
-            result: None,
-            stream: call.stream,
-            time_ms: time_ms(),
-        });
+        site.add(
+            &Occurrence { bytes: record.bytes(), blocked_ns: 0, result: None, stream: call.stream, time_ms: time_ms() },
+            mine.shard(),
+        );
         site.announce();
         announce(call, record, site, outcome, process);
     }

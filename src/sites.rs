@@ -1,17 +1,20 @@
 //! Call sites and their totals: findings aggregated by where they come from.
 //!
-//! A site is a stack (its hash) with a verdict, a direction and a hook. The table is a
-//! fixed array of slots claimed with one compare-and-swap, so a repeated finding costs
-//! a stack capture, a probe and a few atomic adds; the exit path walks it without a lock
-//! or an allocation. A new site is built once (symbolised, matched against the
-//! suppression rules, its texts rendered) by the thread that claimed its slot.
+//! A site is a stack (its hash) with a verdict, a direction and a hook. The table
+//! (`pinguard_core::site_table`: a fixed array of slots claimed with one
+//! compare-and-swap, benchmarked there) makes a repeated finding cost a stack capture, a
+//! probe and a few atomic adds; the exit path walks it without a lock or an allocation.
+//! A new site is built once (symbolised, matched against the suppression rules, its texts
+//! rendered) by the thread that claimed its slot.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 
 use pinguard_core::advice::{self, Framework};
 use pinguard_core::report::{LINE_PREFIX, RecordKind};
 use pinguard_core::site::{self, FrameInfo, SiteTotals};
+pub use pinguard_core::site_table::Occurrence;
+use pinguard_core::site_table::{FirstClaim, LiveTotals, SlotTable};
 use pinguard_core::suppressions::SiteFacts;
 use pinguard_core::verdict::{Direction, VerdictKind};
 
@@ -24,13 +27,7 @@ use crate::symbols;
 /// the summary but get no site of their own.
 pub const CAPACITY: usize = 4096;
 
-struct Slot {
-    key: AtomicU64,
-    site: AtomicPtr<Site>,
-}
-
-static SLOTS: [Slot; CAPACITY] =
-    [const { Slot { key: AtomicU64::new(0), site: AtomicPtr::new(std::ptr::null_mut()) } }; CAPACITY];
+static SITES: SlotTable<Site, CAPACITY> = SlotTable::new();
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// New sites shown on stderr in this process (bounded by print_limit).
 static PRINTED: AtomicU64 = AtomicU64::new(0);
@@ -53,160 +50,7 @@ pub struct Site {
     pub headline: String,
     /// Written to this process's report and stderr yet?
     announced: FirstClaim,
-    totals: Totals,
-}
-
-/// A flag that exactly one caller claims, ever (until [`reset`](Self::reset)).
-struct FirstClaim(AtomicBool);
-
-impl FirstClaim {
-    const fn new() -> FirstClaim {
-        FirstClaim(AtomicBool::new(false))
-    }
-
-    /// True for the first caller only. Loads before it swaps: a site is announced once and
-    /// then asked again at every later finding, where a swap would be a locked write (about
-    /// 10 ns a finding on fakecuda) of a line other threads' findings read too.
-    fn claim(&self) -> bool {
-        !self.0.load(Ordering::Acquire) && !self.0.swap(true, Ordering::AcqRel)
-    }
-
-    fn reset(&self) {
-        self.0.store(false, Ordering::Relaxed);
-    }
-}
-
-/// `SiteTotals` as atomics, updated by every finding at the site.
-struct Totals {
-    count: AtomicU64,
-    bytes_total: AtomicU64,
-    bytes_min: AtomicU64,
-    bytes_max: AtomicU64,
-    blocked_ns_total: AtomicU64,
-    blocked_ns_max: AtomicU64,
-    first_ms: AtomicU64,
-    last_ms: AtomicU64,
-    errors: AtomicU64,
-    /// Distinct streams seen; `usize::MAX` marks a free place.
-    streams: [AtomicUsize; 4],
-    streams_more: AtomicBool,
-}
-
-impl Totals {
-    const fn new() -> Self {
-        Totals {
-            count: AtomicU64::new(0),
-            bytes_total: AtomicU64::new(0),
-            bytes_min: AtomicU64::new(u64::MAX),
-            bytes_max: AtomicU64::new(0),
-            blocked_ns_total: AtomicU64::new(0),
-            blocked_ns_max: AtomicU64::new(0),
-            first_ms: AtomicU64::new(u64::MAX),
-            last_ms: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            streams: [const { AtomicUsize::new(usize::MAX) }; 4],
-            streams_more: AtomicBool::new(false),
-        }
-    }
-
-    /// Every finding at the site adds itself. Minima and maxima are read before they are
-    /// written, and a stream already seen is only read: at a hot site most findings
-    /// change neither, so they cost three atomic adds instead of nine read-modify-writes.
-    fn add(&self, o: &Occurrence) {
-        let r = Ordering::Relaxed;
-        let lower = |a: &AtomicU64, v: u64| {
-            if v < a.load(r) {
-                a.fetch_min(v, r);
-            }
-        };
-        let raise = |a: &AtomicU64, v: u64| {
-            if v > a.load(r) {
-                a.fetch_max(v, r);
-            }
-        };
-        self.count.fetch_add(1, r);
-        self.bytes_total.fetch_add(o.bytes, r);
-        lower(&self.bytes_min, o.bytes);
-        raise(&self.bytes_max, o.bytes);
-        self.blocked_ns_total.fetch_add(o.blocked_ns, r);
-        raise(&self.blocked_ns_max, o.blocked_ns);
-        lower(&self.first_ms, o.time_ms);
-        raise(&self.last_ms, o.time_ms);
-        if o.result.is_some_and(|rc| rc != 0) {
-            self.errors.fetch_add(1, r);
-        }
-        for slot in &self.streams {
-            let seen = slot.load(r);
-            if seen == o.stream {
-                return;
-            }
-            if seen == usize::MAX {
-                match slot.compare_exchange(usize::MAX, o.stream, r, r) {
-                    Ok(_) => return,
-                    Err(now) if now == o.stream => return,
-                    Err(_) => {}
-                }
-            }
-        }
-        self.streams_more.store(true, r);
-    }
-
-    fn read(&self) -> SiteTotals {
-        let r = Ordering::Relaxed;
-        let mut t = SiteTotals {
-            count: self.count.load(r),
-            bytes_total: self.bytes_total.load(r),
-            bytes_min: self.bytes_min.load(r),
-            bytes_max: self.bytes_max.load(r),
-            blocked_ns_total: self.blocked_ns_total.load(r),
-            blocked_ns_max: self.blocked_ns_max.load(r),
-            first_ms: self.first_ms.load(r),
-            last_ms: self.last_ms.load(r),
-            errors: self.errors.load(r),
-            streams_more: self.streams_more.load(r),
-            ..Default::default()
-        };
-        if t.count == 0 {
-            t.bytes_min = 0;
-            t.first_ms = 0;
-        }
-        for s in &self.streams {
-            let v = s.load(r);
-            if v != usize::MAX {
-                t.streams[t.streams_seen] = v;
-                t.streams_seen += 1;
-            }
-        }
-        t
-    }
-
-    fn reset(&self) {
-        let r = Ordering::Relaxed;
-        for (a, v) in [
-            (&self.count, 0),
-            (&self.bytes_total, 0),
-            (&self.bytes_min, u64::MAX),
-            (&self.bytes_max, 0),
-            (&self.blocked_ns_total, 0),
-            (&self.blocked_ns_max, 0),
-            (&self.first_ms, u64::MAX),
-            (&self.last_ms, 0),
-            (&self.errors, 0),
-        ] {
-            a.store(v, r);
-        }
-        self.streams.iter().for_each(|s| s.store(usize::MAX, r));
-        self.streams_more.store(false, r);
-    }
-}
-
-/// One finding at a site: what it adds to the totals.
-pub struct Occurrence {
-    pub bytes: u64,
-    pub blocked_ns: u64,
-    pub result: Option<i32>,
-    pub stream: usize,
-    pub time_ms: u64,
+    totals: LiveTotals,
 }
 
 impl Site {
@@ -214,8 +58,10 @@ impl Site {
         self.totals.read()
     }
 
-    pub fn add(&self, o: &Occurrence) {
-        self.totals.add(o);
+    /// Adds a finding, to the totals' shard `shard` names (the caller's thread's, so
+    /// threads finding at one site write different lines).
+    pub fn add(&self, o: &Occurrence, shard: usize) {
+        self.totals.add(o, shard);
     }
 
     /// True exactly once per process: the caller writes the site's record and line.
@@ -236,34 +82,7 @@ pub fn site_of(
     dir: Direction,
     hook: &'static HookRow,
 ) -> Option<&'static Site> {
-    let key = key_of(stack, kind, dir, hook);
-    let start = key as usize % CAPACITY;
-    for probe in 0..CAPACITY {
-        let slot = &SLOTS[(start + probe) % CAPACITY];
-        let mut k = slot.key.load(Ordering::Acquire);
-        if k == 0 {
-            match slot.key.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => {
-                    let site: &'static Site = Box::leak(Box::new(build(process, stack, kind, dir, hook)));
-                    slot.site.store(site as *const Site as *mut Site, Ordering::Release);
-                    return Some(site);
-                }
-                Err(now) => k = now,
-            }
-        }
-        if k == key {
-            // Claimed: built by its claimer, published in a moment.
-            loop {
-                let p = slot.site.load(Ordering::Acquire);
-                // SAFETY: sites are leaked, never freed, and published with Release.
-                if let Some(site) = unsafe { p.as_ref() } {
-                    return Some(site);
-                }
-                std::thread::yield_now();
-            }
-        }
-    }
-    None
+    SITES.find_or_build(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook))
 }
 
 fn key_of(stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
@@ -339,7 +158,7 @@ fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hoo
         advice,
         headline,
         announced: FirstClaim::new(),
-        totals: Totals::new(),
+        totals: LiveTotals::new(),
     }
 }
 
@@ -387,10 +206,7 @@ pub fn aggregate_due(now_ms: u64, interval_s: u64) -> bool {
 
 /// Every site built so far (no lock, no allocation).
 pub fn all() -> impl Iterator<Item = &'static Site> {
-    SLOTS.iter().filter_map(|slot| {
-        // SAFETY: sites are leaked, never freed, and published with Release.
-        unsafe { slot.site.load(Ordering::Acquire).as_ref() }
-    })
+    SITES.iter()
 }
 
 /// Sites with findings in this process (not suppressed, not notes), counted.
@@ -431,44 +247,4 @@ pub fn reset_in_child() {
     }
     PRINTED.store(0, Ordering::Relaxed);
     NEXT_AGGREGATE_MS.store(0, Ordering::Relaxed);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::FirstClaim;
-    use std::sync::{Arc, Barrier};
-
-    #[test]
-    fn a_claim_is_won_once_then_never() {
-        let flag = FirstClaim::new();
-        assert!(flag.claim());
-        assert!(!flag.claim());
-        assert!(!flag.claim());
-        flag.reset();
-        assert!(flag.claim());
-        assert!(!flag.claim());
-    }
-
-    /// Threads that claim at the same moment: exactly one wins, every round.
-    #[test]
-    fn racing_claims_have_one_winner() {
-        const THREADS: usize = 8;
-        for _ in 0..200 {
-            let flag = Arc::new(FirstClaim::new());
-            let start = Arc::new(Barrier::new(THREADS));
-            let won: usize = (0..THREADS)
-                .map(|_| {
-                    let (flag, start) = (flag.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        usize::from(flag.claim())
-                    })
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .sum();
-            assert_eq!(won, 1);
-        }
-    }
 }

@@ -19,6 +19,10 @@
 //!   threads each chasing a private random cycle through 2.9 MB (the tree's size), work
 //!   that shares nothing at all: how far the machine itself scales this kind of load;
 //! - classify: a whole pinned H2D copy's classification;
+//! - sites/repeated_finding: the per-site aggregation path (a known site found by its key,
+//!   its totals added to); threads/site_shared, site_shared_one_shard, site_own: the same
+//!   by 1 and 16 threads at one site (each in its own shard of the totals, or all in one)
+//!   or each at a site of its own;
 //! - chase: one load that depends on the one before, in a random cycle through as much
 //!   memory as the tree of 100 000 ranges holds (2.9 MB): the memory latency a random
 //!   lookup pays at each level of the tree, which bounds it from below.
@@ -29,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry, RangeLookup};
+use pinguard_core::site_table::{LiveTotals, Occurrence, SlotTable};
 use pinguard_core::verdict::{CopySide, Direction, NoOracle, classify_copy};
 
 const STRIDE: usize = 1 << 16;
@@ -369,5 +374,47 @@ fn classify(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, lookups, threads, classify);
+/// A finding at a known site, as the library aggregates it: the site found by its key in
+/// the table, its totals added to (in the shard of the calling thread). One thread; and 1
+/// and 16 threads, all at one site each adding to its own shard (as the library does),
+/// all at one site adding to one shard (as it did before the totals were sharded), or
+/// each at a site of its own.
+fn sites(c: &mut Criterion) {
+    let table: &'static SlotTable<LiveTotals, 4096> = Box::leak(Box::new(SlotTable::new()));
+    let occurrence =
+        |i: u64| Occurrence { bytes: 4096, blocked_ns: 5_000 + i % 64, result: Some(0), stream: 7, time_ms: 1_000 };
+    let mut i = 0u64;
+    c.bench_function("sites/repeated_finding", |b| {
+        b.iter(|| {
+            i += 1;
+            let site = table.find_or_build(black_box(0x5eed_1234_u64), LiveTotals::new).unwrap();
+            site.add(&occurrence(i), 1);
+        })
+    });
+    let mut g = c.benchmark_group("threads");
+    g.measurement_time(Duration::from_secs(3));
+    for t in [1usize, 16] {
+        g.throughput(Throughput::Elements(t as u64));
+        for (name, key_of, shard_of) in [
+            ("site_shared", (|_| 0x5eed_0001) as fn(usize) -> u64, (|k| k) as fn(usize) -> usize),
+            ("site_shared_one_shard", |_| 0x5eed_0002, |_| 0),
+            ("site_own", |k| 0x5eed_1000 + k as u64, |k| k),
+        ] {
+            g.bench_with_input(BenchmarkId::new(name, t), &t, |b, &t| {
+                b.iter_custom(|iters| {
+                    on_threads(t, move |k| {
+                        let (key, shard) = (key_of(k), shard_of(k));
+                        for i in 0..iters {
+                            let site = table.find_or_build(black_box(key), LiveTotals::new).unwrap();
+                            site.add(&occurrence(i), shard);
+                        }
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, lookups, threads, classify, sites);
 criterion_main!(benches);

@@ -11,6 +11,7 @@
 //! - [`report`] - findings and their one-line form;
 //! - [`summary`] - the exit summary's counters, declared once;
 //! - [`site`] - call sites: frames, location, fingerprint, per-site totals;
+//! - [`site_table`] - the live site table, its totals as atomics (the aggregation path);
 //! - [`events`] - the JSON Lines report's records (`docs/report-format.md`);
 //! - [`jsonl`] - writing JSON without allocating;
 //! - [`suppressions`], [`glob`] - rules for findings to ignore;
@@ -31,6 +32,7 @@ pub mod registry;
 pub mod report;
 pub mod settings;
 pub mod site;
+pub mod site_table;
 pub mod summary;
 pub mod suppressions;
 pub mod verdict;

@@ -1,0 +1,430 @@
+//! A process's call sites, as the preload library keeps them: a fixed table of slots
+//! claimed with one compare-and-swap, each site's totals as atomics, and a flag that one
+//! caller claims. Lock-free and, once a site exists, allocation-free: a repeated finding
+//! costs a probe and a few atomic adds, and the exit path walks the table without a lock
+//! or an allocation. Here (not in the library) so that the aggregation path can be
+//! benchmarked and tested directly (`core/benches/registry.rs`, group `sites`).
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+
+use crate::site::SiteTotals;
+
+/// A fixed table of `N` values, each found by a nonzero 64-bit key (a hash: equal keys
+/// are the same site). The first caller with a new key claims a free slot, builds the
+/// value and publishes it; values are leaked, never freed, so a reference to one lives as
+/// long as the process.
+pub struct SlotTable<T: 'static, const N: usize> {
+    slots: [Slot<T>; N],
+}
+
+struct Slot<T> {
+    key: AtomicU64,
+    value: AtomicPtr<T>,
+}
+
+impl<T: Send + Sync + 'static, const N: usize> Default for SlotTable<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// `Send + Sync`: a value built by one thread is handed to every thread that finds its key.
+impl<T: Send + Sync + 'static, const N: usize> SlotTable<T, N> {
+    pub const fn new() -> Self {
+        SlotTable { slots: [const { Slot { key: AtomicU64::new(0), value: AtomicPtr::new(std::ptr::null_mut()) } }; N] }
+    }
+
+    /// The value of `key` (nonzero), built by `build` if it is new; `None` when the table
+    /// is full. Probes from `key % N`. A key another thread has claimed and not yet
+    /// published is waited for (it is building the value).
+    pub fn find_or_build(&self, key: u64, build: impl FnOnce() -> T) -> Option<&'static T> {
+        debug_assert_ne!(key, 0, "0 marks a free slot");
+        let start = key as usize % N;
+        for probe in 0..N {
+            let slot = &self.slots[(start + probe) % N];
+            let mut k = slot.key.load(Ordering::Acquire);
+            if k == 0 {
+                match slot.key.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => {
+                        let value: &'static T = Box::leak(Box::new(build()));
+                        slot.value.store(value as *const T as *mut T, Ordering::Release);
+                        return Some(value);
+                    }
+                    Err(now) => k = now,
+                }
+            }
+            if k == key {
+                // Claimed: built by its claimer, published in a moment.
+                loop {
+                    let p = slot.value.load(Ordering::Acquire);
+                    // SAFETY: values are leaked, never freed, and published with Release
+                    // after they are fully built.
+                    if let Some(value) = unsafe { p.as_ref() } {
+                        return Some(value);
+                    }
+                    std::thread::yield_now();
+                }
+            }
+        }
+        None
+    }
+
+    /// Every value published so far (no lock, no allocation).
+    pub fn iter(&self) -> impl Iterator<Item = &'static T> + '_ {
+        self.slots.iter().filter_map(|slot| {
+            // SAFETY: values are leaked, never freed, and published with Release.
+            unsafe { slot.value.load(Ordering::Acquire).as_ref() }
+        })
+    }
+}
+
+/// A flag that exactly one caller claims, ever (until [`reset`](Self::reset)).
+#[derive(Default)]
+pub struct FirstClaim(AtomicBool);
+
+impl FirstClaim {
+    pub const fn new() -> FirstClaim {
+        FirstClaim(AtomicBool::new(false))
+    }
+
+    /// True for the first caller only. Loads before it swaps: a site is announced once and
+    /// then asked again at every later finding, where a swap would be a locked write (about
+    /// 10 ns a finding on fakecuda) of a line other threads' findings read too.
+    pub fn claim(&self) -> bool {
+        !self.0.load(Ordering::Acquire) && !self.0.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn reset(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Shards of a site's totals: threads adding at one site spread over this many pairs of
+/// cache lines instead of all writing one (measured with 16 threads at one site on the
+/// development machine's 2 cores: 6.4 times the cost of each thread at a site of its own,
+/// with one shard).
+pub const SHARDS: usize = 8;
+
+/// One shard's sums and bounds. 128 bytes: two lines, the pair a core's adjacent-line
+/// prefetcher fetches together, so no two shards share either.
+#[repr(align(128))]
+struct Shard {
+    count: AtomicU64,
+    bytes_total: AtomicU64,
+    bytes_min: AtomicU64,
+    bytes_max: AtomicU64,
+    blocked_ns_total: AtomicU64,
+    blocked_ns_max: AtomicU64,
+    first_ms: AtomicU64,
+    last_ms: AtomicU64,
+    errors: AtomicU64,
+}
+
+impl Shard {
+    const fn new() -> Shard {
+        Shard {
+            count: AtomicU64::new(0),
+            bytes_total: AtomicU64::new(0),
+            bytes_min: AtomicU64::new(u64::MAX),
+            bytes_max: AtomicU64::new(0),
+            blocked_ns_total: AtomicU64::new(0),
+            blocked_ns_max: AtomicU64::new(0),
+            first_ms: AtomicU64::new(u64::MAX),
+            last_ms: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+        }
+    }
+}
+
+/// [`SiteTotals`] as atomics, updated by every finding at the site: sums and bounds in
+/// [`SHARDS`] shards (a finding adds to the one its caller names, read sums them all),
+/// the streams seen in one shared list (written only when a new stream appears).
+pub struct LiveTotals {
+    shards: [Shard; SHARDS],
+    /// Distinct streams seen; `usize::MAX` marks a free place.
+    streams: [AtomicUsize; 4],
+    streams_more: AtomicBool,
+}
+
+impl Default for LiveTotals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LiveTotals {
+    pub const fn new() -> Self {
+        LiveTotals {
+            shards: [const { Shard::new() }; SHARDS],
+            streams: [const { AtomicUsize::new(usize::MAX) }; 4],
+            streams_more: AtomicBool::new(false),
+        }
+    }
+
+    /// Every finding at the site adds itself, to shard `shard % SHARDS` (the caller's
+    /// thread's: threads that name different shards write different lines). Minima and
+    /// maxima are read before they are written, and a stream already seen is only read:
+    /// at a hot site most findings change neither, so they cost three atomic adds
+    /// instead of nine read-modify-writes.
+    pub fn add(&self, o: &Occurrence, shard: usize) {
+        let r = Ordering::Relaxed;
+        let lower = |a: &AtomicU64, v: u64| {
+            if v < a.load(r) {
+                a.fetch_min(v, r);
+            }
+        };
+        let raise = |a: &AtomicU64, v: u64| {
+            if v > a.load(r) {
+                a.fetch_max(v, r);
+            }
+        };
+        let s = &self.shards[shard % SHARDS];
+        s.count.fetch_add(1, r);
+        s.bytes_total.fetch_add(o.bytes, r);
+        lower(&s.bytes_min, o.bytes);
+        raise(&s.bytes_max, o.bytes);
+        s.blocked_ns_total.fetch_add(o.blocked_ns, r);
+        raise(&s.blocked_ns_max, o.blocked_ns);
+        lower(&s.first_ms, o.time_ms);
+        raise(&s.last_ms, o.time_ms);
+        if o.result.is_some_and(|rc| rc != 0) {
+            s.errors.fetch_add(1, r);
+        }
+        for slot in &self.streams {
+            let seen = slot.load(r);
+            if seen == o.stream {
+                return;
+            }
+            if seen == usize::MAX {
+                match slot.compare_exchange(usize::MAX, o.stream, r, r) {
+                    Ok(_) => return,
+                    Err(now) if now == o.stream => return,
+                    Err(_) => {}
+                }
+            }
+        }
+        self.streams_more.store(true, r);
+    }
+
+    /// The totals so far, over every shard.
+    pub fn read(&self) -> SiteTotals {
+        let r = Ordering::Relaxed;
+        let mut t = SiteTotals {
+            bytes_min: u64::MAX,
+            first_ms: u64::MAX,
+            streams_more: self.streams_more.load(r),
+            ..Default::default()
+        };
+        for s in &self.shards {
+            t.count += s.count.load(r);
+            t.bytes_total += s.bytes_total.load(r);
+            t.bytes_min = t.bytes_min.min(s.bytes_min.load(r));
+            t.bytes_max = t.bytes_max.max(s.bytes_max.load(r));
+            t.blocked_ns_total += s.blocked_ns_total.load(r);
+            t.blocked_ns_max = t.blocked_ns_max.max(s.blocked_ns_max.load(r));
+            t.first_ms = t.first_ms.min(s.first_ms.load(r));
+            t.last_ms = t.last_ms.max(s.last_ms.load(r));
+            t.errors += s.errors.load(r);
+        }
+        if t.count == 0 {
+            t.bytes_min = 0;
+            t.first_ms = 0;
+        }
+        for s in &self.streams {
+            let v = s.load(r);
+            if v != usize::MAX {
+                t.streams[t.streams_seen] = v;
+                t.streams_seen += 1;
+            }
+        }
+        t
+    }
+
+    pub fn reset(&self) {
+        let r = Ordering::Relaxed;
+        for s in &self.shards {
+            for (a, v) in [
+                (&s.count, 0),
+                (&s.bytes_total, 0),
+                (&s.bytes_min, u64::MAX),
+                (&s.bytes_max, 0),
+                (&s.blocked_ns_total, 0),
+                (&s.blocked_ns_max, 0),
+                (&s.first_ms, u64::MAX),
+                (&s.last_ms, 0),
+                (&s.errors, 0),
+            ] {
+                a.store(v, r);
+            }
+        }
+        self.streams.iter().for_each(|s| s.store(usize::MAX, r));
+        self.streams_more.store(false, r);
+    }
+}
+
+/// One finding at a site: what it adds to the totals.
+#[derive(Clone, Copy, Debug)]
+pub struct Occurrence {
+    pub bytes: u64,
+    pub blocked_ns: u64,
+    pub result: Option<i32>,
+    pub stream: usize,
+    pub time_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Barrier};
+
+    #[test]
+    fn a_claim_is_won_once_then_never() {
+        let flag = FirstClaim::new();
+        assert!(flag.claim());
+        assert!(!flag.claim());
+        assert!(!flag.claim());
+        flag.reset();
+        assert!(flag.claim());
+        assert!(!flag.claim());
+    }
+
+    /// Threads that claim at the same moment: exactly one wins, every round.
+    #[test]
+    fn racing_claims_have_one_winner() {
+        const THREADS: usize = 8;
+        for _ in 0..200 {
+            let flag = Arc::new(FirstClaim::new());
+            let start = Arc::new(Barrier::new(THREADS));
+            let won: usize = (0..THREADS)
+                .map(|_| {
+                    let (flag, start) = (flag.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        usize::from(flag.claim())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .sum();
+            assert_eq!(won, 1);
+        }
+    }
+
+    #[test]
+    fn a_key_finds_the_value_it_built() {
+        let table: &'static SlotTable<u64, 8> = Box::leak(Box::new(SlotTable::new()));
+        let a = table.find_or_build(17, || 1).unwrap();
+        let b = table.find_or_build(25, || 2).unwrap(); // 25 % 8 == 17 % 8: the next slot
+        assert_eq!((*a, *b), (1, 2));
+        assert!(std::ptr::eq(table.find_or_build(17, || panic!("built twice")).unwrap(), a));
+        assert!(std::ptr::eq(table.find_or_build(25, || panic!("built twice")).unwrap(), b));
+        let mut all: Vec<u64> = table.iter().copied().collect();
+        all.sort();
+        assert_eq!(all, [1, 2]);
+    }
+
+    #[test]
+    fn a_full_table_answers_none_and_keeps_its_values() {
+        let table: &'static SlotTable<u64, 4> = Box::leak(Box::new(SlotTable::new()));
+        for k in 1..=4 {
+            assert_eq!(table.find_or_build(k, || k * 10), Some(&(k * 10)));
+        }
+        assert_eq!(table.find_or_build(5, || 50), None);
+        assert_eq!(table.find_or_build(3, || panic!("built twice")), Some(&30));
+    }
+
+    /// Threads asking for one new key at the same moment: one builds it, all get it.
+    #[test]
+    fn racing_threads_build_a_key_once() {
+        const THREADS: usize = 8;
+        for round in 0..100u64 {
+            let table: &'static SlotTable<u64, 16> = Box::leak(Box::new(SlotTable::new()));
+            let builds = Arc::new(AtomicUsize::new(0));
+            let start = Arc::new(Barrier::new(THREADS));
+            let got: Vec<usize> = (0..THREADS)
+                .map(|_| {
+                    let (builds, start) = (builds.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        let v = table.find_or_build(round + 1, || {
+                            builds.fetch_add(1, Ordering::Relaxed);
+                            std::thread::yield_now();
+                            round
+                        });
+                        v.unwrap() as *const u64 as usize
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .collect();
+            assert_eq!(builds.load(Ordering::Relaxed), 1);
+            assert!(got.iter().all(|p| *p == got[0]));
+        }
+    }
+
+    fn at(bytes: u64, blocked_ns: u64, time_ms: u64, stream: usize, result: Option<i32>) -> Occurrence {
+        Occurrence { bytes, blocked_ns, result, stream, time_ms }
+    }
+
+    /// Two cache lines a shard, and no shard shares either.
+    #[test]
+    fn shards_are_line_pairs_apart() {
+        assert_eq!(std::mem::size_of::<Shard>(), 128);
+        let t = LiveTotals::new();
+        let a = &t.shards[0] as *const Shard as usize;
+        assert_eq!(a % 128, 0);
+        assert_eq!(&t.shards[1] as *const Shard as usize - a, 128);
+    }
+
+    /// Findings spread over shards (different threads, or one thread's hint past
+    /// `SHARDS`) read back as one site's totals.
+    #[test]
+    fn totals_sum_bound_and_count_streams() {
+        let t = LiveTotals::new();
+        let empty = t.read();
+        assert_eq!((empty.count, empty.bytes_min, empty.first_ms), (0, 0, 0));
+        t.add(&at(4096, 10, 1000, 7, Some(0)), 0);
+        t.add(&at(100, 30, 900, 7, Some(1)), 3);
+        t.add(&at(8192, 20, 1100, 9, None), 3 + SHARDS);
+        let r = t.read();
+        assert_eq!((r.count, r.bytes_total, r.bytes_min, r.bytes_max), (3, 12_388, 100, 8192));
+        assert_eq!((r.blocked_ns_total, r.blocked_ns_max, r.first_ms, r.last_ms), (60, 30, 900, 1100));
+        assert_eq!(r.errors, 1);
+        assert_eq!((r.streams_seen, &r.streams[..2], r.streams_more), (2, &[7, 9][..], false));
+        for s in 10..14 {
+            t.add(&at(1, 1, 1000, s, Some(0)), s);
+        }
+        assert!(t.read().streams_more);
+        assert_eq!(t.read().streams_seen, 4);
+        t.reset();
+        let z = t.read();
+        assert_eq!(
+            (z.count, z.bytes_total, z.bytes_max, z.errors, z.streams_seen, z.streams_more),
+            (0, 0, 0, 0, 0, false)
+        );
+    }
+
+    /// Sixteen threads adding at one site lose nothing.
+    #[test]
+    fn concurrent_adds_are_all_counted() {
+        let t = Arc::new(LiveTotals::new());
+        let hs: Vec<_> = (0..16u64)
+            .map(|k| {
+                let t = t.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10_000u64 {
+                        t.add(&at(i % 7 + 1, k + 1, 1000 + i, (k % 3) as usize, Some(0)), k as usize);
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter().for_each(|h| h.join().unwrap());
+        let r = t.read();
+        let per_thread_bytes: u64 = (0..10_000u64).map(|i| i % 7 + 1).sum();
+        assert_eq!((r.count, r.bytes_total), (160_000, 16 * per_thread_bytes));
+        assert_eq!((r.bytes_min, r.bytes_max, r.blocked_ns_max), (1, 7, 16));
+        assert_eq!((r.first_ms, r.last_ms, r.streams_seen), (1000, 10_999, 3));
+    }
+}
