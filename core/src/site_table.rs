@@ -371,7 +371,7 @@ mod tests {
     /// Two cache lines a shard, and no shard shares either.
     #[test]
     fn shards_are_line_pairs_apart() {
-        assert_eq!(std::mem::size_of::<Shard>(), 128);
+        assert_eq!((std::mem::size_of::<Shard>(), std::mem::align_of::<Shard>()), (128, 128));
         let t = LiveTotals::new();
         let a = &t.shards[0] as *const Shard as usize;
         assert_eq!(a % 128, 0);
