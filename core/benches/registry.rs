@@ -5,7 +5,8 @@
 //! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;
 //! - miss: a lookup of pageable memory between ranges, at 100 000 ranges;
 //! - lookup_dependent: hits, each address depending on the answer before (latency, not
-//!   throughput), at 100 000;
+//!   throughput), at 100 000; descent_dependent: the same on that registry's own tree
+//!   without the registry around it;
 //! - lookup_div: the hits as first measured, with a 64-bit division in each iteration;
 //! - bound_static, bound_static_dependent: a bound, not pinguard: the same ranges in a
 //!   static index built for the search alone (`StaticIndex`), what a random lookup costs
@@ -89,6 +90,20 @@ fn lookups(c: &mut Criterion) {
         b.iter(|| {
             let i = below(&mut x, 100_000);
             black_box(reg.lookup(0x1000_0000 + i * STRIDE + 8192, 256))
+        })
+    });
+    // The same registry's own tree searched without the registry around it, in the
+    // dependent form: against lookup_dependent, what the registry adds (its root load,
+    // write count and kept answers) on the very same nodes.
+    let own_root = reg.current_root();
+    let mut x = 0x510e_527f_ade6_82d1u64;
+    let mut last = 0usize;
+    g.bench_function("descent_dependent/100000", |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000) ^ last;
+            let (found, _) = pinguard_core::pinned_tree::floor_and_next(&own_root, 0x1000_0000 + i * STRIDE + 64);
+            last = found.map_or(1, |e| e.end & 1);
+            black_box(found)
         })
     });
     // The latency of one lookup: each address depends on the answer before it, so the

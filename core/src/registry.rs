@@ -275,6 +275,12 @@ impl PinnedRegistry {
         pinned_tree::shape(&self.root.load().root)
     }
 
+    /// The current tree's root (a reference to it: the tree stays whole while it is
+    /// held), for benchmarks that search the very nodes a lookup searches.
+    pub fn current_root(&self) -> Arc<Node> {
+        self.root.load().root.clone()
+    }
+
     /// Releases the writer lock in a freshly forked child. Call only from a
     /// `pthread_atfork` child handler, where no other thread exists.
     pub fn reset_after_fork(&self) {
