@@ -6,7 +6,8 @@
 //! - miss: a lookup of pageable memory between ranges, at 100 000 ranges;
 //! - lookup_dependent: hits, each address depending on the answer before (latency, not
 //!   throughput), at 100 000; descent_dependent: the same on that registry's own tree
-//!   without the registry around it;
+//!   without the registry around it; descent_dependent_compact: on the same entries in a
+//!   tree built in one pass (its nodes allocated together);
 //! - lookup_div: the hits as first measured, with a 64-bit division in each iteration;
 //! - bound_static, bound_static_dependent: a bound, not pinguard: the same ranges in a
 //!   static index built for the search alone (`StaticIndex`), what a random lookup costs
@@ -102,6 +103,23 @@ fn lookups(c: &mut Criterion) {
         b.iter(|| {
             let i = below(&mut x, 100_000) ^ last;
             let (found, _) = pinguard_core::pinned_tree::floor_and_next(&own_root, 0x1000_0000 + i * STRIDE + 64);
+            last = found.map_or(1, |e| e.end & 1);
+            black_box(found)
+        })
+    });
+    // The same entries in a tree built in one pass (`from_sorted`: each level's nodes
+    // allocated one after another), searched the same way: what the nodes' placement
+    // costs the registry's own tree.
+    let compact = {
+        let mut entries = Vec::new();
+        pinguard_core::pinned_tree::for_each(&own_root, &mut |e| entries.push(e));
+        pinguard_core::pinned_tree::from_sorted(&entries)
+    };
+    let mut last = 0usize;
+    g.bench_function("descent_dependent_compact/100000", |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000) ^ last;
+            let (found, _) = pinguard_core::pinned_tree::floor_and_next(&compact, 0x1000_0000 + i * STRIDE + 64);
             last = found.map_or(1, |e| e.end & 1);
             black_box(found)
         })
