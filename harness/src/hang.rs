@@ -99,7 +99,7 @@ const TOP_WORDS: usize = 4;
 pub fn runtime_exit_deadlock(scan: &str) -> Option<String> {
     let threads = threads(scan);
     let in_pinguard = |w: &&str| w.contains("libpinguard");
-    let exiting = threads.iter().find_map(|t| {
+    let (exiting, place) = threads.iter().enumerate().find_map(|(i, t)| {
         if t.syscall != Some(FUTEX) {
             return None;
         }
@@ -109,13 +109,14 @@ pub fn runtime_exit_deadlock(scan: &str) -> Option<String> {
         if chain.iter().any(in_pinguard) {
             return None;
         }
-        Some((t as *const Thread<'_>, runtime_place(runtime)))
+        Some((i, runtime_place(runtime)))
     })?;
     let others_clear = threads
         .iter()
-        .filter(|t| !std::ptr::eq(*t, exiting.0) && t.syscall.is_some_and(|n| n >= 0))
-        .all(|t| !t.words.iter().take(TOP_WORDS).any(in_pinguard));
-    others_clear.then_some(exiting.1)
+        .enumerate()
+        .filter(|(i, t)| *i != exiting && t.syscall.is_some_and(|n| n >= 0))
+        .all(|(_, t)| !t.words.iter().take(TOP_WORDS).any(in_pinguard));
+    others_clear.then_some(place)
 }
 
 /// `   sp+0x0040: 0x7f.. libcudart.so.13.0.96+0x827b1 sym` -> `libcudart.so.13.0.96`; a
@@ -132,6 +133,13 @@ mod tests {
     const LOG: &str = include_str!("testdata/hang-cudart-exit-log.txt");
     const OFF: &str = include_str!("testdata/hang-cudart-exit-off.txt");
 
+    /// The recorded log-mode scan with `from` replaced by `to` once (which must be there).
+    fn doctored(from: &str, to: &str) -> String {
+        let text = LOG.replacen(from, to, 1);
+        assert_ne!(text, LOG, "the scan has no {from:?}");
+        text
+    }
+
     #[test]
     fn the_recorded_runtime_deadlocks_are_recognised() {
         assert_eq!(runtime_exit_deadlock(LOG).as_deref(), Some("libcudart.so.13.0.96"));
@@ -142,31 +150,27 @@ mod tests {
     /// waiting, which must stay a failure.
     #[test]
     fn a_pinguard_frame_under_exit_is_not_the_runtimes() {
-        let doctored = LOG.replacen(
+        let scan = doctored(
             "libcudart.so.13.0.96+0x3a09d __cudaGetProcAddress@@libcudart.so.13+0x1768d",
             "libpinguard.so+0x5f00 pinguard::finish::finish+0x40",
-            1,
         );
-        assert_ne!(doctored, LOG);
-        assert_eq!(runtime_exit_deadlock(&doctored), None);
+        assert_eq!(runtime_exit_deadlock(&scan), None);
     }
 
     /// Another thread blocked inside pinguard: not admitted either.
     #[test]
     fn a_thread_blocked_in_pinguard_is_not_the_runtimes() {
-        let doctored = LOG.replacen(
+        let scan = doctored(
             "-- tid 16071 cuda00001400006 S syscall=7: pc 0x7f1073d1b79d libc.so.6+0x11b79d poll@@GLIBC_2.2.5+0x4d\n",
             "-- tid 16071 cuda00001400006 S syscall=202: pc 0x7f1073d1b79d libc.so.6+0x98d17 futex\n   sp+0x0008: 0x7f10747722df libpinguard.so+0x572df pinguard::intercept::report_after+0x9df\n",
-            1,
         );
-        assert_ne!(doctored, LOG);
-        assert_eq!(runtime_exit_deadlock(&doctored), None);
+        assert_eq!(runtime_exit_deadlock(&scan), None);
     }
 
     /// Without the futex wait, or without `exit`, it is some other hang.
     #[test]
     fn other_hangs_are_not_the_runtimes() {
-        let no_futex = LOG.replace("sigterm_exit S syscall=202:", "sigterm_exit S syscall=7:");
+        let no_futex = doctored("sigterm_exit S syscall=202:", "sigterm_exit S syscall=7:");
         assert_eq!(runtime_exit_deadlock(&no_futex), None);
         let no_exit = LOG.replace(" exit@@GLIBC_2.2.5", " erand48_r@@GLIBC_2.2.5");
         assert_eq!(runtime_exit_deadlock(&no_exit), None);
