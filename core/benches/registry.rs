@@ -97,15 +97,8 @@ fn lookups(c: &mut Criterion) {
     // dependent form: against lookup_dependent, what the registry adds (its root load,
     // write count and kept answers) on the very same nodes.
     let own_root = reg.current_root();
-    let mut x = 0x510e_527f_ade6_82d1u64;
-    let mut last = 0usize;
-    g.bench_function("descent_dependent/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000) ^ last;
-            let (found, _) = pinguard_core::pinned_tree::floor_and_next(&own_root, 0x1000_0000 + i * STRIDE + 64);
-            last = found.map_or(1, |e| e.end & 1);
-            black_box(found)
-        })
+    dependent_hits(&mut g, "descent_dependent/100000", 0x510e_527f_ade6_82d1, |k| {
+        pinguard_core::pinned_tree::floor_and_next(&own_root, k).0.map(|e| e.end)
     });
     // The same entries in a tree built in one pass (`from_sorted`: each level's nodes
     // allocated one after another), searched the same way: what the nodes' placement
@@ -115,33 +108,18 @@ fn lookups(c: &mut Criterion) {
         pinguard_core::pinned_tree::for_each(&own_root, &mut |e| entries.push(e));
         pinguard_core::pinned_tree::from_sorted(&entries)
     };
-    let mut last = 0usize;
-    g.bench_function("descent_dependent_compact/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000) ^ last;
-            let (found, _) = pinguard_core::pinned_tree::floor_and_next(&compact, 0x1000_0000 + i * STRIDE + 64);
-            last = found.map_or(1, |e| e.end & 1);
-            black_box(found)
-        })
+    dependent_hits(&mut g, "descent_dependent_compact/100000", 0x9b05_688c_2b3e_6c1f, |k| {
+        pinguard_core::pinned_tree::floor_and_next(&compact, k).0.map(|e| e.end)
     });
     // The latency of one lookup: each address depends on the answer before it, so the
     // processor cannot start a lookup before the last one ends (the others measure a
     // stream of independent lookups, which it may overlap; a hooked copy makes one, then
     // the real call).
-    let mut x = 0x3c6e_f372_fe94_f82bu64;
-    let mut last = 0usize;
-    g.bench_function("lookup_dependent/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000) ^ last;
-            let answer = reg.lookup(0x1000_0000 + i * STRIDE + 64, 256);
-            // 0 for every hit here (every range ends at an even address), but only the answer says so.
-            last = match answer {
-                RangeLookup::Inside(r) => r.end & 1,
-                _ => 1,
-            };
-            black_box(answer)
-        })
+    dependent_hits(&mut g, "lookup_dependent/100000", 0x3c6e_f372_fe94_f82b, |k| match reg.lookup(k, 256) {
+        RangeLookup::Inside(r) => Some(r.end),
+        _ => None,
     });
+    let mut x = 0x1f83_d9ab_fb41_bd6bu64;
     // The hits as they were first measured: the index by `%` of a bound known only at
     // run time, a 64-bit division inside every timed iteration.
     let n = black_box(100_000usize);
@@ -197,14 +175,8 @@ fn lookups(c: &mut Criterion) {
             black_box(ideal.holding(0x1000_0000 + i * STRIDE + 64))
         })
     });
-    let mut last = 0usize;
-    g.bench_function("bound_static_dependent/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000) ^ last;
-            let answer = ideal.holding(0x1000_0000 + i * STRIDE + 64);
-            last = answer.map_or(1, |(_, end)| end & 1);
-            black_box(answer)
-        })
+    dependent_hits(&mut g, "bound_static_dependent/100000", 0x5be0_cd19_137e_2179, |k| {
+        ideal.holding(k).map(|(_, end)| end)
     });
     // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
     let cycle = cycle(2_900_000, 0x9e37_79b9_7f4a_7c15);
@@ -216,6 +188,28 @@ fn lookups(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// Random hits among the 100 000 ranges of [`filled`], each address depending on the
+/// answer before it, so that the processor cannot start a search before the last one
+/// ends: one search's latency. `search` returns the end of the range that holds its
+/// address; every range here ends at an even address, so the next index is changed by
+/// nothing, but only the answer says so.
+fn dependent_hits(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    seed: u64,
+    mut search: impl FnMut(usize) -> Option<usize>,
+) {
+    let (mut x, mut last) = (seed, 0usize);
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000) ^ last;
+            let end = search(0x1000_0000 + i * STRIDE + 64);
+            last = end.map_or(1, |e| e & 1);
+            black_box(end)
+        })
+    });
 }
 
 /// Sixteen keys, two cache lines, aligned to a line.
