@@ -3,7 +3,12 @@
 # runtime by itself, or only under pinguard? Runs test-apps/reliability/sigterm_exit
 # (nvcc builds, from scripts/build-test-apps.sh --nvcc into build/gpu) RUNS times each
 # without pinguard, with it, and with it in mode=off, interleaved; counts the runs that
-# did not exit 0 and keeps the stderr of the first few crashes under $OUT.
+# did not exit 0 and keeps the stderr of the first few crashes under $OUT. A run still
+# alive after 20 s is a hang: before it is killed, its threads go to $OUT/hangs/ (gdb's
+# stacks where the machine has gdb; scripts/stack_scan.py's scan of each blocked thread:
+# its system call, kernel wait and the code addresses on its stack, named by module and
+# symbol), with the executable mappings and pinguard's last lines. BUILDS (default
+# "dynamic static") and RUNS pick what runs.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,11 +18,8 @@ RUNS=${RUNS:-40}
 lib=$root/.gpu/libpinguard.so
 # dump PID: what each thread of a hung process is doing
 dump() {
-    local pid=$1 t
+    local pid=$1
     echo "== pid $pid: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
-    for t in /proc/"$pid"/task/*; do
-        echo "tid ${t##*/} $(cat "$t/comm") state=$(awk '{print $3}' "$t/stat") wchan=$(cat "$t/wchan" 2>/dev/null) syscall: $(cat "$t/syscall" 2>/dev/null)"
-    done
     if command -v gdb > /dev/null; then
         timeout 60 gdb -p "$pid" -batch -ex 'thread apply all bt' 2>&1 | grep -v '^\[New LWP' | head -400
     fi

@@ -82,9 +82,17 @@ def scan(pid, tid, maps):
             state = f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         comm, state = "?", "?"
+    try:
+        with open(f"/proc/{pid}/task/{tid}/wchan") as f:
+            wchan = f.read().strip() or "0"
+    except OSError:
+        wchan = "?"
     # The header the harness reads (harness/src/hang.rs): tid, name, state, the system
-    # call the thread is blocked in (-1: none), then where.
-    print(f"-- tid {tid} {comm} {state} syscall={fields[0]}: pc {pc:#x} {name(maps, pc) or '?'}")
+    # call the thread is blocked in (-1: none) and its first argument (a futex's address:
+    # threads waiting on one lock show the same), where in the kernel it sleeps, then
+    # where in the program.
+    arg1 = fields[1] if len(fields) > 3 else "-"
+    print(f"-- tid {tid} {comm} {state} syscall={fields[0]} arg1={arg1} wchan={wchan}: pc {pc:#x} {name(maps, pc) or '?'}")
     # Page by page: a read that runs past the top of the stack fails as a whole.
     data = b""
     try:
