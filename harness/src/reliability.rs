@@ -79,13 +79,26 @@ fn run(
     env: &[(&str, &str)],
     timeout_s: u64,
 ) -> Result<Run, String> {
-    let program = apps.join(app);
-    let l = Launch { args, env, bare: false, timeout: Some(Duration::from_secs(timeout_s)) };
-    let r = launch(setup, &program, l).map_err(|e| format!("cannot run {}: {e}", program.display()))?;
+    let r = run_even_hung(setup, apps, app, args, env, timeout_s)?;
     if r.timed_out {
         return Err(hung(&r, timeout_s));
     }
     Ok(r)
+}
+
+/// [`run`], but a run killed for outlasting `timeout_s` comes back too, for the caller
+/// to judge (`timed_out`, `hang_stacks`).
+fn run_even_hung(
+    setup: &Setup,
+    apps: &Path,
+    app: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    timeout_s: u64,
+) -> Result<Run, String> {
+    let program = apps.join(app);
+    let l = Launch { args, env, bare: false, timeout: Some(Duration::from_secs(timeout_s)) };
+    launch(setup, &program, l).map_err(|e| format!("cannot run {}: {e}", program.display()))
 }
 
 /// A hang's failure message: pinguard's last lines and what the threads were doing.
@@ -144,9 +157,7 @@ fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
     let runs = scale.pick(30, 200);
     let mut crashes = CudaCrashes::default();
     for i in 0..runs {
-        let program = apps.join("sigterm_exit");
-        let l = Launch { args: &["4"], env: &[], bare: false, timeout: Some(Duration::from_secs(20)) };
-        let r = launch(setup, &program, l).map_err(|e| format!("run {i}: cannot run {}: {e}", program.display()))?;
+        let r = run_even_hung(setup, apps, "sigterm_exit", &["4"], &[], 20).map_err(|e| format!("run {i}: {e}"))?;
         if r.timed_out {
             if crashes.admit_hang(setup, &r) {
                 continue;
