@@ -117,6 +117,16 @@ impl Leaf {
 }
 
 impl Inner {
+    /// An inner node of `children` (at most [`CAP`] of them, in key order), each with
+    /// the smallest start in it.
+    fn of(children: impl ExactSizeIterator<Item = (usize, Option<Arc<Node>>)>) -> Inner {
+        let mut n = Inner { len: children.len(), keys: [usize::MAX; CAP], children: [const { None }; CAP] };
+        for (i, (key, child)) in children.enumerate() {
+            (n.keys[i], n.children[i]) = (key, child);
+        }
+        n
+    }
+
     /// Puts `child` at place `i`, after moving the later ones up; the node must not be full.
     fn insert_child(&mut self, i: usize, key: usize, child: Arc<Node>) {
         for j in (i..self.len).rev() {
@@ -397,11 +407,7 @@ impl Children {
     }
 
     fn inner(&mut self, range: std::ops::Range<usize>) -> Arc<Node> {
-        let mut n = Inner { len: range.len(), keys: [usize::MAX; CAP], children: [const { None }; CAP] };
-        for (to, from) in range.enumerate() {
-            (n.keys[to], n.children[to]) = (self.keys[from], self.kids[from].take());
-        }
-        Arc::new(Node::Inner(n))
+        Arc::new(Node::Inner(Inner::of(range.map(|i| (self.keys[i], self.kids[i].take())))))
     }
 
     fn into_nodes(mut self) -> (Arc<Node>, Option<(usize, Arc<Node>)>) {
@@ -468,11 +474,7 @@ pub fn from_sorted(entries: &[Entry]) -> Arc<Node> {
         level = level
             .chunks(CAP)
             .map(|c| {
-                let mut n = Inner { len: c.len(), keys: [usize::MAX; CAP], children: [const { None }; CAP] };
-                for (i, (key, child)) in c.iter().enumerate() {
-                    (n.keys[i], n.children[i]) = (*key, Some(child.clone()));
-                }
-                (c[0].0, Arc::new(Node::Inner(n)))
+                (c[0].0, Arc::new(Node::Inner(Inner::of(c.iter().map(|(key, child)| (*key, Some(child.clone())))))))
             })
             .collect();
     }
