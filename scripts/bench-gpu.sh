@@ -21,10 +21,15 @@
 #    resident memory;
 # 7. real programs, with and without pinguard: REAL_PROGRAMS (commands separated by ';')
 #    and a PyTorch training step.
+# 8. (PARTS=profile only, never by default: it slows what it watches) where the time of
+#    the pageable and pinned loops and of the fakecuda pageable loop goes, sampled by
+#    bench/prof/sampler.c (this machine has no perf) and named by
+#    scripts/sample_report.py; the raw samples too, to name pinguard's addresses again
+#    where its unstripped build is (--map libpinguard.so=target/release/libpinguard.so).
 #
 # RUNTIMES ("static shared" by default) picks the pinned loop's runtime builds.
-# PARTS (comma list of pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real;
-# default all) picks parts. Where .gpu/before/ holds an earlier build (prepare-gpu.sh
+# PARTS (comma list of pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real,profile;
+# default all but profile) picks parts. Where .gpu/before/ holds an earlier build (prepare-gpu.sh
 # with BEFORE=COMMIT), the pageable loop, the fakecuda loops, dlsym and the
 # micro-benchmarks also run it, interleaved with the current one: before and after in
 # one run, on one machine. With PACK=1 the raw files end up in one
@@ -298,6 +303,23 @@ want real && for r in 1 2 3; do
     c=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 python3 scripts/gpu_scenarios.py torch_train_step 2>/dev/null | sed -n 's/ms_per_step=//p')
     log "PyTorch training step (pinned DataLoader) round $r: without $a ms, with pinguard $c ms"
 done
+# 8. sampled profiles (see the header)
+if want profile; then
+    gcc -O2 -shared -fPIC bench/prof/sampler.c -o "$b/libsampler.so" -lrt
+    prof() { # prof NAME ENV... -- COMMAND...
+        local name=$1 env=()
+        shift
+        while [ "$1" != -- ]; do env+=("$1"); shift; done
+        shift
+        env "${env[@]}" SAMPLER_US="${SAMPLER_US:-97}" SAMPLER_OUT="$out/samples-$name.txt" "${pin[@]}" "$@" > "$out/prof-$name.out" 2>&1
+        python3 scripts/sample_report.py "$out/samples-$name.txt" --top 45 > "$out/profile-$name.txt"
+        log "profile $name: $(head -n 1 "$out/profile-$name.txt"); $(grep -m1 ns_per_call "$out/prof-$name.out")"
+    }
+    prof pageable-static LD_PRELOAD="$b/libsampler.so:$lib" PINGUARD_OPTIONS=summary=1 -- "$b/loop_static" pageable 4096 40000 9
+    prof pageable-static-none LD_PRELOAD="$b/libsampler.so" -- "$b/loop_static" pageable 4096 40000 9
+    prof pinned-static LD_PRELOAD="$b/libsampler.so:$lib" PINGUARD_OPTIONS=summary=1 -- "$b/loop_static" pinned 4096 50000 9
+    [ -x "$g/hotloop" ] && prof fake-pageable LD_LIBRARY_PATH="$g/fakecuda" LD_PRELOAD="$b/libsampler.so:$lib" PINGUARD_OPTIONS=summary=0 -- "$g/hotloop" pageable 200000
+fi
 log "done: $(date -u)"
 if [ -n "${PACK:-}" ]; then
     pack=$(mktemp -d)

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Summarises bench/prof/sampler.c's samples: where the interrupted thread was, by module
+and by function, as shares of all samples.
+
+  sample_report.py SAMPLES [--map NAME=PATH ...] [--top N]
+
+Each address is named with addr2line (functions, inlined ones too, where the module has
+line tables) or else with the nearest symbol of nm (a stripped library's dynamic ones).
+--map names a module by another file (the unstripped build of a library that travelled
+stripped): any module whose path ends with NAME is read from PATH instead.
+
+Two views of the same samples: by the function the address's code was written in (the
+innermost inlined one) and by the function it was compiled into (the outermost).
+"""
+import bisect
+import collections
+import subprocess
+import sys
+
+
+def addr2line(path, offsets):
+    """offset -> (innermost function, outermost function) or None."""
+    try:
+        out = subprocess.run(["addr2line", "-f", "-C", "-i", "-a", "-e", path] + [hex(o) for o in offsets],
+                             capture_output=True, text=True, check=False).stdout.splitlines()
+    except OSError:
+        return {}
+    named, current, chain = {}, None, []
+    lines = iter(out)
+    for line in lines:
+        if line.startswith("0x") and all(c in "0123456789abcdefx" for c in line):
+            if current is not None and chain:
+                named[current] = chain
+            current, chain = int(line, 16), []
+            continue
+        function = line
+        next(lines, None)  # the file:line that follows each function
+        chain.append(function)
+    if current is not None and chain:
+        named[current] = chain
+    return {o: (c[0], c[-1]) for o, c in named.items() if c and c[0] != "??"}
+
+
+def nearest_symbols(path):
+    symbols = []
+    for flags in (["-D"], []):
+        try:
+            out = subprocess.run(["nm", "-C", "--defined-only"] + flags + [path],
+                                 capture_output=True, text=True, check=False).stdout
+        except OSError:
+            return []
+        for line in out.splitlines():
+            parts = line.split(" ", 2)
+            if len(parts) == 3 and parts[1].lower() in "tw":
+                try:
+                    symbols.append((int(parts[0], 16), parts[2]))
+                except ValueError:
+                    pass
+    return sorted(set(symbols))
+
+
+def main():
+    args = sys.argv[1:]
+    maps, top, files = {}, 40, []
+    while args:
+        a = args.pop(0)
+        if a == "--map":
+            name, path = args.pop(0).split("=", 1)
+            maps[name] = path
+        elif a == "--top":
+            top = int(args.pop(0))
+        else:
+            files.append(a)
+    samples = collections.Counter()
+    for f in files:
+        for line in open(f):
+            count, module, offset = line.split()
+            samples[(module, int(offset, 16))] += int(count)
+    total = sum(samples.values())
+    if not total:
+        print("no samples")
+        return
+    by_module = collections.defaultdict(list)
+    for (module, offset), n in samples.items():
+        by_module[module].append(offset)
+    names = {}
+    for module, offsets in by_module.items():
+        path = next((p for name, p in maps.items() if module.endswith(name)), module)
+        found = addr2line(path, sorted(offsets))
+        missing = [o for o in offsets if o not in found]
+        if missing:
+            symbols = nearest_symbols(path)
+            starts = [s for s, _ in symbols]
+            for o in missing:
+                i = bisect.bisect_right(starts, o) - 1
+                name = symbols[i][1] if i >= 0 else f"{o:#x}"
+                found[o] = (name, name)
+        short = module.rsplit("/", 1)[-1]
+        for o in offsets:
+            names[(module, o)] = (short, *found[o])
+    print(f"{total} samples")
+    modules = collections.Counter()
+    inner, outer = collections.Counter(), collections.Counter()
+    for key, n in samples.items():
+        short, i, o = names[key]
+        modules[short] += n
+        inner[(short, i)] += n
+        outer[(short, o)] += n
+    print("\nby module:")
+    for m, n in modules.most_common():
+        print(f"  {100 * n / total:6.2f}%  {m}")
+    for title, view in (("by function written (innermost inlined)", inner), ("by function compiled into (outermost)", outer)):
+        print(f"\n{title}:")
+        for (m, f), n in view.most_common(top):
+            print(f"  {100 * n / total:6.2f}%  {m}: {f[:160]}")
+
+
+if __name__ == "__main__":
+    main()
