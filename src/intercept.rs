@@ -73,11 +73,12 @@ impl<F: FnOnce() -> i32> Call<F> {
             // Returns only if every finding was suppressed (or pinguard failed).
             boundary(row.name(), || stop_before(&call, &mut records, process));
         }
-        let started = process::monotonic_ns();
+        let started = process.clock.ticks();
         let rc = real();
-        let ended = process::monotonic_ns();
+        let ended = process.clock.ticks();
         boundary(row.name(), || {
-            report_after(&call, records, rc, (ended.saturating_sub(started), ended), process, block)
+            let blocked_ns = process.clock.ns(ended.saturating_sub(started), ended);
+            report_after(&call, records, rc, (blocked_ns, ended), process, block)
         });
         rc
     }
@@ -288,7 +289,7 @@ fn time_ms() -> u64 {
 /// After the real call: each record goes to its site; a new site is written to the
 /// report and, within print_limit, shown on stderr with its stack.
 /// `timing`: how long the real call kept the thread (ns), and when it returned (a
-/// [`process::monotonic_ns`] reading).
+/// [`crate::clock::Clock::ticks`] reading).
 fn report_after(
     call: &CopyCall,
     mut records: Records,

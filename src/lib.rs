@@ -23,6 +23,7 @@
 #![allow(non_snake_case, reason = "hooks carry the exact CUDA symbol names they replace")]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 
+mod clock;
 mod counters;
 mod describe;
 mod finish;

@@ -14,6 +14,7 @@ use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::settings::{OPTIONS_VAR, Settings};
 use pinguard_core::suppressions::Suppressions;
 
+use crate::clock::Clock;
 use crate::sink;
 use crate::spin::ForkSafeLazy;
 
@@ -30,29 +31,21 @@ pub struct Process {
     /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
     /// every copy hook, so a test can prove no panic crosses into the program.
     pub test_panic: bool,
-    /// The monotonic clock (ns, [`monotonic_ns`]) and the wall clock (ms since the
-    /// epoch) read together at start: a finding's time is derived from the monotonic
-    /// reading its copy already took ([`Process::ms_at`]), one clock read fewer per
-    /// finding. A step of the wall clock after start does not move the times of a report.
-    clock: (u64, u64),
+    /// The copy path's clock ([`Clock`]: the time-stamp counter where it is invariant),
+    /// read on each side of a call it reports.
+    pub clock: Clock,
+    /// The wall clock (ms since the epoch), read with the clock's start: a finding's
+    /// time is derived from the reading its copy already took ([`Process::ms_at`]), one
+    /// clock read fewer per finding. A step of the wall clock after start does not move
+    /// the times of a report.
+    wall_start_ms: u64,
 }
 
 impl Process {
-    /// Milliseconds since the epoch at `t`, a [`monotonic_ns`] reading.
+    /// Milliseconds since the epoch at `t`, a [`Clock::ticks`] reading.
     pub fn ms_at(&self, t: u64) -> u64 {
-        self.clock.1 + t.saturating_sub(self.clock.0) / 1_000_000
+        self.wall_start_ms + self.clock.since_start_ns(t) / 1_000_000
     }
-}
-
-/// The monotonic clock in nanoseconds: one `clock_gettime` (the vDSO, no system call)
-/// and a multiply-add; the copy path reads it on each side of a call it reports, for
-/// the time the call kept the thread.
-#[inline]
-pub fn monotonic_ns() -> u64 {
-    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `t` is a valid out-parameter; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    (t.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(t.tv_nsec as u64)
 }
 
 static PROCESS: ForkSafeLazy<Process> = ForkSafeLazy::new(initialise);
@@ -122,7 +115,8 @@ fn initialise() -> Process {
         suppressions,
         notes,
         test_panic,
-        clock: (monotonic_ns(), now_ms()),
+        clock: Clock::start(),
+        wall_start_ms: now_ms(),
     }
 }
 
