@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
+use pinguard_core::site_table::ShardWriter;
 use pinguard_core::summary::{Counter, SummaryCounts};
 
 use crate::spin::SpinLock;
@@ -23,7 +24,8 @@ pub struct Block {
     next: AtomicPtr<Block>,
     /// This block's place in the order blocks were made (the shared one's is 0): names
     /// the site-totals shard its threads add to (`Site::add`), so that threads holding
-    /// blocks at the same time add to different shards.
+    /// blocks at the same time add to different shards, each alone in its shard where
+    /// the block is among the first made.
     index: usize,
     /// Tests only: how often the block was given back (another test's thread may take it
     /// again at once, so `in_use` alone cannot show that it was).
@@ -52,9 +54,15 @@ impl Block {
         }
     }
 
-    /// The site-totals shard this block's thread adds to.
-    pub fn shard(&self) -> usize {
-        self.index
+    /// How this block's thread adds to a site's totals: the block's number, so a sole
+    /// writer of its shard for the first blocks made (one thread holds a block at a time,
+    /// and the gate keeps a thread from re-entering pinguard, a signal handler's calls
+    /// included); the shared block (many threads at once) adds as a shared writer.
+    pub fn shard(&self) -> ShardWriter {
+        match self.index {
+            0 => ShardWriter::shared(),
+            n => ShardWriter::numbered(n - 1),
+        }
     }
 
     pub fn add(&self, c: Counter, n: u64) {

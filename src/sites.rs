@@ -14,7 +14,7 @@ use pinguard_core::advice::{self, Framework};
 use pinguard_core::report::{LINE_PREFIX, RecordKind};
 use pinguard_core::site::{self, FrameInfo, SiteTotals};
 pub use pinguard_core::site_table::Occurrence;
-use pinguard_core::site_table::{FirstClaim, LiveTotals, SlotTable};
+use pinguard_core::site_table::{FirstClaim, LiveTotals, ShardWriter, SlotTable};
 use pinguard_core::suppressions::SiteFacts;
 use pinguard_core::verdict::{Direction, VerdictKind};
 
@@ -58,10 +58,10 @@ impl Site {
         self.totals.read()
     }
 
-    /// Adds a finding, to the totals' shard `shard` names (the caller's thread's, so
-    /// threads finding at one site write different lines).
-    pub fn add(&self, o: &Occurrence, shard: usize) {
-        self.totals.add(o, shard);
+    /// Adds a finding, as `writer` (the caller's thread's counter block's: threads
+    /// finding at one site write different lines).
+    pub fn add(&self, o: &Occurrence, writer: ShardWriter) {
+        self.totals.add(o, writer);
     }
 
     /// True exactly once per process: the caller writes the site's record and line.

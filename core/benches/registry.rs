@@ -22,9 +22,10 @@
 //!   that shares nothing at all: how far the machine itself scales this kind of load;
 //! - classify: a whole pinned H2D copy's classification;
 //! - sites/repeated_finding: the per-site aggregation path (a known site found by its key,
-//!   its totals added to); threads/site_shared, site_shared_one_shard, site_own: the same
-//!   by 1 and 16 threads at one site (each in its own shard of the totals, or all in one)
-//!   or each at a site of its own;
+//!   its totals added to, as a sole writer); threads/site_shared, site_shared_one_shard,
+//!   site_own: the same by 1 and 16 threads at one site (writers numbered as the
+//!   library's threads are: the first 7 each alone in a shard, the other 9 in the shared
+//!   one; or all 16 shared writers in one shard) or each at a site of its own;
 //! - chase: one load that depends on the one before, in a random cycle through as much
 //!   memory as the tree of 100 000 ranges holds (2.9 MB): the memory latency a random
 //!   lookup pays at each level of the tree, which bounds it from below.
@@ -35,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry, RangeLookup};
-use pinguard_core::site_table::{LiveTotals, Occurrence, SlotTable};
+use pinguard_core::site_table::{LiveTotals, Occurrence, ShardWriter, SlotTable};
 use pinguard_core::verdict::{CopySide, Direction, NoOracle, classify_copy};
 
 const STRIDE: usize = 1 << 16;
@@ -402,10 +403,10 @@ fn classify(c: &mut Criterion) {
 }
 
 /// A finding at a known site, as the library aggregates it: the site found by its key in
-/// the table, its totals added to (in the shard of the calling thread). One thread; and 1
-/// and 16 threads, all at one site each adding to its own shard (as the library does),
-/// all at one site adding to one shard (as it did before the totals were sharded), or
-/// each at a site of its own.
+/// the table, its totals added to (as the calling thread's writer). One thread; and 1
+/// and 16 threads, all at one site as writers numbered as the library's threads are (the
+/// first SOLE alone in their shards), all at one site as shared writers in one shard (as
+/// before the totals were sharded), or each at a site of its own.
 fn sites(c: &mut Criterion) {
     let table: &'static SlotTable<LiveTotals, 4096> = Box::leak(Box::new(SlotTable::new()));
     let occurrence =
@@ -415,7 +416,7 @@ fn sites(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             let site = table.find_or_build(black_box(0x5eed_1234_u64), LiveTotals::new).unwrap();
-            site.add(&occurrence(i), 1);
+            site.add(&occurrence(i), ShardWriter::numbered(0));
         })
     });
     let mut g = c.benchmark_group("threads");
@@ -423,9 +424,9 @@ fn sites(c: &mut Criterion) {
     for t in [1usize, 16] {
         g.throughput(Throughput::Elements(t as u64));
         for (name, key_of, shard_of) in [
-            ("site_shared", (|_| 0x5eed_0001) as fn(usize) -> u64, (|k| k) as fn(usize) -> usize),
-            ("site_shared_one_shard", |_| 0x5eed_0002, |_| 0),
-            ("site_own", |k| 0x5eed_1000 + k as u64, |k| k),
+            ("site_shared", (|_| 0x5eed_0001) as fn(usize) -> u64, ShardWriter::numbered as fn(usize) -> ShardWriter),
+            ("site_shared_one_shard", |_| 0x5eed_0002, |_| ShardWriter::shared()),
+            ("site_own", |k| 0x5eed_1000 + k as u64, ShardWriter::numbered),
         ] {
             g.bench_with_input(BenchmarkId::new(name, t), &t, |b, &t| {
                 b.iter_custom(|iters| {
