@@ -55,12 +55,7 @@ impl Entry {
 }
 
 /// A node. The root of an empty tree is an empty leaf.
-///
-/// `repr(C)` in the node and both its kinds puts what a search reads first at the same
-/// place in either kind: the tag, `len`, then the sorted keys (`starts` or `keys`), the
-/// first [`SEARCHED`] bytes, which is all that [`prefetch`] asks for.
 #[derive(Clone, Debug)]
-#[repr(C, u64)]
 #[allow(
     clippy::large_enum_variant,
     reason = "the items are inline on purpose (one allocation a node); inner nodes are about one in 30"
@@ -73,7 +68,6 @@ pub enum Node {
 /// Up to [`CAP`] entries sorted by start, field by field (the search reads `starts` only;
 /// its places past `len` hold `usize::MAX`).
 #[derive(Clone, Debug)]
-#[repr(C)]
 pub struct Leaf {
     len: usize,
     starts: [usize; CAP],
@@ -84,7 +78,6 @@ pub struct Leaf {
 /// Up to [`CAP`] children, each with the smallest start in it (`keys`; its places past
 /// `len` hold `usize::MAX`).
 #[derive(Clone, Debug)]
-#[repr(C)]
 pub struct Inner {
     len: usize,
     keys: [usize; CAP],
@@ -205,31 +198,18 @@ impl Node {
     }
 }
 
-/// The bytes at the start of every node that a search reads before it knows which entry
-/// or child it wants: the tag, `len` and the keys (see [`Node`]).
-const SEARCHED: usize = 16 + CAP * size_of::<usize>();
-
-/// Asks for the cache lines of `node` that its search reads (the tag, the length and the
-/// keys: [`SEARCHED`] bytes, 5 or 6 lines of the node's 13) at once, before the search
-/// reads any of them: they then arrive together, in about the time of one miss, where
-/// the search alone would wait for each in turn. The one entry or child the search then
-/// picks (`ends`, `metas`, `children`) is one more line, asked for when it is known:
-/// prefetching the whole node fetched about twice the lines a lookup reads, and 16
-/// threads at once share the machine's memory bandwidth.
+/// Asks for every cache line of `node` at once, before the search reads any of them: the
+/// lines then arrive together, in about the time of one miss, where the search alone
+/// would wait for each of them in turn.
 #[inline(always)]
 fn prefetch(node: &Node) {
     #[cfg(target_arch = "x86_64")]
     {
         let at = (node as *const Node).cast::<i8>();
-        // from the start of the line that holds the node's first byte
-        let mut offset = -((at as usize % 64) as isize);
-        while offset < SEARCHED as isize {
+        for line in (0..size_of::<Node>()).step_by(64) {
             // SAFETY: SSE is part of x86-64 itself; a prefetch is a hint that reads no
             // value and never faults, whatever the address.
-            unsafe {
-                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.wrapping_offset(offset))
-            };
-            offset += 64;
+            unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(at.wrapping_add(line)) };
         }
     }
 }
@@ -634,31 +614,6 @@ mod tests {
         let x = Entry::new(r, 1 << 40);
         assert_eq!((x.range(), x.generation()), (r, 1 << 40));
         assert_eq!(std::mem::size_of::<Entry>(), 24);
-    }
-
-    /// What a search reads before it picks an entry or child lies in the first
-    /// SEARCHED bytes of either kind of node, so the prefetch covers it.
-    #[test]
-    fn a_search_reads_only_the_prefetched_bytes_until_it_picks() {
-        let leaf = Node::Leaf(Leaf::of(&[e(16), e(32)]));
-        let inner = Node::Inner(Inner::of([(16, Some(Node::empty()))].into_iter()));
-        let span = |node: &Node, field: *const u8, len: usize| {
-            let at = field as usize - node as *const Node as usize;
-            at..at + len
-        };
-        let keys = size_of::<[usize; CAP]>();
-        let (Node::Leaf(l), Node::Inner(n)) = (&leaf, &inner) else { unreachable!() };
-        for s in [
-            span(&leaf, (&l.len as *const usize).cast(), 8),
-            span(&leaf, l.starts.as_ptr().cast(), keys),
-            span(&inner, (&n.len as *const usize).cast(), 8),
-            span(&inner, n.keys.as_ptr().cast(), keys),
-        ] {
-            assert!(s.end <= SEARCHED, "{s:?} lies beyond the {SEARCHED} prefetched bytes");
-        }
-        // and what is picked after the search lies beyond them (else SEARCHED could shrink)
-        assert!(span(&leaf, l.ends.as_ptr().cast(), 8).start >= SEARCHED);
-        assert!(span(&inner, n.children.as_ptr().cast(), 8).start >= SEARCHED);
     }
 
     #[test]
