@@ -179,6 +179,77 @@ impl Shard {
     }
 }
 
+impl Shard {
+    /// One finding's sums and bounds. Minima and maxima are read before they are
+    /// written: at a hot site most findings move none of them.
+    #[inline(always)]
+    fn add<A: ShardAdds>(&self, o: &Occurrence) {
+        A::plus(&self.count, 1);
+        A::plus(&self.bytes_total, o.bytes);
+        A::lower(&self.bytes_min, o.bytes);
+        A::raise(&self.bytes_max, o.bytes);
+        A::plus(&self.blocked_ns_total, o.blocked_ns);
+        A::raise(&self.blocked_ns_max, o.blocked_ns);
+        A::lower(&self.first_ms, o.time_ms);
+        A::raise(&self.last_ms, o.time_ms);
+        if o.result.is_some_and(|rc| rc != 0) {
+            A::plus(&self.errors, 1);
+        }
+    }
+}
+
+/// How a writer adds to a shard's counters.
+trait ShardAdds {
+    fn plus(a: &AtomicU64, v: u64);
+    fn lower(a: &AtomicU64, v: u64);
+    fn raise(a: &AtomicU64, v: u64);
+}
+
+/// A sole writer: a load and a store are the add, and a bound changes only when its one
+/// writer moves it.
+struct SoleAdds;
+
+impl ShardAdds for SoleAdds {
+    #[inline(always)]
+    fn plus(a: &AtomicU64, v: u64) {
+        a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+    }
+    #[inline(always)]
+    fn lower(a: &AtomicU64, v: u64) {
+        if v < a.load(Ordering::Relaxed) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+    #[inline(always)]
+    fn raise(a: &AtomicU64, v: u64) {
+        if v > a.load(Ordering::Relaxed) {
+            a.store(v, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A writer among others at once: atomic read-modify-writes.
+struct SharedAdds;
+
+impl ShardAdds for SharedAdds {
+    #[inline(always)]
+    fn plus(a: &AtomicU64, v: u64) {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
+    #[inline(always)]
+    fn lower(a: &AtomicU64, v: u64) {
+        if v < a.load(Ordering::Relaxed) {
+            a.fetch_min(v, Ordering::Relaxed);
+        }
+    }
+    #[inline(always)]
+    fn raise(a: &AtomicU64, v: u64) {
+        if v > a.load(Ordering::Relaxed) {
+            a.fetch_max(v, Ordering::Relaxed);
+        }
+    }
+}
+
 /// [`SiteTotals`] as atomics, updated by every finding at the site: sums and bounds in
 /// [`SHARDS`] shards (a finding adds to the one its caller names, read sums them all),
 /// the streams seen in one shared list (written only when a new stream appears).
@@ -213,52 +284,9 @@ impl LiveTotals {
         let r = Ordering::Relaxed;
         let s = &self.shards[writer.shard];
         if writer.sole {
-            // One writer: a load and a store are the add, and a bound changes only when
-            // its one writer moves it.
-            let plus = |a: &AtomicU64, v: u64| a.store(a.load(r).wrapping_add(v), r);
-            let lower = |a: &AtomicU64, v: u64| {
-                if v < a.load(r) {
-                    a.store(v, r);
-                }
-            };
-            let raise = |a: &AtomicU64, v: u64| {
-                if v > a.load(r) {
-                    a.store(v, r);
-                }
-            };
-            plus(&s.count, 1);
-            plus(&s.bytes_total, o.bytes);
-            lower(&s.bytes_min, o.bytes);
-            raise(&s.bytes_max, o.bytes);
-            plus(&s.blocked_ns_total, o.blocked_ns);
-            raise(&s.blocked_ns_max, o.blocked_ns);
-            lower(&s.first_ms, o.time_ms);
-            raise(&s.last_ms, o.time_ms);
-            if o.result.is_some_and(|rc| rc != 0) {
-                plus(&s.errors, 1);
-            }
+            s.add::<SoleAdds>(o)
         } else {
-            let lower = |a: &AtomicU64, v: u64| {
-                if v < a.load(r) {
-                    a.fetch_min(v, r);
-                }
-            };
-            let raise = |a: &AtomicU64, v: u64| {
-                if v > a.load(r) {
-                    a.fetch_max(v, r);
-                }
-            };
-            s.count.fetch_add(1, r);
-            s.bytes_total.fetch_add(o.bytes, r);
-            lower(&s.bytes_min, o.bytes);
-            raise(&s.bytes_max, o.bytes);
-            s.blocked_ns_total.fetch_add(o.blocked_ns, r);
-            raise(&s.blocked_ns_max, o.blocked_ns);
-            lower(&s.first_ms, o.time_ms);
-            raise(&s.last_ms, o.time_ms);
-            if o.result.is_some_and(|rc| rc != 0) {
-                s.errors.fetch_add(1, r);
-            }
+            s.add::<SharedAdds>(o)
         }
         for slot in &self.streams {
             let seen = slot.load(r);
