@@ -5,7 +5,9 @@
 //! vDSO costs about 40 ns a read on the GPU machine, `rdtsc` about 19 (both measured by
 //! `bench/gpu/oracle_cost.c`), so where the CPU says its time-stamp counter is invariant
 //! (it ticks at one rate in every power state and on every core: CPUID 0x80000007,
-//! EDX bit 8, Linux's `constant_tsc` and `nonstop_tsc`) the path reads the counter and
+//! EDX bit 8, Linux's `constant_tsc` and `nonstop_tsc`), and the kernel's own clock
+//! source is the counter (the kernel drops it when the CPUs' counters disagree), the
+//! path reads the counter and
 //! converts ticks to nanoseconds with a rate it calibrates against `CLOCK_MONOTONIC`
 //! itself. Elsewhere a tick is a nanosecond of `CLOCK_MONOTONIC`.
 //!
@@ -35,7 +37,10 @@ pub struct Clock {
 impl Clock {
     /// Reads the start pair; the counter only where it is invariant.
     pub fn start() -> Clock {
-        let tsc = invariant_tsc();
+        Clock::start_with(invariant_tsc())
+    }
+
+    fn start_with(tsc: bool) -> Clock {
         let (start_ticks, start_ns) = pair(tsc);
         Clock {
             tsc,
@@ -128,12 +133,26 @@ fn rdtsc() -> u64 {
     }
 }
 
-/// Whether the CPU's time-stamp counter is invariant (CPUID 0x80000007, EDX bit 8).
-/// `PINGUARD_TEST_NO_TSC` (tests only) says no.
+/// Whether the time-stamp counter can time a call: the CPU says it is invariant (CPUID
+/// 0x80000007, EDX bit 8), and the kernel keeps it as its clock source. The kernel
+/// checks that the counters of all CPUs agree and drops `tsc` when they do not (a
+/// thread that moves between CPUs during a call would otherwise read two clocks); a
+/// clock source it cannot read counts as not `tsc`. `PINGUARD_TEST_NO_TSC` (tests only)
+/// says no.
 fn invariant_tsc() -> bool {
     if cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_NO_TSC").is_some() {
         return false;
     }
+    cpu_says_invariant() && kernel_clock_source().as_deref() == Some("tsc")
+}
+
+/// The kernel's current clock source, read once at start (not on a copy's path).
+fn kernel_clock_source() -> Option<String> {
+    let text = std::fs::read_to_string("/sys/devices/system/clocksource/clocksource0/current_clocksource").ok()?;
+    Some(text.trim().to_owned())
+}
+
+fn cpu_says_invariant() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::__cpuid;
@@ -184,6 +203,24 @@ mod tests {
         assert!(first > clock.start_ticks, "the first conversion calibrates");
         clock.ns(1, first + 1);
         assert_eq!(clock.calibrated_at.load(Ordering::Relaxed), first, "not again before the span has doubled");
+    }
+
+    /// Without the counter a tick is a nanosecond of CLOCK_MONOTONIC, unconverted.
+    #[test]
+    fn without_the_counter_ticks_are_monotonic_nanoseconds() {
+        let clock = Clock::start_with(false);
+        let (n0, t, n1) = (monotonic_ns(), clock.ticks(), monotonic_ns());
+        assert!(n0 <= t && t <= n1, "{n0} <= {t} <= {n1}");
+        assert_eq!(clock.ns(12_345, t), 12_345);
+        assert_eq!(clock.since_start_ns(clock.start_ticks + 7), 7);
+    }
+
+    /// The kernel's clock source is read (the counter is used only where it says `tsc`).
+    #[test]
+    fn the_kernels_clock_source_is_read() {
+        let source = kernel_clock_source().expect("Linux names its clock source in sysfs");
+        assert!(!source.is_empty() && !source.contains('\n'), "{source:?}");
+        assert_eq!(Clock::start().tsc, cpu_says_invariant() && source == "tsc");
     }
 
     #[test]
