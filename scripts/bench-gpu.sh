@@ -14,7 +14,8 @@
 # 2. the pageable loop (what the program's own blocked time is, beside pinguard's cost),
 #    and what its driver query and clock reads cost alone (bench/gpu/oracle_cost.c);
 # 3. the pinned loop under compute-sanitizer, for reference;
-# 4. micro-benchmarks (criterion: registry, threads; memory per range; report rendering);
+# 4. micro-benchmarks (criterion: registry, threads; thread scaling round by round,
+#    core/benches/scaling.rs; memory per range; report rendering);
 # 5. fakecuda hot loops (pinguard's own cost without GPU noise): pinned, pageable
 #    repeated at one site, register/unregister at 100 000 ranges;
 # 6. dlsym through a libcuda handle; start-up of a program that never touches CUDA;
@@ -217,6 +218,8 @@ micro() { # micro BINARY LABEL
 if want micro; then
     [ -x "$g/bench-registry" ] && micro "$g/bench-registry" now
     [ -n "$before" ] && [ -x "$g/before/bench-registry" ] && micro "$g/before/bench-registry" before
+    # thread scaling, 16 against 1, round by round (on every CPU, as the threads group)
+    [ -x "$g/bench-scaling" ] && "$g/bench-scaling" | tee -a "$out/bench.txt"
     [ -x "$g/bench-memory" ] && "$g/bench-memory" | tee -a "$out/bench.txt"
     [ -x "$g/bench-render" ] && "$g/bench-render" | tee -a "$out/bench.txt"
 fi

@@ -18,7 +18,7 @@ strip --strip-debug .gpu/libpinguard.so .gpu/pinguard .gpu/pinguard-manifest-run
 git rev-parse --short HEAD > .gpu/commit
 [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "+uncommitted" >> .gpu/commit
 # Benchmarks (criterion and plain binaries), run there by scripts/bench-gpu.sh.
-for bench in "pinguard-core registry" "pinguard-core memory" "pinguard-report render"; do
+for bench in "pinguard-core registry" "pinguard-core scaling" "pinguard-core memory" "pinguard-report render"; do
     set -- $bench
     exe=$(cargo bench -p "$1" --bench "$2" --no-run --message-format=json 2>/dev/null |
         python3 -c 'import json,sys; print([m["executable"] for m in map(json.loads, sys.stdin) if m.get("executable") and m.get("target",{}).get("name")==sys.argv[1]][-1])' "$2")

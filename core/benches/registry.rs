@@ -19,52 +19,28 @@
 //! - threads: lookups per second by 1..16 threads at 100 000 ranges (reported per thread
 //!   count; throughput scaling is their ratio); beside it, `threads/chase`: the same
 //!   threads each chasing a private random cycle through 2.9 MB (the tree's size), work
-//!   that shares nothing at all: how far the machine itself scales this kind of load;
+//!   that shares nothing at all: how far the machine itself scales this kind of load
+//!   (the `scaling` benchmark measures both ratios round by round, interleaved);
 //! - classify: a whole pinned H2D copy's classification;
 //! - sites/repeated_finding: the per-site aggregation path (a known site found by its key,
 //!   its totals added to, as a sole writer); threads/site_shared, site_shared_one_shard,
 //!   site_own: the same by 1 and 16 threads at one site (writers numbered as the
-//!   library's threads are: the first 7 each alone in a shard, the other 9 in the shared
-//!   one; or all 16 shared writers in one shard) or each at a site of its own;
+//!   library's threads are: the first 8 each alone in a shard, the other 8 two to a
+//!   shared one; or all 16 shared writers in one shard) or each at a site of its own;
 //! - chase: one load that depends on the one before, in a random cycle through as much
 //!   memory as the tree of 100 000 ranges holds (2.9 MB): the memory latency a random
 //!   lookup pays at each level of the tree, which bounds it from below.
 
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+mod common;
+
+use common::{STRIDE, below, cycle, filled, next, on_threads, registry_and_cycles};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pinguard_core::registry::{PinOrigin, PinnedRange, PinnedRegistry, RangeLookup};
+use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::site_table::{LiveTotals, Occurrence, ShardWriter, SlotTable};
 use pinguard_core::verdict::{CopySide, Direction, NoOracle, classify_copy};
-
-const STRIDE: usize = 1 << 16;
-
-fn filled(n: usize) -> PinnedRegistry {
-    let reg = PinnedRegistry::new();
-    for i in 0..n {
-        reg.insert(PinnedRange::new(0x1000_0000 + i * STRIDE, 4096, PinOrigin::MallocHost).unwrap());
-    }
-    reg
-}
-
-/// A cheap pseudo-random sequence, so lookups do not walk the tree in order.
-fn next(x: &mut u64) -> u64 {
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    *x
-}
-
-/// A pseudo-random index below `n`, by one multiplication (the high half of `x * n`).
-/// Not `x % n`: with `n` known only at run time that is a 64-bit division, whose cost
-/// varies by processor and was once timed as part of every lookup (`lookup_div` keeps
-/// that form, to show the difference).
-#[inline(always)]
-fn below(x: &mut u64, n: usize) -> usize {
-    ((u128::from(next(x)) * n as u128) >> 64) as usize
-}
 
 fn lookups(c: &mut Criterion) {
     let mut g = c.benchmark_group("registry");
@@ -324,34 +300,8 @@ impl StaticIndex {
     }
 }
 
-/// A random single cycle through `bytes` of slots (Sattolo's shuffle).
-fn cycle(bytes: usize, seed: u64) -> Vec<usize> {
-    let slots = bytes / std::mem::size_of::<usize>();
-    let mut cycle: Vec<usize> = (0..slots).collect();
-    let mut x = seed;
-    for i in (1..slots).rev() {
-        let j = (next(&mut x) as usize) % i;
-        cycle.swap(i, j);
-    }
-    cycle
-}
-
-/// Runs `work(k)` on `t` new threads (k = 0..t) and times them until the last ends.
-fn on_threads(t: usize, work: impl Fn(usize) + Send + Sync + Clone + 'static) -> Duration {
-    let start = Instant::now();
-    let hs: Vec<_> = (0..t)
-        .map(|k| {
-            let work = work.clone();
-            std::thread::spawn(move || work(k))
-        })
-        .collect();
-    hs.into_iter().for_each(|h| h.join().unwrap());
-    start.elapsed()
-}
-
 fn threads(c: &mut Criterion) {
-    let reg = Arc::new(filled(100_000));
-    let cycles: Arc<Vec<Vec<usize>>> = Arc::new((0..16).map(|k| cycle(2_900_000, 0x9e37_79b9 + k)).collect());
+    let (reg, cycles) = registry_and_cycles();
     let mut g = c.benchmark_group("threads");
     g.measurement_time(Duration::from_secs(3));
     for t in [1usize, 2, 4, 8, 16] {
