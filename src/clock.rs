@@ -66,7 +66,10 @@ impl Clock {
             return ticks;
         }
         let at = self.calibrated_at.load(Ordering::Relaxed);
-        if now.wrapping_sub(at) > at.wrapping_sub(self.start_ticks) {
+        // A reading older than the latest calibration (another thread's, made after this
+        // call ended) needs none: saturating, not wrapping, or every such reading would
+        // calibrate again, and threads would take turns writing the rate's line.
+        if now.saturating_sub(at) > at.saturating_sub(self.start_ticks) {
             self.calibrate();
         }
         scaled(ticks, self.ns_per_tick_q32.load(Ordering::Relaxed))
@@ -203,6 +206,8 @@ mod tests {
         assert!(first > clock.start_ticks, "the first conversion calibrates");
         clock.ns(1, first + 1);
         assert_eq!(clock.calibrated_at.load(Ordering::Relaxed), first, "not again before the span has doubled");
+        clock.ns(1, first - 1);
+        assert_eq!(clock.calibrated_at.load(Ordering::Relaxed), first, "nor for a reading older than the calibration");
     }
 
     /// Without the counter a tick is a nanosecond of CLOCK_MONOTONIC, unconverted.
