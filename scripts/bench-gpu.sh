@@ -238,6 +238,12 @@ if want fake && [ -x "$g/hotloop" ]; then
             log "fakecuda $1 (${3:-0} ranges) round $r: none $n ns, floor $f ns, pinguard $p ns per call$o"
         done
     done
+    # memory a call site costs: max RSS with 1, 1024 and 4096 distinct sites (the cap)
+    for n in 1 1024 4096; do
+        a=$(/usr/bin/time -f %M "$g/hotloop" sites "$n" 2>&1 >/dev/null | tail -n 1)
+        p=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0:print_limit=0 /usr/bin/time -f %M "$g/hotloop" sites "$n" 2>&1 >/dev/null | tail -n 1)
+        log "fakecuda max RSS with $n distinct sites, KiB: without $a, with pinguard $p"
+    done
     unset LD_LIBRARY_PATH
 fi
 

@@ -15,6 +15,9 @@
 # system call's cost in the kernel (a gettid on every copy once cost 130 ns a call here
 # and was invisible to callgrind), so every hot path must make none; a count above 0
 # fails the run.
+#
+# Last, the memory a call site costs (max RSS with 1 and with 4096 distinct sites, the
+# site table's cap); BUDGET_SITE_KIB=N fails the run above N KiB a site.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -101,3 +104,17 @@ if [ "$calls_with_syscalls" -ne 0 ]; then
     exit 1
 fi
 echo "bench-instructions: no system call on the hot paths"
+
+# Memory a call site costs (max RSS, KiB): one copy from each of 1 and 4096 distinct
+# stacks (the site table's cap; bench/fake/hotloop.cpp, mode sites). A count of pages,
+# not a time. BUDGET_SITE_KIB=N fails the run if a site costs more than N KiB.
+rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
+one=$(LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0:print_limit=0 rss "$b/hotloop" sites 1)
+cap=$(LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0:print_limit=0 rss "$b/hotloop" sites 4096)
+bare=$(rss "$b/hotloop" sites 4096)
+per_site=$(((cap - one) / 4095))
+printf 'max RSS: without pinguard %d KiB; with pinguard, 1 site %d KiB, 4096 sites %d KiB: %d KiB a site\n' "$bare" "$one" "$cap" "$per_site"
+if [ -n "${BUDGET_SITE_KIB:-}" ] && [ "$per_site" -gt "$BUDGET_SITE_KIB" ]; then
+    echo "bench-instructions: a call site costs $per_site KiB, over the budget of $BUDGET_SITE_KIB KiB" >&2
+    exit 1
+fi

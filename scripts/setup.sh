@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine to build and test pinguard:
 # - Debian packages: a C++ compiler and binutils (fakecuda, the test apps, readelf),
-#   python3 with pip (to fetch wheels), valgrind and strace (instruction and system-call counts), chromium (the HTML
+#   python3 with pip (to fetch wheels), valgrind, strace and time (instruction and system-call
+#   counts, a call site's memory), chromium (the HTML
 #   report's browser test);
 # - the CUDA 13 headers, from the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-crt,
 #   downloaded and unpacked into build/cuda (no system-wide pip install: a stock Debian
@@ -17,6 +18,7 @@ command -v python3 >/dev/null || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v strace >/dev/null || need+=(strace)
+[ -x /usr/bin/time ] || need+=(time)
 [ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     SUDO=$([ "$(id -u)" -eq 0 ] && echo "" || echo sudo)

@@ -44,7 +44,6 @@ pub struct Site {
     pub frames: Vec<FrameInfo>,
     pub location: Option<usize>,
     pub fingerprint: String,
-    pub frames_json: String,
     pub advice: &'static str,
     /// `pageable H2D cudaMemcpyAsync at main (app.cpp:12)`, for summaries.
     pub headline: String,
@@ -152,7 +151,6 @@ fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hoo
         hook,
         suppressed,
         fingerprint: site::fingerprint(kind_name, dir.short(), location.map(|i| &frames[i..]).unwrap_or(&[])),
-        frames_json: site::frames_json(&frames),
         location,
         frames,
         advice,

@@ -7,11 +7,43 @@
 //   hotloop register CALLS RANGES     cudaHostRegister + cudaHostUnregister of one range,
 //                                     with RANGES other ranges registered
 //   hotloop none     CALLS            the loop alone (start-up cost)
+//   hotloop sites    SITES            one 4 KiB pageable copy from each of SITES distinct
+//                                     call stacks (at most 4096: 12 levels of two
+//                                     functions), for the memory a site costs (max RSS)
 //
 // Prints `ns_per_call=N` (median of 9 batches).
 #include "../../test-apps/testkit.h"
 #include <algorithm>
 #include <ctime>
+
+// Twelve levels of two functions each: the bits of `path` pick one of 4096 distinct
+// stacks for the copy at the bottom. Each call is followed by a compiler barrier, so no
+// level becomes a tail jump and loses its frame.
+struct site_copy {
+    void *dst;
+    const void *src;
+    tk_stream s;
+};
+
+template <int L> int level(unsigned path, const site_copy &c);
+
+template <int L> __attribute__((noinline)) int left(unsigned path, const site_copy &c) {
+    int r = level<L - 1>(path >> 1, c);
+    asm volatile("" ::: "memory");
+    return r;
+}
+
+template <int L> __attribute__((noinline)) int right(unsigned path, const site_copy &c) {
+    int r = level<L - 1>(path >> 1, c);
+    asm volatile("" ::: "memory");
+    return r + 0;
+}
+
+template <int L> int level(unsigned path, const site_copy &c) {
+    return (path & 1) ? right<L>(path, c) : left<L>(path, c);
+}
+
+template <> int level<0>(unsigned, const site_copy &c) { return tk_memcpy_async(c.dst, c.src, 4096, TK_H2D, c.s); }
 
 static double now_ns() {
     timespec t;
@@ -26,6 +58,14 @@ int main(int argc, char **argv) {
     long ranges = argc > 3 ? atol(argv[3]) : 0;
     if (!strcmp(mode, "none")) return 0;
     tk_init();
+    if (!strcmp(mode, "sites")) {
+        tk_stream s = tk_stream_create();
+        std::vector<unsigned char> pageable(4096, 1);
+        site_copy c{tk_device_alloc(4096), pageable.data(), s};
+        for (long p = 0; p < calls && p < 4096; ++p) TK_CHECK(level<12>(unsigned(p), c));
+        printf("sites=%ld\n", std::min(calls, 4096L));
+        return 0;
+    }
     tk_stream s = tk_stream_create();
     const size_t n = 4096;
     void *dev = tk_device_alloc(n);
