@@ -7,7 +7,12 @@ and by function, as shares of all samples.
 Each address is named with addr2line (functions, inlined ones too, where the module has
 line tables) or else with the nearest symbol of nm (a stripped library's dynamic ones).
 --map names a module by another file (the unstripped build of a library that travelled
-stripped): any module whose path ends with NAME is read from PATH instead.
+stripped): any module whose path ends with NAME is read from PATH instead. Run it on the
+machine that took the samples (bench-gpu.sh does), or map every module you name: a
+module is read from its path here, and another build at that path (another machine's C
+library, a rebuilt pinguard) gives wrong names. So each module's GNU build-id, which
+the sampler records, is compared with the file's here (readelf -n); a module whose file
+is missing or is another build is named by offset only, and said so on stderr.
 
 Two views of the same samples: by the function the address's code was written in (the
 innermost inlined one) and by the function it was compiled into (the outermost).
@@ -41,6 +46,18 @@ def addr2line(path, offsets):
     return {o: (c[0], c[-1]) for o, c in named.items() if c and c[0] != "??"}
 
 
+def build_id(path):
+    """The GNU build-id of the ELF file at path, or None."""
+    try:
+        out = subprocess.run(["readelf", "-n", path], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return None
+    for line in out.splitlines():
+        if "Build ID:" in line:
+            return line.split("Build ID:", 1)[1].strip()
+    return None
+
+
 def nearest_symbols(path):
     symbols = []
     for flags in (["-D"], []):
@@ -72,8 +89,13 @@ def main():
         else:
             files.append(a)
     samples = collections.Counter()
+    ids = {}
     for f in files:
         for line in open(f):
+            if line.startswith("# build-id "):
+                _, _, module, hexid = line.split()
+                ids[module] = hexid
+                continue
             count, module, offset = line.split()
             samples[(module, int(offset, 16))] += int(count)
     total = sum(samples.values())
@@ -86,6 +108,15 @@ def main():
     names = {}
     for module, offsets in by_module.items():
         path = next((p for name, p in maps.items() if module.endswith(name)), module)
+        here = build_id(path)
+        if module in ids and here != ids[module]:
+            why = "is not here" if here is None else f"is another build here ({path}: {here}, sampled: {ids[module]})"
+            print(f"sample_report: {module} {why}; its samples are named by offset", file=sys.stderr)
+            found = {o: (f"{o:#x}", f"{o:#x}") for o in offsets}
+            short = module.rsplit("/", 1)[-1]
+            for o in offsets:
+                names[(module, o)] = (short, *found[o])
+            continue
         found = addr2line(path, sorted(offsets))
         missing = [o for o in offsets if o not in found]
         if missing:

@@ -7,12 +7,16 @@
 //   COUNT MODULE OFFSET        (OFFSET: the address in MODULE's link-time terms, for
 //                               addr2line -e MODULE / nm; scripts/sample_report.py)
 //
+// after one line per loaded module, `# build-id MODULE HEX`, so that the addresses are
+// named only from the very build that ran (a file at the same path elsewhere may not be).
+//
 // to SAMPLER_OUT. The handler only stores a word; everything else happens at exit.
 // A benchmark tool, never loaded by pinguard itself.
 //
 //   gcc -O2 -shared -fPIC bench/prof/sampler.c -o libsampler.so -lrt
 //   SAMPLER_OUT=samples.txt LD_PRELOAD=./libsampler.so:libpinguard.so ./app
 #define _GNU_SOURCE
+#include <elf.h>
 #include <link.h>
 #include <signal.h>
 #include <stdint.h>
@@ -85,6 +89,38 @@ static int find(struct dl_phdr_info *info, size_t size, void *data) {
     return 0;
 }
 
+// Writes `# build-id MODULE HEX` for a loaded module with a GNU build-id note.
+static int write_build_id(struct dl_phdr_info *info, size_t size, void *data) {
+    (void)size;
+    FILE *out = data;
+    const char *name = info->dlpi_name[0] ? info->dlpi_name : NULL;
+    char exe[4096];
+    if (!name) {
+        ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        exe[len > 0 ? len : 0] = 0;
+        name = exe;
+    }
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE) continue;
+        const unsigned char *at = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+        const unsigned char *end = at + ph->p_memsz;
+        while (at + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)at;
+            const unsigned char *desc = at + sizeof *n + ((n->n_namesz + 3) & ~3u);
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && !memcmp(at + sizeof *n, "GNU", 4) &&
+                desc + n->n_descsz <= end) {
+                fprintf(out, "# build-id %s ", name);
+                for (unsigned j = 0; j < n->n_descsz; ++j) fprintf(out, "%02x", desc[j]);
+                fprintf(out, "\n");
+                return 0;
+            }
+            at = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return 0;
+}
+
 static int by_address(const void *a, const void *b) {
     uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
     return x < y ? -1 : x > y;
@@ -97,6 +133,7 @@ __attribute__((destructor)) static void finish(void) {
     int n = taken;
     FILE *out = fopen(getenv("SAMPLER_OUT"), "w");
     if (!out) return;
+    dl_iterate_phdr(write_build_id, out);
     qsort(samples, n, sizeof samples[0], by_address);
     char exe[4096];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
