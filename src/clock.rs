@@ -2,14 +2,13 @@
 //! returned.
 //!
 //! A finding reads the clock on each side of the real call. `clock_gettime` through the
-//! vDSO costs about 40 ns a read on the GPU machine, `rdtsc` about 19 (both measured by
-//! `bench/gpu/oracle_cost.c`), so where the CPU says its time-stamp counter is invariant
-//! (it ticks at one rate in every power state and on every core: CPUID 0x80000007,
-//! EDX bit 8, Linux's `constant_tsc` and `nonstop_tsc`), and the kernel's own clock
-//! source is the counter (the kernel drops it when the CPUs' counters disagree), the
-//! path reads the counter and
-//! converts ticks to nanoseconds with a rate it calibrates against `CLOCK_MONOTONIC`
-//! itself. Elsewhere a tick is a nanosecond of `CLOCK_MONOTONIC`.
+//! vDSO costs 34 to 40 ns a read on the GPU machine, `rdtsc` 16 to 19 (both measured by
+//! `bench/gpu/oracle_cost.c`). So the path reads the time-stamp counter where the CPU
+//! says it is invariant (it ticks at one rate in every power state and on every core:
+//! CPUID 0x80000007, EDX bit 8, Linux's `constant_tsc` and `nonstop_tsc`) and the
+//! kernel's own clock source is the counter (the kernel drops it when the CPUs' counters
+//! disagree), and converts ticks to nanoseconds with a rate it calibrates against
+//! `CLOCK_MONOTONIC` itself. Elsewhere a tick is a nanosecond of `CLOCK_MONOTONIC`.
 //!
 //! Calibration: the counter and the monotonic clock are read together when pinguard
 //! starts ([`Clock::start`]) and again whenever the time since the last calibration has
