@@ -46,6 +46,10 @@ b=$root/build/bench
 mkdir -p "$b"
 ROUNDS=${ROUNDS:-40}
 CPU=${BENCH_CPU:-3}
+if [ "$CPU" -ge "$(nproc)" ]; then
+    echo "bench-gpu: BENCH_CPU=$CPU is not a CPU of this machine ($(nproc) CPUs); using CPU $(($(nproc) - 1))" >&2
+    CPU=$(($(nproc) - 1))
+fi
 PARTS=${PARTS:-pinned,pageable,oracle,sanitizer,micro,fake,dlsym,startup,real}
 want() { [[ ",$PARTS," == *",$1,"* ]]; }
 before=$g/before/libpinguard.so
