@@ -28,6 +28,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <unistd.h>
 #include <new>
 #include <pthread.h>
 #include <string>
@@ -136,13 +137,35 @@ bool checked_span(size_t pitch, size_t width, size_t height, size_t depth, size_
     return true;
 }
 
+// TEST-ONLY SWITCH: FAKECUDA_TEST_PAGEABLE_DELAY_US=N makes a copy with a pageable host
+// side keep the calling thread N microseconds, as the real driver keeps it until such a
+// copy ends, so that a test can check the blocked time pinguard reports against a known
+// one. A real driver's time depends on the copy; this one's on the switch alone.
+unsigned pageable_delay_us() {
+    static const unsigned us = [] {
+        const char *v = getenv("FAKECUDA_TEST_PAGEABLE_DELAY_US");
+        return v ? unsigned(strtoul(v, nullptr, 10)) : 0u;
+    }();
+    return us;
+}
+
+bool is_pinned_host(uintptr_t p) {
+    const Block *b = find_block(p);
+    return b && is_pinned_kind(b->kind);
+}
+
 CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n) {
     if (CUresult r = need_context()) return r;
-    std::lock_guard<std::mutex> lock(g_mu);
-    if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
-    if (dst_dev ? !device_range_ok(dst, n) : !host_range_ok(dst, n)) return CUDA_ERROR_INVALID_VALUE;
-    if (src_dev ? !device_range_ok(src, n) : !host_range_ok(src, n)) return CUDA_ERROR_INVALID_VALUE;
-    if (n) memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
+    bool pageable = false;
+    {
+        std::lock_guard<std::mutex> lock(g_mu);
+        if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
+        if (dst_dev ? !device_range_ok(dst, n) : !host_range_ok(dst, n)) return CUDA_ERROR_INVALID_VALUE;
+        if (src_dev ? !device_range_ok(src, n) : !host_range_ok(src, n)) return CUDA_ERROR_INVALID_VALUE;
+        if (n) memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
+        pageable = (!dst_dev && !is_pinned_host(dst)) || (!src_dev && !is_pinned_host(src));
+    }
+    if (pageable && pageable_delay_us()) usleep(pageable_delay_us());
     return CUDA_SUCCESS;
 }
 

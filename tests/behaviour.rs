@@ -121,6 +121,30 @@ fn each_call_is_reported_once_at_the_outermost_layer() {
     }
 }
 
+/// The blocked time a finding reports is the time the call kept the thread: fakecuda
+/// keeps it a known 30 ms in a pageable copy (a test-only switch), and the finding says
+/// 30 to 45 ms, with the time-stamp counter as the clock and without it.
+#[test]
+fn a_findings_blocked_time_is_the_time_the_call_kept_the_thread() {
+    let setup = support::fake_setup();
+    for no_tsc in [false, true] {
+        let mut env = vec![("FAKECUDA_TEST_PAGEABLE_DELAY_US", "30000")];
+        if no_tsc {
+            env.push(("PINGUARD_TEST_NO_TSC", "1"));
+        }
+        let run = run_program(setup, &app(setup, "dynamic", "pageable_h2d"), &env).unwrap();
+        assert_eq!(run.records.len(), 1, "{}", run.stderr());
+        let blocked_us: u64 = run.records[0]["blocked_us"].parse().unwrap();
+        assert!((30_000..45_000).contains(&blocked_us), "no_tsc={no_tsc}: blocked {blocked_us} us, kept 30 000 us");
+        let site = run.report.processes[0].sites.values().next().unwrap();
+        assert!(
+            (30_000_000..45_000_000).contains(&site.first.blocked_ns),
+            "no_tsc={no_tsc}: the report's first call blocked {} ns",
+            site.first.blocked_ns
+        );
+    }
+}
+
 /// Eight threads copy from the same line: one site, shown once on stderr, whose totals
 /// in the report count all eight copies; the line names the child's own pid and says how
 /// long the call kept the host blocked.
