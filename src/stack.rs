@@ -9,8 +9,10 @@
 //!   It allocates and reads debug info, so it runs under [`SYMBOLS`], a lock the fork
 //!   handlers hold across `fork` so a child never inherits it locked.
 
+use std::collections::HashSet;
 use std::ffi::{CStr, c_void};
 use std::mem::MaybeUninit;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pinguard_core::site::{FrameInfo, FrameKind};
@@ -21,8 +23,27 @@ use crate::unwind::{self, Walked};
 /// The deepest stack pinguard keeps (`stack_depth` is at most this).
 pub const MAX_DEPTH: usize = 64;
 
-/// Serialises symbolisation (the unwinder's symbol tables are not thread-safe to build).
-pub static SYMBOLS: SpinLock<()> = SpinLock::new(());
+/// Serialises symbolisation (the unwinder's symbol tables are not thread-safe to build),
+/// and holds the module and file names every site's frames share.
+pub static SYMBOLS: SpinLock<SharedNames> = SpinLock::new(SharedNames(None));
+
+/// Module and file names, one copy each, shared by every frame that names them: a
+/// 16-frame stack repeats a few of them, and a site's memory is mostly its frames.
+pub struct SharedNames(Option<HashSet<Arc<str>>>);
+
+impl SharedNames {
+    /// The shared copy of `name` (made on first use: this runs once per new site and
+    /// frame, never on a copy's path).
+    fn get(&mut self, name: &str) -> Arc<str> {
+        let names = self.0.get_or_insert_with(HashSet::new);
+        if let Some(n) = names.get(name) {
+            return n.clone();
+        }
+        let n: Arc<str> = Arc::from(name);
+        names.insert(n.clone());
+        n
+    }
+}
 
 /// Return addresses, innermost first, without pinguard's own frames.
 #[derive(Clone, Copy)]
@@ -153,10 +174,11 @@ fn module_of(ip: usize) -> (Option<String>, usize, Option<String>) {
 /// table only: their debug info (tens of MB for libc) is never read, since a site's
 /// location is never there.
 pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
-    let _guard = SYMBOLS.lock();
+    let mut names = SYMBOLS.lock();
     let mut frames = Vec::with_capacity(ips.len());
     for &ip in ips {
         let (module, base, dynamic_symbol) = module_of(ip);
+        let module = module.map(|m| names.get(&m));
         let offset = ip.wrapping_sub(base);
         let before = frames.len();
         // A return address points after the call: look up the call itself.
@@ -171,7 +193,7 @@ pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
                         kind: FrameKind::Native,
                         address: ip,
                         function: sym.name().map(|n| n.to_string()),
-                        file: sym.filename().map(|f| f.to_string_lossy().into_owned()),
+                        file: sym.filename().map(|f| names.get(&f.to_string_lossy())),
                         line: sym.lineno(),
                         module: module.clone(),
                         offset,
@@ -253,5 +275,17 @@ mod tests {
         assert!(here[0].module.is_some(), "{here:?}");
         let s = from_here();
         assert!(s.hash() != 0);
+    }
+
+    /// Two stacks through one module hold one copy of its name (and of a file's).
+    #[test]
+    fn frames_share_their_module_and_file_names() {
+        let ip = frames_share_their_module_and_file_names as *const () as usize + 1;
+        let (a, b) = (symbolise(&[ip], &[]), symbolise(&[ip], &[]));
+        let (ma, mb) = (a[0].module.as_ref().expect("a module"), b[0].module.as_ref().expect("a module"));
+        assert!(Arc::ptr_eq(ma, mb), "one copy of {ma}");
+        if let (Some(fa), Some(fb)) = (&a[0].file, &b[0].file) {
+            assert!(Arc::ptr_eq(fa, fb), "one copy of {fa}");
+        }
     }
 }

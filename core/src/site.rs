@@ -2,6 +2,7 @@
 //! user's code), and the per-site totals a report aggregates.
 
 use std::fmt::{self, Write};
+use std::sync::Arc;
 
 use crate::glob;
 use crate::jsonl::{self, Object};
@@ -30,10 +31,12 @@ pub struct FrameInfo {
     pub kind: FrameKind,
     pub address: usize,
     pub function: Option<String>,
-    pub file: Option<String>,
+    /// Shared with every frame of the same file (`Arc`: a site's frames repeat a few
+    /// names, and a site's memory is mostly its frames).
+    pub file: Option<Arc<str>>,
     pub line: Option<u32>,
-    /// The shared object (or program) the address lies in.
-    pub module: Option<String>,
+    /// The shared object (or program) the address lies in, shared likewise.
+    pub module: Option<Arc<str>>,
     /// The address relative to the module's load address (stable across runs).
     pub offset: usize,
 }
@@ -219,9 +222,9 @@ mod tests {
             kind: FrameKind::Native,
             address: 0x5555_0000_1234,
             function: (!function.is_empty()).then(|| function.to_string()),
-            file: file.map(str::to_string),
+            file: file.map(Arc::from),
             line: file.map(|_| 12),
-            module: Some(module.to_string()),
+            module: Some(Arc::from(module)),
             offset: 0x1234,
         }
     }
