@@ -243,6 +243,17 @@ impl Block {
         self.report_seq.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Makes the handshake with the summary again, in the middle of a report that took
+    /// long: ends the report line the summary may be waiting for and begins another, as
+    /// a report does at its start. False if the summary has begun meanwhile (the caller
+    /// then drops what it has not counted yet, and leaves): the summary has stopped
+    /// waiting for this report, or will not wait for it.
+    pub fn report_again(&self) -> bool {
+        self.leave_report();
+        self.enter_report();
+        !crate::finish::closing()
+    }
+
     /// Is the owning thread inside a report line now?
     pub fn in_report(&self) -> bool {
         self.report_seq.load(Ordering::SeqCst) % 2 == 1

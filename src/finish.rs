@@ -88,6 +88,9 @@ pub fn finish(end: End) {
     }
     SAYING.store(true, Ordering::SeqCst);
     let counts = counters::snapshot();
+    if process.test_slow_exit {
+        std::thread::sleep(Duration::from_millis(100)); // see Process::test_slow_exit
+    }
     let pid = std::process::id();
     let sites = sites::finding_sites();
     let mut iid = FixedBuf::<24>::new();

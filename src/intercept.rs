@@ -319,7 +319,15 @@ fn report_after(
         let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
-        let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        let (site, slow) = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        if slow && !mine.report_again() {
+            // The site took long (built here, or waited for): the summary may have begun
+            // meanwhile and given up waiting for this report. Then nothing of it is
+            // counted, in the totals or in the summary, as for a call the summary began
+            // before.
+            mine.leave_report();
+            return;
+        }
         count(r.kind, site, mine);
         if let Some(site) = site.filter(|s| !s.suppressed) {
             site.add(&occurrence, mine.shard());
@@ -427,7 +435,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {
-        let site = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        let (site, _) = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
         match site {
             Some(s) if s.suppressed => None,
             _ => Some((r, site)),

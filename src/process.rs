@@ -31,6 +31,11 @@ pub struct Process {
     /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
     /// every copy hook, so a test can prove no panic crosses into the program.
     pub test_panic: bool,
+    /// Debug builds only: `PINGUARD_TEST_SLOW_EXIT` makes a new site's build take 50 ms
+    /// more and the summary wait 100 ms between counting and writing the sites' totals,
+    /// so that a test can hold a site's build across the summary's wait at exit (as
+    /// symbolising a large program's first site can) and see that it is then dropped.
+    pub test_slow_exit: bool,
     /// The copy path's clock ([`Clock`]: the time-stamp counter where it is invariant),
     /// read on each side of a call it reports.
     pub clock: Clock,
@@ -108,6 +113,7 @@ fn initialise() -> Process {
         sink::line(&format!("{LINE_PREFIX}{n}"));
     }
     let test_panic = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_PANIC").is_some();
+    let test_slow_exit = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_EXIT").is_some();
     Process {
         skip: settings.skip_frames.0.clone(),
         options: settings.to_options(),
@@ -115,6 +121,7 @@ fn initialise() -> Process {
         suppressions,
         notes,
         test_panic,
+        test_slow_exit,
         clock: Clock::start(),
         wall_start_ms: now_ms(),
     }

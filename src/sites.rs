@@ -73,15 +73,20 @@ impl Site {
     }
 }
 
-/// The site of a finding: found, or built if new. `None` when the table is full.
+/// The site of a finding: found, or built if new (`None` when the table is full); and
+/// whether finding it took long: this call built it (symbolised it), or waited for
+/// another thread's build.
 pub fn site_of(
     process: &Process,
     stack: &Stack,
     kind: RecordKind,
     dir: Direction,
     hook: &'static HookRow,
-) -> Option<&'static Site> {
-    SITES.find_or_build(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook))
+) -> (Option<&'static Site>, bool) {
+    match SITES.find_or_build_noting_delay(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook)) {
+        Some((site, slow)) => (Some(site), slow),
+        None => (None, false),
+    }
 }
 
 fn key_of(stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
@@ -117,6 +122,9 @@ pub fn framework_name() -> &'static str {
 }
 
 fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Site {
+    if process.test_slow_exit {
+        std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
+    }
     let frames = stack::symbolise(stack.ips(), &process.skip);
     let location = site::location(&frames, &process.skip);
     let kind_name = kind.name();

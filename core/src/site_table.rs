@@ -38,6 +38,13 @@ impl<T: Send + Sync + 'static, const N: usize> SlotTable<T, N> {
     /// is full. Probes from `key % N`. A key another thread has claimed and not yet
     /// published is waited for (it is building the value).
     pub fn find_or_build(&self, key: u64, build: impl FnOnce() -> T) -> Option<&'static T> {
+        self.find_or_build_noting_delay(key, build).map(|(value, _)| value)
+    }
+
+    /// The same, and whether this call built the value or waited for another thread's
+    /// build (which can take long: a caller that must know how long it was away, as
+    /// pinguard's exit handshake must, learns it here).
+    pub fn find_or_build_noting_delay(&self, key: u64, build: impl FnOnce() -> T) -> Option<(&'static T, bool)> {
         debug_assert_ne!(key, 0, "0 marks a free slot");
         let start = key as usize % N;
         for probe in 0..N {
@@ -48,20 +55,22 @@ impl<T: Send + Sync + 'static, const N: usize> SlotTable<T, N> {
                     Ok(_) => {
                         let value: &'static T = Box::leak(Box::new(build()));
                         slot.value.store(value as *const T as *mut T, Ordering::Release);
-                        return Some(value);
+                        return Some((value, true));
                     }
                     Err(now) => k = now,
                 }
             }
             if k == key {
                 // Claimed: built by its claimer, published in a moment.
+                let mut waited = false;
                 loop {
                     let p = slot.value.load(Ordering::Acquire);
                     // SAFETY: values are leaked, never freed, and published with Release
                     // after they are fully built.
                     if let Some(value) = unsafe { p.as_ref() } {
-                        return Some(value);
+                        return Some((value, waited));
                     }
+                    waited = true;
                     std::thread::yield_now();
                 }
             }
@@ -420,6 +429,34 @@ mod tests {
         let mut all: Vec<u64> = table.iter().copied().collect();
         all.sort();
         assert_eq!(all, [1, 2]);
+    }
+
+    /// The caller learns whether it built the value or waited for another's build, and
+    /// a value found already published is neither.
+    #[test]
+    fn a_lookup_says_whether_it_built_or_waited() {
+        let table: &'static SlotTable<u64, 8> = Box::leak(Box::new(SlotTable::new()));
+        assert_eq!(table.find_or_build_noting_delay(3, || 30).map(|(v, slow)| (*v, slow)), Some((30, true)));
+        assert_eq!(
+            table.find_or_build_noting_delay(3, || panic!("built twice")).map(|(v, s)| (*v, s)),
+            Some((30, false))
+        );
+        // Another thread claims key 4 and takes its time to build it; this one waits.
+        let claimed = Arc::new(Barrier::new(2));
+        let c = claimed.clone();
+        let builder = std::thread::spawn(move || {
+            table.find_or_build(4, || {
+                c.wait();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                40
+            });
+        });
+        claimed.wait();
+        assert_eq!(
+            table.find_or_build_noting_delay(4, || panic!("built twice")).map(|(v, s)| (*v, s)),
+            Some((40, true))
+        );
+        builder.join().unwrap();
     }
 
     #[test]
