@@ -41,7 +41,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{STRIDE, below, cycle, filled, next, on_threads, registry_and_cycles};
+use common::{STRIDE, below, cycle, filled, next, on_threads, private_chases, random_lookups, registry_and_cycles};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::site_table::{LiveTotals, Occurrence, ShardWriter, SlotTable};
@@ -146,37 +146,16 @@ fn lookups(c: &mut Criterion) {
     // kept answers). What a random lookup costs on this machine when nothing but the
     // search is paid; the registry cannot beat it, so where it is above 50 ns so is any
     // comparison search of this kind.
-    let ideal = StaticIndex::of(
-        &(0..100_000).map(|i| (0x1000_0000 + i * STRIDE, 0x1000_0000 + i * STRIDE + 4096)).collect::<Vec<_>>(),
-    );
-    check_against_tree("static index", &tree, |k| ideal.holding(k));
-    let mut x = 0x6a09_e667_f3bc_c908u64;
-    g.bench_function("bound_static/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000);
-            black_box(ideal.holding(0x1000_0000 + i * STRIDE + 64))
-        })
-    });
-    dependent_hits(&mut g, "bound_static_dependent/100000", 0x5be0_cd19_137e_2179, |k| {
-        ideal.holding(k).map(|(_, end)| end)
-    });
+    let ranges: Vec<(usize, usize)> =
+        (0..100_000).map(|i| (0x1000_0000 + i * STRIDE, 0x1000_0000 + i * STRIDE + 4096)).collect();
+    let ideal = StaticIndex::of(&ranges);
+    bound(&mut g, "static", &tree, 0x5be0_cd19_137e_2179, |k| ideal.holding(k));
     // Another bound, for a design that is not a comparison search: the same ranges in a
     // static hash table keyed by 64 KiB granule (HashedIndex, below), one dependent
     // access a lookup. If this is under 50 ns where the static search is not, a hashed
     // registry could meet the target and no tree can.
-    let hashed = HashedIndex::of(
-        &(0..100_000).map(|i| (0x1000_0000 + i * STRIDE, 0x1000_0000 + i * STRIDE + 4096)).collect::<Vec<_>>(),
-    );
-    check_against_tree("hashed index", &tree, |k| hashed.holding(k));
-    g.bench_function("bound_hashed/100000", |b| {
-        b.iter(|| {
-            let i = below(&mut x, 100_000);
-            black_box(hashed.holding(0x1000_0000 + i * STRIDE + 64))
-        })
-    });
-    dependent_hits(&mut g, "bound_hashed_dependent/100000", 0x1f83_d9ab_fb41_bd6b, |k| {
-        hashed.holding(k).map(|(_, end)| end)
-    });
+    let hashed = HashedIndex::of(&ranges);
+    bound(&mut g, "hashed", &tree, 0x1f83_d9ab_fb41_bd6b, |k| hashed.holding(k));
     // Dependent loads through 2.9 MB in a random cycle (Sattolo's shuffle: one cycle).
     let cycle = cycle(2_900_000, 0x9e37_79b9_7f4a_7c15);
     let mut at = 0usize;
@@ -187,6 +166,27 @@ fn lookups(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+/// A bound's two benchmarks, `bound_NAME/100000` (independent random hits) and
+/// `bound_NAME_dependent/100000` (one lookup's latency), once its index (`holding`: the
+/// range holding an address) is checked against the registry's tree.
+fn bound(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    tree: &pinguard_core::pinned_tree::Node,
+    seed: u64,
+    holding: impl Fn(usize) -> Option<(usize, usize)>,
+) {
+    check_against_tree(&format!("{name} index"), tree, &holding);
+    let mut x = seed ^ 0x6a09_e667_f3bc_c908;
+    g.bench_function(format!("bound_{name}/100000"), |b| {
+        b.iter(|| {
+            let i = below(&mut x, 100_000);
+            black_box(holding(0x1000_0000 + i * STRIDE + 64))
+        })
+    });
+    dependent_hits(g, &format!("bound_{name}_dependent/100000"), seed, |k| holding(k).map(|(_, end)| end));
 }
 
 /// Random hits among the 100 000 ranges of [`filled`], each address depending on the
@@ -399,29 +399,10 @@ fn threads(c: &mut Criterion) {
         // Each sample: t threads doing `iters` lookups each; the time per lookup per thread.
         g.throughput(Throughput::Elements(t as u64));
         g.bench_with_input(BenchmarkId::new("lookup", t), &t, |b, &t| {
-            b.iter_custom(|iters| {
-                let reg = reg.clone();
-                on_threads(t, move |k| {
-                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
-                    for _ in 0..iters {
-                        let i = below(&mut x, 100_000);
-                        black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
-                    }
-                })
-            })
+            b.iter_custom(|iters| random_lookups(&reg, t, iters))
         });
         g.bench_with_input(BenchmarkId::new("chase", t), &t, |b, &t| {
-            b.iter_custom(|iters| {
-                let cycles = cycles.clone();
-                on_threads(t, move |k| {
-                    let cycle = &cycles[k];
-                    let mut at = 0usize;
-                    for _ in 0..iters {
-                        at = cycle[at];
-                    }
-                    black_box(at);
-                })
-            })
+            b.iter_custom(|iters| private_chases(&cycles, t, iters))
         });
     }
     // The first measurement: threads each pinning a buffer of their own, copying

@@ -15,10 +15,9 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::time::Duration;
 
-use common::{STRIDE, below, on_threads, registry_and_cycles};
+use common::{below, private_chases, random_lookups, registry_and_cycles};
 
 const THREADS: usize = 16;
 
@@ -26,27 +25,8 @@ fn main() {
     let rounds: usize = std::env::var("SCALING_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(21);
     let ms: u64 = std::env::var("SCALING_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
     let (reg, cycles) = registry_and_cycles();
-    let lookups = |t: usize, n: u64| {
-        let reg = reg.clone();
-        on_threads(t, move |k| {
-            let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
-            for _ in 0..n {
-                let i = below(&mut x, 100_000);
-                black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
-            }
-        })
-    };
-    let chase = |t: usize, n: u64| {
-        let cycles = cycles.clone();
-        on_threads(t, move |k| {
-            let cycle = &cycles[k];
-            let mut at = 0usize;
-            for _ in 0..n {
-                at = cycle[at];
-            }
-            black_box(at);
-        })
-    };
+    let lookups = |t: usize, n: u64| random_lookups(&reg, t, n);
+    let chase = |t: usize, n: u64| private_chases(&cycles, t, n);
     for (name, work) in [("lookup", &lookups as &dyn Fn(usize, u64) -> Duration), ("chase", &chase)] {
         // Operations per thread for about `ms` milliseconds on one thread (after a warm-up).
         work(1, 100_000);

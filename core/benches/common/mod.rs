@@ -63,3 +63,30 @@ pub fn on_threads(t: usize, work: impl Fn(usize) + Send + Sync + Clone + 'static
 pub fn registry_and_cycles() -> (Arc<PinnedRegistry>, Arc<Vec<Vec<usize>>>) {
     (Arc::new(filled(100_000)), Arc::new((0..16).map(|k| cycle(2_900_000, 0x9e37_79b9 + k)).collect()))
 }
+
+/// `t` threads each making `n` random lookups among [`filled`]'s 100 000 ranges (hits);
+/// how long they took together.
+pub fn random_lookups(reg: &Arc<PinnedRegistry>, t: usize, n: u64) -> Duration {
+    let reg = reg.clone();
+    on_threads(t, move |k| {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ (k as u64 + 1);
+        for _ in 0..n {
+            let i = below(&mut x, 100_000);
+            std::hint::black_box(reg.lookup(0x1000_0000 + i * STRIDE + 64, 256));
+        }
+    })
+}
+
+/// `t` threads each taking `n` steps through a private cycle of its own (the machine's
+/// own scaling of dependent loads, sharing nothing); how long they took together.
+pub fn private_chases(cycles: &Arc<Vec<Vec<usize>>>, t: usize, n: u64) -> Duration {
+    let cycles = cycles.clone();
+    on_threads(t, move |k| {
+        let cycle = &cycles[k];
+        let mut at = 0usize;
+        for _ in 0..n {
+            at = cycle[at];
+        }
+        std::hint::black_box(at);
+    })
+}
