@@ -22,6 +22,8 @@ import collections
 import subprocess
 import sys
 
+import stack_scan  # beside this script: its symbols() names an address by the nearest symbol
+
 
 def addr2line(path, offsets):
     """offset -> (innermost function, outermost function) or None."""
@@ -56,24 +58,6 @@ def build_id(path):
         if "Build ID:" in line:
             return line.split("Build ID:", 1)[1].strip()
     return None
-
-
-def nearest_symbols(path):
-    symbols = []
-    for flags in (["-D"], []):
-        try:
-            out = subprocess.run(["nm", "-C", "--defined-only"] + flags + [path],
-                                 capture_output=True, text=True, check=False).stdout
-        except OSError:
-            return []
-        for line in out.splitlines():
-            parts = line.split(" ", 2)
-            if len(parts) == 3 and parts[1].lower() in "tw":
-                try:
-                    symbols.append((int(parts[0], 16), parts[2]))
-                except ValueError:
-                    pass
-    return sorted(set(symbols))
 
 
 def main():
@@ -120,11 +104,10 @@ def main():
         found = addr2line(path, sorted(offsets))
         missing = [o for o in offsets if o not in found]
         if missing:
-            symbols = nearest_symbols(path)
-            starts = [s for s, _ in symbols]
+            starts, symbols = stack_scan.symbols(path)
             for o in missing:
                 i = bisect.bisect_right(starts, o) - 1
-                name = symbols[i][1] if i >= 0 else f"{o:#x}"
+                name = symbols[i] if i >= 0 else f"{o:#x}"
                 found[o] = (name, name)
         short = module.rsplit("/", 1)[-1]
         for o in offsets:
