@@ -27,6 +27,7 @@ pub mod extent;
 pub mod glob;
 pub mod jsonl;
 pub mod pinned_range;
+pub mod pinned_table;
 pub mod pinned_tree;
 pub mod registry;
 pub mod report;
