@@ -146,7 +146,7 @@ impl PinnedTable {
 
     /// A table of `ranges` (disjoint), sized to be [`REBUILT`] full.
     pub fn of(ranges: &[PinnedRange]) -> PinnedTable {
-        let entries: usize = ranges.iter().map(|r| Self::entries_of(r)).sum();
+        let entries: usize = ranges.iter().map(Self::entries_of).sum();
         let buckets = ((entries as f64 / (REBUILT * SLOTS as f64)).ceil() as usize).max(MIN_BUCKETS);
         let table = Self::with_buckets(buckets);
         for r in ranges {
