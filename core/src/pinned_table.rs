@@ -27,9 +27,17 @@
 //! `PinnedRegistry` edits a table in place only under its writer lock and while its write
 //! count is odd, and a reader trusts an answer only if the count was even and unchanged
 //! around the search (a sequence lock). A torn read is then harmless: it is thrown away.
-//! A table that would grow past 85% full (or shrink under 20%) is rebuilt whole and
-//! published with the registry's next root instead, so a reader holding the old root
-//! keeps the old table alive.
+//! A table that would grow past 85% full (or shrink under 20%) is rebuilt in place, from
+//! the registry's tree, within one write.
+//!
+//! **Memory.** The buckets live in one reservation made when the table is, which never
+//! moves and is freed only with the table, so a reader needs no protection against a
+//! table freed under it: what it reads is always a live atomic word (a reader of a
+//! shared, reference-counted table would pay an atomic read-modify-write a lookup, which
+//! measured a third of a lookup's cost). The reservation is zeroed memory from `calloc`,
+//! so only the buckets in use are ever touched: a table of 100 buckets costs 100 lines
+//! of memory, however large its reservation. A table that outgrows its reservation
+//! answers nothing (the tree does) until removals let it fit again.
 //!
 //! Ranges that fit no level (longer than 16 TiB, or ending above `2^60`) are left out
 //! and counted; while any is left out, a miss here proves nothing and the tree answers.
@@ -57,13 +65,14 @@ const FULLEST: f64 = 0.85;
 const REBUILT: f64 = 0.68;
 /// ... and rebuilt smaller when a removal leaves fewer than 20% of its slots used.
 const EMPTIEST: f64 = 0.20;
-/// The fewest buckets a table has (16 entries, 256 bytes).
+/// The fewest buckets a table uses (16 entries, 256 bytes).
 const MIN_BUCKETS: usize = 4;
-
-/// One bucket: `[start, end word]` for each of its [`SLOTS`] entries; an end word of 0
-/// is an empty slot (no pinned range ends at 0).
-#[repr(C, align(64))]
-struct Bucket([AtomicUsize; 2 * SLOTS]);
+/// The buckets a registry's table reserves: 64 MiB of address space (touched only as far
+/// as used), about 2.7 million ranges at most.
+pub const RESERVED_BUCKETS: usize = 1 << 20;
+/// Words in a bucket: `[start, end word]` for each of its [`SLOTS`] entries; an end word
+/// of 0 is an empty slot (no pinned range ends at 0).
+const WORDS: usize = 2 * SLOTS;
 
 /// What a search found for an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,7 +88,13 @@ pub enum Probe {
 
 /// See the module documentation.
 pub struct PinnedTable {
-    buckets: Box<[Bucket]>,
+    /// The reservation: `reserved` buckets of [`WORDS`] words from `offset` (where the
+    /// first bucket starts a cache line).
+    words: Box<[AtomicUsize]>,
+    offset: usize,
+    reserved: usize,
+    /// Buckets in use, from the first.
+    buckets: AtomicUsize,
     /// Entries held (a range has one or two).
     entries: AtomicUsize,
     /// Ranges held, by level; `levels` has bit `L` set while `per_level[L] > 0`.
@@ -87,8 +102,9 @@ pub struct PinnedTable {
     levels: AtomicUsize,
     /// Ranges left out (fit no level).
     left_out: AtomicUsize,
-    /// Cleared when a write to this table was cut off (by fork): it may be half-edited,
-    /// so it answers nothing until it is rebuilt.
+    /// Cleared when a write to this table was cut off (by fork), so that it may be
+    /// half-edited, or when its ranges do not fit in its reservation: it then answers
+    /// nothing until it is rebuilt.
     whole: AtomicBool,
 }
 
@@ -127,15 +143,34 @@ fn origin_of(word: usize) -> PinOrigin {
 }
 
 impl PinnedTable {
-    /// An empty table of the fewest buckets.
+    /// An empty table of the fewest buckets, reserving [`RESERVED_BUCKETS`].
     pub fn new() -> PinnedTable {
-        Self::with_buckets(MIN_BUCKETS)
+        let table = Self::reserving(RESERVED_BUCKETS);
+        table.buckets.store(MIN_BUCKETS, Relaxed);
+        table
     }
 
-    /// An empty table of `n` buckets (tests use few, so that entries collide).
+    /// An empty table of `n` buckets, all in use, reserving no more (tests use few, so
+    /// that entries collide).
     pub fn with_buckets(n: usize) -> PinnedTable {
+        Self::reserving(n.max(1))
+    }
+
+    fn reserving(reserved: usize) -> PinnedTable {
+        // Zeroed words straight from calloc (`vec![0; n]` asks for zeroed memory, which
+        // large sizes get as fresh pages, never written), plus a line's worth to align
+        // the first bucket.
+        let zeroed: Box<[usize]> = vec![0usize; reserved * WORDS + WORDS].into_boxed_slice();
+        // SAFETY: `AtomicUsize` has the same size, alignment and bit validity as `usize`
+        // (its documentation says so), so a boxed slice of one is a boxed slice of the
+        // other, with the same length and allocation.
+        let words: Box<[AtomicUsize]> = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicUsize]) };
+        let misalign = (words.as_ptr() as usize / std::mem::size_of::<usize>()) % WORDS;
         PinnedTable {
-            buckets: (0..n.max(1)).map(|_| Bucket(std::array::from_fn(|_| AtomicUsize::new(0)))).collect(),
+            words,
+            offset: (WORDS - misalign) % WORDS,
+            reserved,
+            buckets: AtomicUsize::new(reserved),
             entries: AtomicUsize::new(0),
             per_level: std::array::from_fn(|_| AtomicUsize::new(0)),
             levels: AtomicUsize::new(0),
@@ -144,15 +179,29 @@ impl PinnedTable {
         }
     }
 
-    /// A table of `ranges` (disjoint), sized to be [`REBUILT`] full.
-    pub fn of(ranges: &[PinnedRange]) -> PinnedTable {
+    /// Empties the table and fills it with `ranges` (disjoint), using enough buckets to
+    /// be [`REBUILT`] full; if they would not fit in the reservation, leaves it empty and
+    /// answering nothing. Same conditions as [`add`](Self::add).
+    pub fn rebuild(&self, ranges: &[PinnedRange]) {
+        for w in &self.words[self.offset..self.offset + self.nb() * WORDS] {
+            w.store(0, Relaxed);
+        }
+        self.entries.store(0, Relaxed);
+        self.left_out.store(0, Relaxed);
+        self.levels.store(0, Relaxed);
+        self.per_level.iter().for_each(|n| n.store(0, Relaxed));
         let entries: usize = ranges.iter().map(Self::entries_of).sum();
         let buckets = ((entries as f64 / (REBUILT * SLOTS as f64)).ceil() as usize).max(MIN_BUCKETS);
-        let table = Self::with_buckets(buckets);
-        for r in ranges {
-            table.add(*r);
+        if buckets > self.reserved {
+            self.buckets.store(self.reserved.min(MIN_BUCKETS), Relaxed);
+            self.whole.store(false, Relaxed);
+            return;
         }
-        table
+        self.buckets.store(buckets, Relaxed);
+        for r in ranges {
+            self.add(*r);
+        }
+        self.whole.store(true, Relaxed);
     }
 
     /// The entries range `r` takes (0 if it is left out).
@@ -172,7 +221,7 @@ impl PinnedTable {
 
     /// Whether, after a removal, the table is so empty that it should be rebuilt smaller.
     pub fn too_empty(&self) -> bool {
-        self.buckets.len() > MIN_BUCKETS && (self.entries.load(Relaxed) as f64) < EMPTIEST * self.slots() as f64
+        self.nb() > MIN_BUCKETS && (self.entries.load(Relaxed) as f64) < EMPTIEST * self.slots() as f64
     }
 
     /// Whether the table may answer (no write to it was cut off).
@@ -185,13 +234,31 @@ impl PinnedTable {
         self.whole.store(false, Relaxed);
     }
 
-    /// Bytes it takes (memory figures).
+    /// Bytes of its reservation in use, the memory it takes (memory figures).
     pub fn bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + std::mem::size_of_val(&*self.buckets)
+        std::mem::size_of::<Self>() + self.nb() * WORDS * std::mem::size_of::<usize>()
+    }
+
+    /// Bytes it reserves (of address space; only those in use are touched).
+    pub fn bytes_reserved(&self) -> usize {
+        std::mem::size_of_val(&*self.words)
     }
 
     fn slots(&self) -> usize {
-        self.buckets.len() * SLOTS
+        self.nb() * SLOTS
+    }
+
+    /// Buckets in use.
+    #[inline(always)]
+    fn nb(&self) -> usize {
+        self.buckets.load(Relaxed)
+    }
+
+    /// The words of bucket `b`.
+    #[inline(always)]
+    fn bucket(&self, b: usize) -> &[AtomicUsize] {
+        let at = self.offset + b * WORDS;
+        &self.words[at..at + WORDS]
     }
 
     /// The home bucket of granule `g` of `level`: a multiplicative hash, its high bits
@@ -199,12 +266,12 @@ impl PinnedTable {
     #[inline(always)]
     fn home(&self, g: usize, level: usize) -> usize {
         let h = (g ^ (level << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((h as u128 * self.buckets.len() as u128) >> 64) as usize
+        ((h as u128 * self.nb() as u128) >> 64) as usize
     }
 
     #[inline(always)]
     fn after(&self, b: usize) -> usize {
-        if b + 1 == self.buckets.len() { 0 } else { b + 1 }
+        if b + 1 == self.nb() { 0 } else { b + 1 }
     }
 
     /// The home bucket of the entry `(start, word)`.
@@ -227,14 +294,14 @@ impl PinnedTable {
         for g in first..=last {
             let word = if g == first { word } else { word | SECOND };
             let mut b = self.home(g, level);
-            let free = (0..self.buckets.len()).find_map(|_| {
+            let free = (0..self.nb()).find_map(|_| {
                 let here = b;
                 b = self.after(b);
-                (0..SLOTS).find(|&s| self.buckets[here].0[2 * s + 1].load(Relaxed) == 0).map(|s| (here, s))
+                (0..SLOTS).find(|&s| self.bucket(here)[2 * s + 1].load(Relaxed) == 0).map(|s| (here, s))
             });
             let (b, s) = free.expect("a range added to the table has room in it");
-            self.buckets[b].0[2 * s].store(r.start, Relaxed);
-            self.buckets[b].0[2 * s + 1].store(word, Relaxed);
+            self.bucket(b)[2 * s].store(r.start, Relaxed);
+            self.bucket(b)[2 * s + 1].store(word, Relaxed);
         }
         self.entries.fetch_add(last - first + 1, Relaxed);
         if self.per_level[level].fetch_add(1, Relaxed) == 0 {
@@ -252,12 +319,12 @@ impl PinnedTable {
         for g in first..=last {
             let want = r.end | origin_bits(r.origin) << ORIGIN_SHIFT | if g == first { 0 } else { SECOND };
             let mut b = self.home(g, level);
-            let found = (0..self.buckets.len()).find_map(|_| {
+            let found = (0..self.nb()).find_map(|_| {
                 let here = b;
                 b = self.after(b);
                 (0..SLOTS)
                     .find(|&s| {
-                        let slot = &self.buckets[here].0[2 * s..2 * s + 2];
+                        let slot = &self.bucket(here)[2 * s..2 * s + 2];
                         slot[0].load(Relaxed) == r.start && slot[1].load(Relaxed) == want
                     })
                     .map(|s| (here, s))
@@ -275,28 +342,28 @@ impl PinnedTable {
     /// passes through `b` (it would stop at `b`, no longer full, and miss it), and so on
     /// for the hole that move leaves, until no later entry needs it.
     fn empty_slot(&self, mut b: usize, mut s: usize) {
-        let n = self.buckets.len();
-        self.buckets[b].0[2 * s + 1].store(0, Relaxed);
-        self.buckets[b].0[2 * s].store(0, Relaxed);
+        let n = self.nb();
+        self.bucket(b)[2 * s + 1].store(0, Relaxed);
+        self.bucket(b)[2 * s].store(0, Relaxed);
         'hole: loop {
             let mut c = self.after(b);
             for _ in 1..n {
                 let mut full = true;
                 for t in 0..SLOTS {
-                    let word = self.buckets[c].0[2 * t + 1].load(Relaxed);
+                    let word = self.bucket(c)[2 * t + 1].load(Relaxed);
                     if word == 0 {
                         full = false;
                         continue;
                     }
-                    let start = self.buckets[c].0[2 * t].load(Relaxed);
+                    let start = self.bucket(c)[2 * t].load(Relaxed);
                     let home = self.home_of_entry(start, word);
                     // Its search runs home, home + 1, ..., c; the hole is on it if it
                     // is no nearer to c than home.
                     if (c + n - home) % n >= (c + n - b) % n {
-                        self.buckets[b].0[2 * s].store(start, Relaxed);
-                        self.buckets[b].0[2 * s + 1].store(word, Relaxed);
-                        self.buckets[c].0[2 * t + 1].store(0, Relaxed);
-                        self.buckets[c].0[2 * t].store(0, Relaxed);
+                        self.bucket(b)[2 * s].store(start, Relaxed);
+                        self.bucket(b)[2 * s + 1].store(word, Relaxed);
+                        self.bucket(c)[2 * t + 1].store(0, Relaxed);
+                        self.bucket(c)[2 * t].store(0, Relaxed);
                         (b, s) = (c, t);
                         continue 'hole;
                     }
@@ -326,7 +393,7 @@ impl PinnedTable {
             let mut b = self.home(k >> shift(level), level);
             let mut searched = 0;
             loop {
-                let bucket = &self.buckets[b].0;
+                let bucket = self.bucket(b);
                 let mut full = true;
                 for s in 0..SLOTS {
                     let word = bucket[2 * s + 1].load(Relaxed);
@@ -346,7 +413,7 @@ impl PinnedTable {
                 if !full {
                     break;
                 }
-                if searched == self.buckets.len() {
+                if searched == self.nb() {
                     // Every bucket full: only a torn read shows that.
                     return Probe::Unknown;
                 }
@@ -406,7 +473,9 @@ mod tests {
         assert_eq!(granules(0x1800, 0x2800, 0), (1, 2));
         assert_eq!(granules(0x1000, 0x2000, 0), (1, 1));
         assert_eq!(PinnedTable::entries_of(&range(0x1800, 0x1000)), 2);
-        assert_eq!(std::mem::size_of::<Bucket>(), 64);
+        let table = PinnedTable::new();
+        assert_eq!((table.bucket(0).as_ptr() as usize) % 64, 0, "a bucket starts a line");
+        assert_eq!(table.bytes_reserved(), (RESERVED_BUCKETS + 1) * 64);
     }
 
     /// A range left out makes every miss unknown, never a gap; a hit is still a hit.
@@ -446,7 +515,8 @@ mod tests {
                 pages.push(page);
             }
         }
-        let mut held: Vec<PinnedRange> = pages.iter().map(|p| range(0x10_0000 + p * 0x1000, 0x800 + p % 256 * 8)).collect();
+        let mut held: Vec<PinnedRange> =
+            pages.iter().map(|p| range(0x10_0000 + p * 0x1000, 0x800 + p % 256 * 8)).collect();
         for r in &held {
             table.add(*r);
         }
@@ -469,10 +539,11 @@ mod tests {
         /// Entries that lie outside their home bucket.
         fn displaced(&self) -> usize {
             let mut n = 0;
-            for (b, bucket) in self.buckets.iter().enumerate() {
+            for b in 0..self.nb() {
+                let bucket = self.bucket(b);
                 for s in 0..SLOTS {
-                    let word = bucket.0[2 * s + 1].load(Relaxed);
-                    n += usize::from(word != 0 && self.home_of_entry(bucket.0[2 * s].load(Relaxed), word) != b);
+                    let word = bucket[2 * s + 1].load(Relaxed);
+                    n += usize::from(word != 0 && self.home_of_entry(bucket[2 * s].load(Relaxed), word) != b);
                 }
             }
             n
@@ -522,10 +593,15 @@ mod tests {
                     }
                 }
             }
-            let rebuilt = PinnedTable::of(&held);
-            for r in &held {
-                for k in [r.start.saturating_sub(1), r.start, r.end - 1, r.end] {
-                    check(&rebuilt, &held, k);
+            // Rebuilt in place: with every range held, then with half of them (the rest
+            // must be gone).
+            let rebuilt = PinnedTable::new();
+            for kept in [&held[..], &held[..held.len() / 2]] {
+                rebuilt.rebuild(kept);
+                for r in &held {
+                    for k in [r.start.saturating_sub(1), r.start, r.end - 1, r.end] {
+                        check(&rebuilt, kept, k);
+                    }
                 }
             }
         }

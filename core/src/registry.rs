@@ -8,6 +8,15 @@
 //! writer, under a small writer lock, builds the next root by copying only the nodes on
 //! its path (O(log n)) and publishes it.
 //!
+//! Beside the tree, the same ranges are hashed by the granules they cover
+//! (`pinned_table`): a lookup reads one or two lines there instead of descending four
+//! levels of the tree, and it needs no root: the table never moves. It is edited in
+//! place, so a reader trusts what it read there only if the write count (below) was even
+//! and unchanged around its search, a sequence lock; otherwise, or where the table cannot
+//! say, the tree answers. The tree stays the registry's record: every write is made to
+//! it, and the table is rebuilt in place from it whenever it must grow or shrink, or was
+//! cut off by fork mid-write.
+//!
 //! The writer lock is a spin flag rather than `std::sync::Mutex` for one reason: fork.
 //! A child forked while another thread held the lock must be able to take it again; the
 //! child handler (`reset_after_fork`) releases it, which is sound because a root is
@@ -26,8 +35,9 @@
 use std::sync::Arc;
 
 pub use crate::pinned_range::{PinOrigin, PinnedRange};
+use crate::pinned_table::{PinnedTable, Probe};
 use crate::pinned_tree::{self, Entry, Node};
-use sync::{AtomicU64, Ordering, RootCell, WriterLock};
+use sync::{AtomicU64, Ordering, RootCell, WriterLock, fence};
 
 /// Gives each registry an identity that is never reused (a kept answer names its registry).
 static NEXT_REGISTRY_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
@@ -117,12 +127,23 @@ pub struct PinnedRegistry {
     id: u64,
     /// Writes begun and ended, two per write: odd while a write is in progress.
     writes: AtomicU64,
+    /// The ranges of the current tree, hashed; edited only while `writes` is odd.
+    table: Box<PinnedTable>,
 }
 
 /// The published state: a tree and its size.
 struct Tree {
     root: Arc<Node>,
     len: usize,
+}
+
+/// A write in progress: the next tree, and the table edited to match it.
+struct Write<'a> {
+    tree: Tree,
+    table: &'a PinnedTable,
+    /// Set by an edit the table could not take in place (no room, too empty, or cut
+    /// off): the write rebuilds it from the tree before it ends.
+    rebuild_table: bool,
 }
 
 impl Default for PinnedRegistry {
@@ -139,6 +160,7 @@ impl PinnedRegistry {
             writer: WriterLock::new(),
             id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             writes: AtomicU64::new(0),
+            table: Box::new(PinnedTable::new()),
         }
     }
 
@@ -147,18 +169,17 @@ impl PinnedRegistry {
     /// release (freed by a path we did not see). Returns how many were dropped.
     pub fn insert(&self, range: PinnedRange) -> usize {
         let generation = self.next_generation.fetch_add(1, Ordering::Relaxed);
-        self.write(|tree| {
+        self.write(|w| {
             let mut dropped = 0;
-            while let Some(old) = pinned_tree::floor(&tree.root, range.start).filter(|e| e.end > range.start) {
-                tree.remove(old.start);
+            while let Some(old) = pinned_tree::floor(&w.tree.root, range.start).filter(|e| e.end > range.start) {
+                w.remove(old.start);
                 dropped += 1;
             }
-            while let Some(old) = pinned_tree::higher(&tree.root, range.start).filter(|e| e.start < range.end) {
-                tree.remove(old.start);
+            while let Some(old) = pinned_tree::higher(&w.tree.root, range.start).filter(|e| e.start < range.end) {
+                w.remove(old.start);
                 dropped += 1;
             }
-            tree.root = pinned_tree::insert(&tree.root, Entry::new(range, generation));
-            tree.len += 1;
+            w.add(range, generation);
             dropped
         })
     }
@@ -186,12 +207,12 @@ impl PinnedRegistry {
         if generation.is_some_and(|g| g != seen) {
             return None;
         }
-        self.write(|tree| {
-            let e = pinned_tree::get(&tree.root, start)?;
+        self.write(|w| {
+            let e = pinned_tree::get(&w.tree.root, start)?;
             if generation.is_some_and(|g| g != e.generation()) {
                 return None;
             }
-            tree.remove(start).map(|e| e.range())
+            w.remove(start).map(|e| e.range())
         })
     }
 
@@ -202,9 +223,9 @@ impl PinnedRegistry {
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
         let writes = self.writes.load(Ordering::Acquire);
-        let hit = match self.kept_answer(start, writes) {
+        let hit = match self.last_answer(start, writes) {
             Some(kept) => kept,
-            None => self.lookup_in_tree(start, writes),
+            None => self.other_answer(start, writes),
         };
         match hit {
             Some(range) if end <= range.end => RangeLookup::Inside(range),
@@ -213,28 +234,62 @@ impl PinnedRegistry {
         }
     }
 
-    /// This thread's kept answer for `start` (the range, or `None` for a gap), if one is
-    /// valid: given by this registry, at write count `writes`, around `start`.
-    #[inline]
-    fn kept_answer(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
-        KEPT_ANSWERS.with(|k| {
+    /// This thread's last kept answer for `start` (the range, or `None` for a gap), if
+    /// it is valid: given by this registry, at write count `writes`, around `start`. A
+    /// loop over one buffer stops here; this is all the code such a loop runs, so the
+    /// rest is kept out of line.
+    #[inline(always)]
+    fn last_answer(&self, start: usize, writes: u64) -> Option<Option<PinnedRange>> {
+        KEPT_ANSWERS.with(|k| k.at(k.last.get() % KEPT, self.id, writes, start))
+    }
+
+    /// Another of this thread's kept answers for `start` (buffers used in turn), if one is
+    /// valid, else a fresh lookup.
+    #[inline(never)]
+    fn other_answer(&self, start: usize, writes: u64) -> Option<PinnedRange> {
+        let kept = KEPT_ANSWERS.with(|k| {
             let last = k.last.get() % KEPT;
-            // The last one to answer first: a loop over one buffer stops here.
-            if let Some(hit) = k.at(last, self.id, writes, start) {
-                return Some(hit);
-            }
             (0..KEPT).filter(|&slot| slot != last).find_map(|slot| {
                 let hit = k.at(slot, self.id, writes, start)?;
                 k.last.set(slot);
                 Some(hit)
             })
-        })
+        });
+        match kept {
+            Some(hit) => hit,
+            None => self.lookup_fresh(start, writes),
+        }
     }
 
-    /// The range that holds `start` (`None`: a gap), from the tree; kept as one of this
-    /// thread's answers if no write ran meanwhile (`writes`, read before the root, is
-    /// even and unchanged after).
-    fn lookup_in_tree(&self, start: usize, writes: u64) -> Option<PinnedRange> {
+    /// The range that holds `start` (`None`: a gap), from the table if it can say and
+    /// no write ran during its search, else from the tree; kept as one of this thread's
+    /// answers if no write ran meanwhile (`writes`, read before the root, is even and
+    /// unchanged after).
+    fn lookup_fresh(&self, start: usize, writes: u64) -> Option<PinnedRange> {
+        if writes.is_multiple_of(2) {
+            #[cfg(test)]
+            tests::BEFORE_SEARCH.with(|hook| hook.get().map(|f| f(self)));
+            let probe = self.table.find(start);
+            // The table's words were read with relaxed loads: this fence orders them
+            // before the second read of the count (the writer's fence orders its odd
+            // count before its edits), so an unchanged even count means no edit was read.
+            fence(Ordering::Acquire);
+            if self.writes.load(Ordering::Relaxed) == writes {
+                let (lo, hi, entry) = match probe {
+                    Probe::Found(r) => (r.start, r.end, Some(r)),
+                    Probe::Gap(lo, hi) => (lo, hi, None),
+                    Probe::Unknown => return self.search_tree(start, writes),
+                };
+                self.keep(writes, lo, hi, entry);
+                return entry;
+            }
+        }
+        self.search_tree(start, writes)
+    }
+
+    /// The tree's answer for `start`, kept as [`lookup_fresh`](Self::lookup_fresh)
+    /// says.
+    fn search_tree(&self, start: usize, writes: u64) -> Option<PinnedRange> {
         let tree = self.root.load();
         let (below, next) = pinned_tree::floor_and_next(&tree.root, start);
         let (lo, hi, entry) = match below {
@@ -243,14 +298,20 @@ impl PinnedRegistry {
         };
         drop(tree);
         if writes.is_multiple_of(2) && self.writes.load(Ordering::Acquire) == writes {
-            KEPT_ANSWERS.with(|k| {
-                let slot = k.next.get();
-                k.hits[slot].set(LastHit { id: self.id, writes, lo, hi, origin: entry.map(|r| r.origin) });
-                k.last.set(slot);
-                k.next.set((slot + 1) % KEPT);
-            });
+            self.keep(writes, lo, hi, entry);
         }
         entry
+    }
+
+    /// Keeps `[lo, hi)` (the range `entry`, or a gap) as this thread's newest answer,
+    /// valid at write count `writes`.
+    fn keep(&self, writes: u64, lo: usize, hi: usize, entry: Option<PinnedRange>) {
+        KEPT_ANSWERS.with(|k| {
+            let slot = k.next.get();
+            k.hits[slot].set(LastHit { id: self.id, writes, lo, hi, origin: entry.map(|r| r.origin) });
+            k.last.set(slot);
+            k.next.set((slot + 1) % KEPT);
+        });
     }
 
     /// Number of ranges now pinned.
@@ -275,6 +336,11 @@ impl PinnedRegistry {
         pinned_tree::shape(&self.root.load().root)
     }
 
+    /// The bytes the hashed table uses, and those it reserves (memory figures).
+    pub fn table_bytes(&self) -> (usize, usize) {
+        (self.table.bytes(), self.table.bytes_reserved())
+    }
+
     /// The current tree's root (a reference to it: the tree stays whole while it is
     /// held), for benchmarks that search the very nodes a lookup searches.
     pub fn current_root(&self) -> Arc<Node> {
@@ -286,32 +352,66 @@ impl PinnedRegistry {
     pub fn reset_after_fork(&self) {
         self.writer.reset_after_fork();
         // A write cut off by fork left the count odd: even it, past every kept answer.
+        // Its edits to the table may be half done: the table answers nothing until the
+        // next write rebuilds it from the tree (whole: the cut write published nothing).
         let writes = self.writes.load(Ordering::Relaxed);
+        if writes % 2 == 1 {
+            self.table.mark_cut_off();
+        }
         self.writes.store((writes + 2) & !1, Ordering::Release);
     }
 
-    fn write<R>(&self, edit: impl FnOnce(&mut Tree) -> R) -> R {
+    fn write<R>(&self, edit: impl FnOnce(&mut Write) -> R) -> R {
         let _held = self.writer.lock();
         let current = self.root.load();
-        let mut next = Tree { root: current.root.clone(), len: current.len };
+        let mut next = Write {
+            tree: Tree { root: current.root.clone(), len: current.len },
+            table: &self.table,
+            rebuild_table: !self.table.is_whole(),
+        };
         drop(current);
-        let result = edit(&mut next);
-        // Odd before the new root is visible: a reader that loads it then reads a changed
-        // count and keeps nothing it read; even again (and new) once it is published.
+        // Odd before the table is edited in place or the new root is visible: a reader
+        // then reads a changed count and trusts and keeps nothing it read; even again
+        // (and new) once the root is published. The fence keeps the edits after the odd
+        // count.
         let writes = self.writes.load(Ordering::Relaxed);
-        self.writes.store(writes + 1, Ordering::Release);
-        self.root.store(Arc::new(next));
+        self.writes.store(writes + 1, Ordering::Relaxed);
+        fence(Ordering::Release);
+        let result = edit(&mut next);
+        if next.rebuild_table {
+            let mut ranges = Vec::with_capacity(next.tree.len);
+            pinned_tree::for_each(&next.tree.root, &mut |e| ranges.push(e.range()));
+            self.table.rebuild(&ranges);
+        }
+        self.root.store(Arc::new(next.tree));
         self.writes.store(writes + 2, Ordering::Release);
         result
     }
 }
 
-impl Tree {
+impl Write<'_> {
+    /// Removes the range that starts at `start` from the tree, and from the table.
     fn remove(&mut self, start: usize) -> Option<Entry> {
-        let (root, e) = pinned_tree::remove(&self.root, start)?;
-        self.root = root;
-        self.len -= 1;
+        let (root, e) = pinned_tree::remove(&self.tree.root, start)?;
+        self.tree.root = root;
+        self.tree.len -= 1;
+        if !self.rebuild_table {
+            self.table.remove(e.range());
+            self.rebuild_table = self.table.too_empty();
+        }
         Some(e)
+    }
+
+    /// Adds `range` (which overlaps none) to the tree, and to the table in place if it
+    /// has room; else the write rebuilds the table from the tree.
+    fn add(&mut self, range: PinnedRange, generation: u64) {
+        self.tree.root = pinned_tree::insert(&self.tree.root, Entry::new(range, generation));
+        self.tree.len += 1;
+        if !self.rebuild_table && self.table.has_room_for(&range) {
+            self.table.add(range);
+        } else {
+            self.rebuild_table = true;
+        }
     }
 }
 
@@ -320,7 +420,7 @@ impl Tree {
 mod sync {
     use std::sync::Arc;
     use std::sync::atomic::AtomicBool;
-    pub use std::sync::atomic::{AtomicU64, Ordering};
+    pub use std::sync::atomic::{AtomicU64, Ordering, fence};
 
     /// The writer lock: a spin flag a fork child can release.
     pub struct WriterLock(AtomicBool);
@@ -368,7 +468,7 @@ mod sync {
 /// Under `model`: shuttle's primitives, so its scheduler sees every synchronisation.
 #[cfg(feature = "model")]
 mod sync {
-    pub use shuttle::sync::atomic::{AtomicU64, Ordering};
+    pub use shuttle::sync::atomic::{AtomicU64, Ordering, fence};
     use std::sync::Arc;
 
     /// The writer lock as a blocking mutex: the model explores who gets it first, not
@@ -495,6 +595,106 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(reg.ranges(), vec![range(0x10_0000, 0x1000)]);
+    }
+
+    /// Readers of ranges that always stay, while writers pin and release ranges beside
+    /// them in the same buckets: the table's entries are moved back into holes, and the
+    /// table is rebuilt as it grows and shrinks, under the readers' searches. A reader
+    /// must never trust a search that a write ran through (it then could miss a range).
+    #[test]
+    fn readers_never_trust_a_table_edited_under_them() {
+        let reg = Arc::new(PinnedRegistry::new());
+        let stay: Vec<usize> = (0..48).map(|i| 0x4000_0000 + i * 0x3000).collect();
+        for &s in &stay {
+            reg.insert(range(s, 0x1000));
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let (reg, stop) = (reg.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let mut x = 1 + w as u64;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        // Up to 200 ranges between the ones that stay, then all released.
+                        let mut mine = Vec::new();
+                        for _ in 0..200 {
+                            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                            let at = 0x4000_0000 + ((x >> 33) as usize % 48) * 0x3000 + 0x1000 + w * 0x1000;
+                            reg.insert(range(at, 0x800));
+                            mine.push(at);
+                        }
+                        for at in mine {
+                            reg.remove(at);
+                        }
+                    }
+                })
+            })
+            .collect();
+        let readers: Vec<_> = (0..2)
+            .map(|r| {
+                let (reg, stay) = (reg.clone(), stay.clone());
+                std::thread::spawn(move || {
+                    for i in 0..300_000usize {
+                        let s = stay[(i * 7 + r) % stay.len()];
+                        assert_eq!(reg.lookup(s + 0x10, 0x10), RangeLookup::Inside(range(s, 0x1000)), "at {s:#x}");
+                    }
+                })
+            })
+            .collect();
+        for t in readers {
+            t.join().unwrap();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        for t in writers {
+            t.join().unwrap();
+        }
+    }
+
+    thread_local! {
+        /// Called by a lookup between its first read of the write count and its search of
+        /// the table: where a writer running beside it would make its search unsafe.
+        pub(super) static BEFORE_SEARCH: std::cell::Cell<Option<fn(&PinnedRegistry)>> =
+            const { std::cell::Cell::new(None) };
+    }
+
+    /// A write that begins while a reader searches the table (here: an edit half made,
+    /// a range in the table that the tree does not have) is seen by the reader's second
+    /// read of the write count, and the tree answers instead.
+    #[test]
+    fn a_search_that_a_write_ran_through_is_not_trusted() {
+        let reg = PinnedRegistry::new();
+        reg.insert(range(0x10_0000, 0x1000));
+        fn half_a_write(reg: &PinnedRegistry) {
+            reg.writes.fetch_add(1, Ordering::Relaxed);
+            reg.table.add(range(0x20_0000, 0x1000));
+        }
+        BEFORE_SEARCH.with(|hook| hook.set(Some(half_a_write)));
+        let seen = reg.lookup(0x20_0010, 16);
+        BEFORE_SEARCH.with(|hook| hook.set(None));
+        assert_eq!(seen, RangeLookup::Outside);
+        // Nor is anything kept from it: the range is not in the tree, and never was.
+        assert_eq!(reg.lookup(0x20_0010, 16), RangeLookup::Outside);
+    }
+
+    /// A write cut off by fork may leave the table half-edited: the child's lookups then
+    /// come from the tree until its next write rebuilds the table.
+    #[test]
+    fn a_table_cut_off_by_fork_answers_nothing_until_rebuilt() {
+        let reg = PinnedRegistry::new();
+        reg.insert(range(0x10_0000, 0x1000));
+        // A write cut off by fork: the count odd, the table edited, the root not published.
+        reg.writes.fetch_add(1, Ordering::Relaxed);
+        reg.table.add(range(0x20_0000, 0x1000));
+        reg.reset_after_fork();
+        assert!(!reg.table.is_whole());
+        assert_eq!(reg.lookup(0x20_0010, 16), RangeLookup::Outside);
+        assert_eq!(reg.lookup(0x10_0010, 16), RangeLookup::Inside(range(0x10_0000, 0x1000)));
+        reg.insert(range(0x30_0000, 0x1000));
+        let table = &reg.table;
+        assert!(table.is_whole());
+        assert_eq!(table.find(0x20_0010), Probe::Gap(0x20_0000, 0x20_1000));
+        assert_eq!(table.find(0x30_0010), Probe::Found(range(0x30_0000, 0x1000)));
+        assert_eq!(reg.lookup(0x30_0010, 16), RangeLookup::Inside(range(0x30_0000, 0x1000)));
     }
 
     /// A thread's kept answer is used only while no write came since, by this thread or
