@@ -60,11 +60,13 @@ impl Drop for Frame {
 
 /// A thread's first watched call: with every signal blocked, makes the per-thread
 /// registrations that pinguard's paths would otherwise make on first use. The registry's
-/// reader (arc-swap) keeps a thread-local with a destructor, registered on the thread's
-/// first lookup through glibc's `__cxa_thread_atexit_impl`, which takes a lock and edits
-/// a list: a signal handler that calls `exit` in the middle of that crashes `exit`
-/// (seen under load: `sigterm_exit`, 2 runs in about 1 000). Blocked signals wait until
-/// the mask is restored; two system calls, once per thread.
+/// root reader (arc-swap) keeps a thread-local with a destructor, registered on the
+/// thread's first root load through glibc's `__cxa_thread_atexit_impl`, which takes a
+/// lock and edits a list: a signal handler that calls `exit` in the middle of that
+/// crashes `exit` (seen under load: `sigterm_exit`, 2 runs in about 1 000). A lookup
+/// loads the root only when the hashed table cannot answer, and a release always does,
+/// so the root is loaded here (`at_base`), not left to a lookup. Blocked signals wait
+/// until the mask is restored; two system calls, once per thread.
 fn prepare_thread() {
     // SAFETY: sigset_t is plain C data; sigfillset and pthread_sigmask only write the
     // sets we pass, and the old mask is restored before returning.
@@ -73,6 +75,7 @@ fn prepare_thread() {
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let _ = crate::pinned::REGISTRY.at_base(0);
         let _ = crate::pinned::REGISTRY.lookup(0, 1);
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
@@ -189,6 +192,7 @@ mod tests {
             let r = registrations();
             let _ = counters::mine();
             let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
+            let _ = crate::pinned::REGISTRY.at_base(0x1000);
             let st = crate::stack::Stack::capture(16, true);
             let _ = crate::stack::symbolise(st.ips(), &[]);
             (unmasked, registrations() - r)
@@ -197,10 +201,11 @@ mod tests {
         .unwrap();
         assert_eq!(unmasked, 0, "a first call registered a thread-local destructor with signals deliverable");
         assert_eq!(later, 0, "a later path registered a thread-local destructor");
-        // The check can fail: a registry lookup on a fresh thread, unprepared, does register.
+        // The check can fail: the registry's root loaded on a fresh thread, unprepared
+        // (a release, or a lookup the table cannot answer), does register.
         let unprepared = std::thread::spawn(|| {
             let before = unmasked_registrations();
-            let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
+            let _ = crate::pinned::REGISTRY.at_base(0x1000);
             unmasked_registrations() - before
         })
         .join()
