@@ -17,7 +17,9 @@
 # fails the run.
 #
 # Last, the memory a call site costs (max RSS with 1 and with 4096 distinct sites, the
-# site table's cap); BUDGET_SITE_KIB=N fails the run above N KiB a site.
+# site table's cap); BUDGET_SITE_KIB=N fails the run above N KiB a site. And the same
+# with MALLOC_PERTURB_ set, which must not grow it (the registry table's reservation
+# stays untouched whatever the allocator does).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -116,5 +118,17 @@ per_site=$(((cap - one) / 4095))
 printf 'max RSS: without pinguard %d KiB; with pinguard, 1 site %d KiB, 4096 sites %d KiB: %d KiB a site\n' "$bare" "$one" "$cap" "$per_site"
 if [ -n "${BUDGET_SITE_KIB:-}" ] && [ "$per_site" -gt "$BUDGET_SITE_KIB" ]; then
     echo "bench-instructions: a call site costs $per_site KiB, over the budget of $BUDGET_SITE_KIB KiB" >&2
+    exit 1
+fi
+
+# The registry's table reserves 64 MiB of address space and touches only what it uses.
+# A program's allocator must not be able to change that: under MALLOC_PERTURB_, glibc
+# writes every byte it hands out, so a reservation taken from the allocator would become
+# 64 MiB of resident memory. With it set, one site's max RSS must stay within 1 MiB of
+# the figure above.
+perturbed=$(MALLOC_PERTURB_=7 LD_PRELOAD="$lib" PINGUARD_OPTIONS=summary=0:print_limit=0 rss "$b/hotloop" sites 1)
+printf 'max RSS with MALLOC_PERTURB_ set: 1 site %d KiB (without it %d KiB)\n' "$perturbed" "$one"
+if [ "$perturbed" -gt $((one + 1024)) ]; then
+    echo "bench-instructions: under MALLOC_PERTURB_ pinguard's resident memory grows by $((perturbed - one)) KiB: the table's reservation is being touched" >&2
     exit 1
 fi

@@ -16,8 +16,9 @@ unsafe impl GlobalAlloc for Counting {
         // SAFETY: forwarded contract.
         unsafe { System.alloc(l) }
     }
-    // Forwarded as itself: the default would write the zeroes, and so touch every page
-    // of the registry's table reservation, which calloc leaves untouched.
+    // Forwarded as itself: the default would write the zeroes, and so touch every page of
+    // a large zeroed allocation (the table's reservation where mapping is refused),
+    // which calloc leaves untouched.
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         // SAFETY: forwarded contract.
@@ -54,11 +55,12 @@ fn main() {
         reg.insert(PinnedRange::new(start, 4096, PinOrigin::Registered).unwrap());
     }
     let starts_bytes = (starts.capacity() * std::mem::size_of::<usize>()) as isize;
-    // The table's reservation is allocated whole but touched only where used: count what
-    // it uses (and show the resident memory, which says whether that is so).
-    let (table_used, table_reserved) = reg.table_bytes();
+    // The table's reservation is mapped whole (or allocated, where mapping is refused) but
+    // touched only where used: count what it uses, and show the resident memory, which
+    // says whether that is so.
+    let (table_used, table_reserved, table_allocated) = reg.table_bytes();
     let heap = LIVE.load(Ordering::Relaxed) - starts_bytes - before;
-    let tree = heap as usize - table_reserved;
+    let tree = heap as usize - table_allocated;
     let resident_added = resident().saturating_sub(resident_before);
     let (height, nodes) = reg.shape();
     println!(

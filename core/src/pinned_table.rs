@@ -34,10 +34,15 @@
 //! moves and is freed only with the table, so a reader needs no protection against a
 //! table freed under it: what it reads is always a live atomic word (a reader of a
 //! shared, reference-counted table would pay an atomic read-modify-write a lookup, which
-//! measured a third of a lookup's cost). The reservation is zeroed memory from `calloc`,
-//! so only the buckets in use are ever touched: a table of 100 buckets costs 100 lines
-//! of memory, however large its reservation. A table that outgrows its reservation
-//! answers nothing (the tree does) until removals let it fit again.
+//! measured a third of a lookup's cost). The reservation is an anonymous private mapping
+//! of its own (`mmap`, `MAP_NORESERVE`), not the program's allocator, so only the
+//! buckets in use are ever touched, whatever allocator the program runs with (`calloc`
+//! would do as much for glibc's large blocks, but not under `MALLOC_PERTURB_`, and
+//! other allocators promise nothing): a table of 100 buckets costs 100 lines of memory,
+//! however large its reservation. Where the mapping is refused (an address-space
+//! limit), a small reservation from the allocator takes its place. A table that
+//! outgrows its reservation answers nothing (the tree does) until removals let it fit
+//! again.
 //!
 //! Ranges that fit no level (longer than 16 TiB, or ending above `2^60`) are left out
 //! and counted; while any is left out, a miss here proves nothing and the tree answers.
@@ -86,11 +91,79 @@ pub enum Probe {
     Unknown,
 }
 
+/// Zeroed words that never move: a mapping of their own where the kernel grants one,
+/// else an allocation.
+enum Words {
+    Mapped(*mut AtomicUsize, usize),
+    Allocated(Box<[AtomicUsize]>),
+}
+
+// SAFETY: the words are atomics, which any thread may read and write; the mapping is
+// owned by this value alone and unmapped only when it is dropped.
+unsafe impl Send for Words {}
+// SAFETY: as above: shared access is access to atomics only.
+unsafe impl Sync for Words {}
+
+impl Words {
+    /// `n` zeroed words, mapped if the kernel allows.
+    fn zeroed(n: usize) -> Words {
+        let bytes = n * std::mem::size_of::<AtomicUsize>();
+        // SAFETY: an anonymous private mapping with no address hint touches nothing of
+        // ours; the result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if p != libc::MAP_FAILED {
+            return Words::Mapped(p.cast(), n);
+        }
+        Self::allocated(n.min(FALLBACK_WORDS))
+    }
+
+    /// `n` zeroed words from the allocator.
+    fn allocated(n: usize) -> Words {
+        let zeroed: Box<[usize]> = vec![0usize; n].into_boxed_slice();
+        // SAFETY: `AtomicUsize` has the same size, alignment and bit validity as `usize`
+        // (its documentation says so), so a boxed slice of one is a boxed slice of the
+        // other, with the same length and allocation.
+        Words::Allocated(unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicUsize]) })
+    }
+
+    fn as_slice(&self) -> &[AtomicUsize] {
+        match self {
+            // SAFETY: the mapping holds `n` words, zero-filled by the kernel (a valid
+            // `AtomicUsize` each), page-aligned, and lives as long as `self`.
+            Words::Mapped(p, n) => unsafe { std::slice::from_raw_parts(*p, *n) },
+            Words::Allocated(b) => b,
+        }
+    }
+}
+
+impl Drop for Words {
+    fn drop(&mut self) {
+        if let Words::Mapped(p, n) = *self {
+            // SAFETY: the mapping made in `zeroed`, of this length; no reference into it
+            // outlives `self`.
+            unsafe { libc::munmap(p.cast(), n * std::mem::size_of::<AtomicUsize>()) };
+        }
+    }
+}
+
+/// Words of the reservation that takes the mapping's place where it is refused: 4 096
+/// buckets (256 KiB), about 11 000 ranges.
+const FALLBACK_WORDS: usize = 4096 * WORDS + WORDS;
+
 /// See the module documentation.
 pub struct PinnedTable {
     /// The reservation: `reserved` buckets of [`WORDS`] words from `offset` (where the
     /// first bucket starts a cache line).
-    words: Box<[AtomicUsize]>,
+    words: Words,
     offset: usize,
     reserved: usize,
     /// Buckets in use, from the first.
@@ -157,18 +230,18 @@ impl PinnedTable {
     }
 
     fn reserving(reserved: usize) -> PinnedTable {
-        // Zeroed words straight from calloc (`vec![0; n]` asks for zeroed memory, which
-        // large sizes get as fresh pages, never written), plus a line's worth to align
-        // the first bucket.
-        let zeroed: Box<[usize]> = vec![0usize; reserved * WORDS + WORDS].into_boxed_slice();
-        // SAFETY: `AtomicUsize` has the same size, alignment and bit validity as `usize`
-        // (its documentation says so), so a boxed slice of one is a boxed slice of the
-        // other, with the same length and allocation.
-        let words: Box<[AtomicUsize]> = unsafe { Box::from_raw(Box::into_raw(zeroed) as *mut [AtomicUsize]) };
-        let misalign = (words.as_ptr() as usize / std::mem::size_of::<usize>()) % WORDS;
+        // A line's worth more, to align the first bucket where the words are allocated.
+        Self::on(Words::zeroed(reserved * WORDS + WORDS), reserved)
+    }
+
+    /// A table of at most `reserved` buckets on `words`, all in use.
+    fn on(words: Words, reserved: usize) -> PinnedTable {
+        let misalign = (words.as_slice().as_ptr() as usize / std::mem::size_of::<usize>()) % WORDS;
+        let offset = (WORDS - misalign) % WORDS;
+        let reserved = reserved.min((words.as_slice().len() - offset) / WORDS);
         PinnedTable {
             words,
-            offset: (WORDS - misalign) % WORDS,
+            offset,
             reserved,
             buckets: AtomicUsize::new(reserved),
             entries: AtomicUsize::new(0),
@@ -183,7 +256,7 @@ impl PinnedTable {
     /// be [`REBUILT`] full; if they would not fit in the reservation, leaves it empty and
     /// answering nothing. Same conditions as [`add`](Self::add).
     pub fn rebuild(&self, ranges: &[PinnedRange]) {
-        for w in &self.words[self.offset..self.offset + self.nb() * WORDS] {
+        for w in &self.words.as_slice()[self.offset..self.offset + self.nb() * WORDS] {
             w.store(0, Relaxed);
         }
         self.entries.store(0, Relaxed);
@@ -241,7 +314,12 @@ impl PinnedTable {
 
     /// Bytes it reserves (of address space; only those in use are touched).
     pub fn bytes_reserved(&self) -> usize {
-        std::mem::size_of_val(&*self.words)
+        std::mem::size_of_val(self.words.as_slice())
+    }
+
+    /// Of those, the bytes taken from the allocator (0 where the reservation is mapped).
+    pub fn bytes_allocated(&self) -> usize {
+        if matches!(self.words, Words::Allocated(_)) { self.bytes_reserved() } else { 0 }
     }
 
     fn slots(&self) -> usize {
@@ -258,7 +336,7 @@ impl PinnedTable {
     #[inline(always)]
     fn bucket(&self, b: usize) -> &[AtomicUsize] {
         let at = self.offset + b * WORDS;
-        &self.words[at..at + WORDS]
+        &self.words.as_slice()[at..at + WORDS]
     }
 
     /// The home bucket of granule `g` of `level`: a multiplicative hash, its high bits
@@ -476,6 +554,29 @@ mod tests {
         let table = PinnedTable::new();
         assert_eq!((table.bucket(0).as_ptr() as usize) % 64, 0, "a bucket starts a line");
         assert_eq!(table.bytes_reserved(), (RESERVED_BUCKETS + 1) * 64);
+    }
+
+    /// Where the mapping is refused, the table lives in an allocation: smaller, its first
+    /// bucket still on a line of its own, and a table that outgrows it answers nothing
+    /// rather than something wrong.
+    #[test]
+    fn a_table_in_an_allocation_works_within_it() {
+        let table = PinnedTable::on(Words::allocated(FALLBACK_WORDS), RESERVED_BUCKETS);
+        table.buckets.store(MIN_BUCKETS, Relaxed);
+        assert!(matches!(table.words, Words::Allocated(_)));
+        assert_eq!((table.bucket(0).as_ptr() as usize) % 64, 0, "a bucket starts a line");
+        assert!(table.reserved <= 4096, "{} buckets in {FALLBACK_WORDS} words", table.reserved);
+        let some: Vec<PinnedRange> = (0..100).map(|i| range(0x10_0000 + i * 0x2000, 0x1000)).collect();
+        table.rebuild(&some);
+        assert!(table.is_whole());
+        for r in &some {
+            check(&table, &some, r.start);
+            check(&table, &some, r.end);
+        }
+        let too_many: Vec<PinnedRange> = (0..20_000).map(|i| range(0x10_0000 + i * 0x2000, 0x1000)).collect();
+        table.rebuild(&too_many);
+        assert!(!table.is_whole());
+        assert_eq!(table.find(0x10_0010), Probe::Unknown);
     }
 
     /// A range left out makes every miss unknown, never a gap; a hit is still a hit.

@@ -336,9 +336,10 @@ impl PinnedRegistry {
         pinned_tree::shape(&self.root.load().root)
     }
 
-    /// The bytes the hashed table uses, and those it reserves (memory figures).
-    pub fn table_bytes(&self) -> (usize, usize) {
-        (self.table.bytes(), self.table.bytes_reserved())
+    /// The bytes the hashed table uses, those it reserves, and those of its reservation
+    /// that came from the allocator (memory figures).
+    pub fn table_bytes(&self) -> (usize, usize, usize) {
+        (self.table.bytes(), self.table.bytes_reserved(), self.table.bytes_allocated())
     }
 
     /// The current tree's root (a reference to it: the tree stays whole while it is
