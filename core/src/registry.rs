@@ -224,8 +224,9 @@ impl PinnedRegistry {
 
     /// Classifies the host range `[start, start + len)`, `len >= 1`, by the pinned range
     /// that holds its first byte. Lock-free and allocation-free: an answer this thread
-    /// kept, if no write came since and `start` lies where it did, else one atomic root
-    /// load and one descent of the tree.
+    /// kept, if no write came since and `start` lies where it did, else a search of the
+    /// hashed table (one or two lines), else (a write ran through that search, or the
+    /// table cannot say) one atomic root load and one descent of the tree.
     pub fn lookup(&self, start: usize, len: usize) -> RangeLookup {
         let end = start.saturating_add(len.max(1));
         let writes = self.writes.load(Ordering::Acquire);
