@@ -206,6 +206,14 @@ fn drop_by(counter: &AtomicUsize, n: usize) -> usize {
     old
 }
 
+/// The home bucket of granule `g` of `level` among `nb` buckets: a multiplicative hash,
+/// its high bits scaled to the bucket count (always below `nb`).
+#[inline(always)]
+fn home_among(g: usize, level: usize, nb: usize) -> usize {
+    let h = (g ^ (level << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    ((h as u128 * nb as u128) >> 64) as usize
+}
+
 fn shift(level: usize) -> u32 {
     PAGE_BITS + LEVEL_STEP * level as u32
 }
@@ -355,12 +363,11 @@ impl PinnedTable {
         &self.words.as_slice()[at..at + WORDS]
     }
 
-    /// The home bucket of granule `g` of `level`: a multiplicative hash, its high bits
-    /// scaled to the bucket count.
+    /// The home bucket of granule `g` of `level` (the writer's view: only the writer
+    /// changes the count; a search uses [`home_among`] with the one count it read).
     #[inline(always)]
     fn home(&self, g: usize, level: usize) -> usize {
-        let h = (g ^ (level << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        ((h as u128 * self.nb() as u128) >> 64) as usize
+        home_among(g, level, self.nb())
     }
 
     #[inline(always)]
@@ -480,11 +487,15 @@ impl PinnedTable {
         }
         let page = k & !((1 << PAGE_BITS) - 1);
         let (mut lo, mut hi) = (page, page + (1 << PAGE_BITS));
+        // The bucket count read once: a rebuild beside this search may change it, and
+        // every index must stay below one count (all counts stay within the
+        // reservation), or the search could run past the buckets.
+        let nb = self.nb();
         let mut levels = self.levels.load(Relaxed);
         while levels != 0 {
             let level = levels.trailing_zeros() as usize;
             levels &= levels - 1;
-            let mut b = self.home(k >> shift(level), level);
+            let mut b = home_among(k >> shift(level), level, nb);
             let mut searched = 0;
             loop {
                 let bucket = self.bucket(b);
@@ -507,11 +518,11 @@ impl PinnedTable {
                 if !full {
                     break;
                 }
-                if searched == self.nb() {
+                if searched == nb {
                     // Every bucket full: only a torn read shows that.
                     return Probe::Unknown;
                 }
-                b = self.after(b);
+                b = if b + 1 == nb { 0 } else { b + 1 };
             }
         }
         if self.left_out.load(Relaxed) != 0 {
