@@ -59,7 +59,7 @@ const LEVEL_STEP: u32 = 4;
 const LEVELS: usize = 9;
 /// Entries in a bucket (a bucket is one 64-byte line).
 const SLOTS: usize = 4;
-/// Ends above this are left out: the top bits of the end word hold the origin and the
+/// Ends at or above this are left out: the top bits of the end word hold the origin and the
 /// second-granule flag.
 const END_LIMIT: usize = 1 << 60;
 const ORIGIN_SHIFT: u32 = 60;
@@ -183,7 +183,8 @@ pub struct PinnedTable {
 
 /// The level a range `[start, end)` goes to, if any fits it.
 fn level_of(start: usize, end: usize) -> Option<usize> {
-    if end > END_LIMIT {
+    // An end of END_LIMIT itself would read back as 0 through the end mask.
+    if end >= END_LIMIT {
         return None;
     }
     let len = end - start;
@@ -573,8 +574,8 @@ mod tests {
         assert_eq!(level_of(0, (1 << 16) + 1), Some(2));
         assert_eq!(level_of(0, 1 << 44), Some(8));
         assert_eq!(level_of(0, (1 << 44) + 1), None);
-        assert_eq!(level_of(END_LIMIT - 8, END_LIMIT), Some(0));
-        assert_eq!(level_of(END_LIMIT - 8, END_LIMIT + 1), None);
+        assert_eq!(level_of(END_LIMIT - 16, END_LIMIT - 8), Some(0));
+        assert_eq!(level_of(END_LIMIT - 8, END_LIMIT), None, "an end that reads back as 0");
         assert_eq!(granules(0x1800, 0x2800, 0), (1, 2));
         assert_eq!(granules(0x1000, 0x2000, 0), (1, 1));
         assert_eq!(PinnedTable::entries_of(&range(0x1800, 0x1000)), 2);

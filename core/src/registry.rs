@@ -678,6 +678,25 @@ mod tests {
         assert_eq!(reg.lookup(0x20_0010, 16), RangeLookup::Outside);
     }
 
+    /// The table cannot hold every range (one ending at 2^60 or above, one longer than
+    /// 16 TiB): the tree answers for them, hits and misses alike.
+    #[test]
+    fn ranges_the_table_cannot_hold_are_answered_by_the_tree() {
+        // Each alone with an ordinary range: one range left out makes every miss go to
+        // the tree, which would hide a wrong answer for the other.
+        let top = 1usize << 60;
+        for odd in [range(top - 0x1000, 0x1000), range(0x1000_0000_0000, (1 << 44) + 1)] {
+            let reg = PinnedRegistry::new();
+            reg.insert(odd);
+            reg.insert(range(0x10_0000, 0x1000));
+            assert_eq!(reg.lookup(odd.start + 0x100, 0x10), RangeLookup::Inside(odd));
+            assert_eq!(reg.lookup(odd.end - 1, 1), RangeLookup::Inside(odd));
+            assert_eq!(reg.lookup(0x10_0010, 0x10), RangeLookup::Inside(range(0x10_0000, 0x1000)));
+            assert_eq!(reg.lookup(0x20_0000, 0x10), RangeLookup::Outside);
+            assert_eq!(reg.lookup(odd.start - 1, 1), RangeLookup::Outside);
+        }
+    }
+
     /// A write cut off by fork may leave the table half-edited: the child's lookups then
     /// come from the tree until its next write rebuilds the table.
     #[test]
