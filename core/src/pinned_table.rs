@@ -44,7 +44,7 @@
 //! outgrows its reservation answers nothing (the tree does) until removals let it fit
 //! again.
 //!
-//! Ranges that fit no level (longer than 16 TiB, or ending above `2^60`) are left out
+//! Ranges that fit no level (longer than 16 TiB, or ending at or above `2^60`) are left out
 //! and counted; while any is left out, a miss here proves nothing and the tree answers.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
