@@ -17,6 +17,25 @@ pub enum PinOrigin {
 }
 
 impl PinOrigin {
+    /// The origin as two bits, for stores that pack it beside other fields (the tree's
+    /// entries and the hashed table's).
+    pub fn bits(self) -> u64 {
+        match self {
+            PinOrigin::MallocHost => 0,
+            PinOrigin::HostAlloc => 1,
+            PinOrigin::Registered => 2,
+        }
+    }
+
+    /// The origin [`bits`](Self::bits) gave (its low two bits; 3 reads as `Registered`).
+    pub fn from_bits(bits: u64) -> PinOrigin {
+        match bits & 3 {
+            0 => PinOrigin::MallocHost,
+            1 => PinOrigin::HostAlloc,
+            _ => PinOrigin::Registered,
+        }
+    }
+
     /// The call a user would recognise, for messages.
     pub fn api_hint(self) -> &'static str {
         match self {

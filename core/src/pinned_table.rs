@@ -224,20 +224,10 @@ fn granules(start: usize, end: usize, level: usize) -> (usize, usize) {
     (start >> shift(level), (end - 1) >> shift(level))
 }
 
-fn origin_bits(origin: PinOrigin) -> usize {
-    match origin {
-        PinOrigin::MallocHost => 0,
-        PinOrigin::HostAlloc => 1,
-        PinOrigin::Registered => 2,
-    }
-}
-
-fn origin_of(word: usize) -> PinOrigin {
-    match (word >> ORIGIN_SHIFT) & 3 {
-        0 => PinOrigin::MallocHost,
-        1 => PinOrigin::HostAlloc,
-        _ => PinOrigin::Registered,
-    }
+/// The end word of an entry of `r`: its end, its origin, and whether this entry is for
+/// its second granule.
+fn end_word(r: &PinnedRange, second: bool) -> usize {
+    r.end | (r.origin.bits() as usize) << ORIGIN_SHIFT | if second { SECOND } else { 0 }
 }
 
 impl PinnedTable {
@@ -392,15 +382,9 @@ impl PinnedTable {
             return;
         };
         let (first, last) = granules(r.start, r.end, level);
-        let word = r.end | origin_bits(r.origin) << ORIGIN_SHIFT;
         for g in first..=last {
-            let word = if g == first { word } else { word | SECOND };
-            let mut b = self.home(g, level);
-            let free = (0..self.nb()).find_map(|_| {
-                let here = b;
-                b = self.after(b);
-                (0..SLOTS).find(|&s| self.bucket(here)[2 * s + 1].load(Relaxed) == 0).map(|s| (here, s))
-            });
+            let word = end_word(&r, g != first);
+            let free = self.first_slot_from(self.home(g, level), |_, w| w == 0);
             let (b, s) = free.expect("a range added to the table has room in it");
             self.bucket(b)[2 * s].store(r.start, Relaxed);
             self.bucket(b)[2 * s + 1].store(word, Relaxed);
@@ -419,18 +403,8 @@ impl PinnedTable {
         };
         let (first, last) = granules(r.start, r.end, level);
         for g in first..=last {
-            let want = r.end | origin_bits(r.origin) << ORIGIN_SHIFT | if g == first { 0 } else { SECOND };
-            let mut b = self.home(g, level);
-            let found = (0..self.nb()).find_map(|_| {
-                let here = b;
-                b = self.after(b);
-                (0..SLOTS)
-                    .find(|&s| {
-                        let slot = &self.bucket(here)[2 * s..2 * s + 2];
-                        slot[0].load(Relaxed) == r.start && slot[1].load(Relaxed) == want
-                    })
-                    .map(|s| (here, s))
-            });
+            let want = end_word(&r, g != first);
+            let found = self.first_slot_from(self.home(g, level), |start, w| start == r.start && w == want);
             let (b, s) = found.expect("a range removed from the table was held in it");
             self.empty_slot(b, s);
         }
@@ -438,6 +412,18 @@ impl PinnedTable {
         if drop_by(&self.per_level[level], 1) == 1 {
             self.levels.store(self.levels.load(Relaxed) & !(1 << level), Relaxed);
         }
+    }
+
+    /// The first slot `(bucket, slot)`, in search order from bucket `home`, whose
+    /// `(start, end word)` satisfies `pick`. Writer side only (the count cannot change).
+    fn first_slot_from(&self, home: usize, pick: impl Fn(usize, usize) -> bool) -> Option<(usize, usize)> {
+        let mut b = home;
+        (0..self.nb()).find_map(|_| {
+            let here = b;
+            b = self.after(b);
+            let bucket = self.bucket(here);
+            (0..SLOTS).find(|&s| pick(bucket[2 * s].load(Relaxed), bucket[2 * s + 1].load(Relaxed))).map(|s| (here, s))
+        })
     }
 
     /// Empties slot `s` of bucket `b`, then fills the hole with a later entry whose search
@@ -508,7 +494,11 @@ impl PinnedTable {
                     if word == 0 {
                         full = false;
                     } else if start <= k && k < end {
-                        return Probe::Found(PinnedRange { start, end, origin: origin_of(word) });
+                        return Probe::Found(PinnedRange {
+                            start,
+                            end,
+                            origin: PinOrigin::from_bits((word >> ORIGIN_SHIFT) as u64),
+                        });
                     } else if end <= k {
                         lo = lo.max(end);
                     } else {

@@ -32,12 +32,7 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(range: PinnedRange, generation: u64) -> Entry {
-        let origin = match range.origin {
-            PinOrigin::MallocHost => 0,
-            PinOrigin::HostAlloc => 1,
-            PinOrigin::Registered => 2,
-        };
-        Entry { start: range.start, end: range.end, meta: generation << 2 | origin }
+        Entry { start: range.start, end: range.end, meta: generation << 2 | range.origin.bits() }
     }
 
     pub fn generation(&self) -> u64 {
@@ -45,12 +40,7 @@ impl Entry {
     }
 
     pub fn range(&self) -> PinnedRange {
-        let origin = match self.meta & 3 {
-            0 => PinOrigin::MallocHost,
-            1 => PinOrigin::HostAlloc,
-            _ => PinOrigin::Registered,
-        };
-        PinnedRange { start: self.start, end: self.end, origin }
+        PinnedRange { start: self.start, end: self.end, origin: PinOrigin::from_bits(self.meta) }
     }
 }
 
