@@ -134,7 +134,7 @@ pub struct PinnedRegistry {
     /// Writes begun and ended, two per write: odd while a write is in progress.
     writes: AtomicU64,
     /// The ranges of the current tree, hashed; edited only while `writes` is odd.
-    table: Box<PinnedTable>,
+    table: PinnedTable,
 }
 
 /// The published state: a tree and its size.
@@ -166,7 +166,7 @@ impl PinnedRegistry {
             writer: WriterLock::new(),
             id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             writes: AtomicU64::new(0),
-            table: Box::new(PinnedTable::new()),
+            table: PinnedTable::new(),
         }
     }
 
