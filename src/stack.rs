@@ -12,10 +12,9 @@
 use std::collections::HashSet;
 use std::ffi::{CStr, c_void};
 use std::mem::MaybeUninit;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pinguard_core::site::{FrameInfo, FrameKind};
+use pinguard_core::site::{FrameInfo, FrameKind, Name};
 
 use crate::spin::SpinLock;
 use crate::unwind::{self, Walked};
@@ -24,23 +23,25 @@ use crate::unwind::{self, Walked};
 pub const MAX_DEPTH: usize = 64;
 
 /// Serialises symbolisation (the unwinder's symbol tables are not thread-safe to build),
-/// and holds the module and file names every site's frames share.
+/// and holds the function, module and file names every site's frames share.
 pub static SYMBOLS: SpinLock<SharedNames> = SpinLock::new(SharedNames(None));
 
-/// Module and file names, one copy each, shared by every frame that names them: a
-/// 16-frame stack repeats a few of them, and a site's memory is mostly its frames.
-pub struct SharedNames(Option<HashSet<Arc<str>>>);
+/// Function, module and file names, one copy each, shared by every frame that names
+/// them: a 16-frame stack repeats a few modules and files, and sites found on different
+/// paths share most of their functions (each site's own copies of its function names
+/// were about a quarter of its memory).
+pub struct SharedNames(Option<HashSet<Name>>);
 
 impl SharedNames {
     /// The shared copy of `name` (made on first use: this runs once per new site and
     /// frame, never on a copy's path).
-    fn get(&mut self, name: &str) -> Arc<str> {
+    fn get(&mut self, name: &str) -> Name {
         let names = self.0.get_or_insert_with(HashSet::new);
         if let Some(n) = names.get(name) {
-            return n.clone();
+            return *n;
         }
-        let n: Arc<str> = Arc::from(name);
-        names.insert(n.clone());
+        let n = Name::leaked(name);
+        names.insert(n);
         n
     }
 }
@@ -192,10 +193,10 @@ pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
                     frames.push(FrameInfo {
                         kind: FrameKind::Native,
                         address: ip,
-                        function: sym.name().map(|n| n.to_string()),
+                        function: sym.name().map(|n| names.get(&n.to_string())),
                         file: sym.filename().map(|f| names.get(&f.to_string_lossy())),
-                        line: sym.lineno(),
-                        module: module.clone(),
+                        line: sym.lineno().and_then(std::num::NonZeroU32::new),
+                        module,
                         offset,
                     });
                 });
@@ -206,7 +207,7 @@ pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
                 kind: FrameKind::Native,
                 address: ip,
                 // The dynamic symbol table's name, demangled (C++ and Rust).
-                function: dynamic_symbol.map(|n| backtrace::SymbolName::new(n.as_bytes()).to_string()),
+                function: dynamic_symbol.map(|n| names.get(&backtrace::SymbolName::new(n.as_bytes()).to_string())),
                 file: None,
                 line: None,
                 module,
@@ -214,6 +215,9 @@ pub fn symbolise(ips: &[usize], skip_modules: &[String]) -> Vec<FrameInfo> {
             });
         }
     }
+    // Inlined functions add frames past the capacity asked for, and the vector then
+    // doubles; a site keeps it for the process's life.
+    frames.shrink_to_fit();
     frames
 }
 
@@ -277,15 +281,33 @@ mod tests {
         assert!(s.hash() != 0);
     }
 
-    /// Two stacks through one module hold one copy of its name (and of a file's).
+    /// Two stacks through one module hold one copy of its name (and of a file's, and of
+    /// a function's: here named from the C library's dynamic symbols, as frames in
+    /// skipped modules are; this test binary's own frames get no function name from the
+    /// unwinder's resolver).
     #[test]
-    fn frames_share_their_module_and_file_names() {
-        let ip = frames_share_their_module_and_file_names as *const () as usize + 1;
+    fn frames_share_their_module_file_and_function_names() {
+        let ip = frames_share_their_module_file_and_function_names as *const () as usize + 1;
         let (a, b) = (symbolise(&[ip], &[]), symbolise(&[ip], &[]));
-        let (ma, mb) = (a[0].module.as_ref().expect("a module"), b[0].module.as_ref().expect("a module"));
-        assert!(Arc::ptr_eq(ma, mb), "one copy of {ma}");
-        if let (Some(fa), Some(fb)) = (&a[0].file, &b[0].file) {
-            assert!(Arc::ptr_eq(fa, fb), "one copy of {fa}");
+        let (ma, mb) = (a[0].module.expect("a module"), b[0].module.expect("a module"));
+        assert!(Name::same_copy(ma, mb), "one copy of {ma}");
+        if let (Some(fa), Some(fb)) = (a[0].file, b[0].file) {
+            assert!(Name::same_copy(fa, fb), "one copy of {fa}");
         }
+        let skip = ["*libc.so*".to_string()];
+        let ip = libc::getpid as *const () as usize + 1;
+        let (a, b) = (symbolise(&[ip], &skip), symbolise(&[ip], &skip));
+        let (fa, fb) = (a[0].function.expect("a function"), b[0].function.expect("a function"));
+        assert!(fa.contains("getpid"), "{fa}");
+        assert!(Name::same_copy(fa, fb), "one copy of {fa}");
+    }
+
+    #[test]
+    fn a_shared_name_is_one_copy_per_text() {
+        let mut names = SharedNames(None);
+        let (a, b, c) = (names.get("main"), names.get("main"), names.get("mainly"));
+        assert!(Name::same_copy(a, b));
+        assert!(!Name::same_copy(a, c));
+        assert_eq!((&*a, &*c), ("main", "mainly"));
     }
 }

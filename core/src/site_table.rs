@@ -1,8 +1,8 @@
 //! A process's call sites, as the preload library keeps them: a fixed table of slots
 //! claimed with one compare-and-swap, each site's totals as atomics, and a flag that one
-//! caller claims. Lock-free and, once a site exists, allocation-free: a repeated finding
-//! costs a probe and a few atomic adds, and the exit path walks the table without a lock
-//! or an allocation. Here (not in the library) so that the aggregation path can be
+//! caller claims. Lock-free and, once a site exists and a writer has added there once,
+//! allocation-free: a repeated finding costs a probe and a few atomic adds, and the exit
+//! path walks the table without a lock or an allocation. Here (not in the library) so that the aggregation path can be
 //! benchmarked and tested directly (`core/benches/registry.rs`, group `sites`).
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
@@ -111,7 +111,9 @@ impl FirstClaim {
 /// Shards of a site's totals: threads adding at one site spread over this many pairs of
 /// cache lines instead of all writing one (measured with 16 threads at one site on the
 /// development machine's 2 cores: 6.4 times the cost of each thread at a site of its own,
-/// with one shard). 1.5 KiB a site: 6 MiB at the table's cap of 4 096 sites.
+/// with one shard). A shard is made when its first writer adds (most sites have one
+/// writer): all of them in every site were 1.5 KiB a site, 6 MiB at the table's cap of
+/// 4 096 sites.
 pub const SHARDS: usize = SOLE + SHARED;
 
 /// Shards that each have one writer ([`ShardWriter::numbered`] below this).
@@ -263,7 +265,9 @@ impl ShardAdds for SharedAdds {
 /// [`SHARDS`] shards (a finding adds to the one its caller names, read sums them all),
 /// the streams seen in one shared list (written only when a new stream appears).
 pub struct LiveTotals {
-    shards: [Shard; SHARDS],
+    /// Null until the shard's first writer adds; then a leaked-until-drop `Box<Shard>`,
+    /// never replaced.
+    shards: [AtomicPtr<Shard>; SHARDS],
     /// Distinct streams seen; `usize::MAX` marks a free place.
     streams: [AtomicUsize; 4],
     streams_more: AtomicBool,
@@ -278,7 +282,7 @@ impl Default for LiveTotals {
 impl LiveTotals {
     pub const fn new() -> Self {
         LiveTotals {
-            shards: [const { Shard::new() }; SHARDS],
+            shards: [const { AtomicPtr::new(std::ptr::null_mut()) }; SHARDS],
             streams: [const { AtomicUsize::new(usize::MAX) }; 4],
             streams_more: AtomicBool::new(false),
         }
@@ -291,7 +295,7 @@ impl LiveTotals {
     /// atomic adds.
     pub fn add(&self, o: &Occurrence, writer: ShardWriter) {
         let r = Ordering::Relaxed;
-        let s = &self.shards[writer.shard];
+        let s = self.shard(writer.shard);
         if writer.sole {
             s.add::<SoleAdds>(o)
         } else {
@@ -313,6 +317,54 @@ impl LiveTotals {
         self.streams_more.store(true, r);
     }
 
+    /// Shard `i`, made if it is not yet.
+    #[inline(always)]
+    fn shard(&self, i: usize) -> &Shard {
+        let p = self.shards[i].load(Ordering::Acquire);
+        if p.is_null() {
+            return self.make_shard(i);
+        }
+        // SAFETY: a non-null pointer here came from `Box::into_raw` in `make_shard`,
+        // published with Release (the Acquire load above sees its initialised shard); it
+        // is freed only by `drop`, which has `&mut self`, so not while `&self` lives.
+        unsafe { &*p }
+    }
+
+    /// Makes shard `i` (its first writer, or shared writers racing: one box wins, the
+    /// others are freed).
+    #[cold]
+    #[inline(never)]
+    fn make_shard(&self, i: usize) -> &Shard {
+        let fresh = Box::into_raw(Box::new(Shard::new()));
+        match self.shards[i].compare_exchange(std::ptr::null_mut(), fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: `fresh` is now the published shard, alive as long as `self` (see
+            // `shard`).
+            Ok(_) => unsafe { &*fresh },
+            Err(existing) => {
+                // SAFETY: `fresh` lost the race and was never published: this is its
+                // only pointer. `existing` is the published one, alive as in `shard`.
+                unsafe {
+                    drop(Box::from_raw(fresh));
+                    &*existing
+                }
+            }
+        }
+    }
+
+    /// The shards made so far.
+    fn made(&self) -> impl Iterator<Item = &Shard> {
+        self.shards.iter().filter_map(|p| {
+            let p = p.load(Ordering::Acquire);
+            // SAFETY: as in `shard`: published by `make_shard`, freed only by `drop`.
+            (!p.is_null()).then(|| unsafe { &*p })
+        })
+    }
+
+    /// How many shards have been made (a writer's first add makes its own).
+    pub fn shards_made(&self) -> usize {
+        self.made().count()
+    }
+
     /// The totals so far, over every shard.
     pub fn read(&self) -> SiteTotals {
         let r = Ordering::Relaxed;
@@ -322,7 +374,7 @@ impl LiveTotals {
             streams_more: self.streams_more.load(r),
             ..Default::default()
         };
-        for s in &self.shards {
+        for s in self.made() {
             t.count += s.count.load(r);
             t.bytes_total += s.bytes_total.load(r);
             t.bytes_min = t.bytes_min.min(s.bytes_min.load(r));
@@ -349,7 +401,7 @@ impl LiveTotals {
 
     pub fn reset(&self) {
         let r = Ordering::Relaxed;
-        for s in &self.shards {
+        for s in self.made() {
             for (a, v) in [
                 (&s.count, 0),
                 (&s.bytes_total, 0),
@@ -366,6 +418,19 @@ impl LiveTotals {
         }
         self.streams.iter().for_each(|s| s.store(usize::MAX, r));
         self.streams_more.store(false, r);
+    }
+}
+
+impl Drop for LiveTotals {
+    fn drop(&mut self) {
+        for p in &mut self.shards {
+            let p = *p.get_mut();
+            if !p.is_null() {
+                // SAFETY: made by `Box::into_raw` in `make_shard` and published once;
+                // `&mut self` means no reference from `shard` is alive.
+                drop(unsafe { Box::from_raw(p) });
+            }
+        }
     }
 }
 
@@ -503,14 +568,48 @@ mod tests {
         Occurrence { bytes, blocked_ns, result, stream, time_ms }
     }
 
-    /// Two cache lines a shard, and no shard shares either.
+    /// Two cache lines a shard, each on a pair of its own; a shard is made by its
+    /// writer's first add, once.
     #[test]
-    fn shards_are_line_pairs_apart() {
+    fn shards_are_made_by_their_first_writer_on_line_pairs_of_their_own() {
         assert_eq!((std::mem::size_of::<Shard>(), std::mem::align_of::<Shard>()), (128, 128));
         let t = LiveTotals::new();
-        let a = &t.shards[0] as *const Shard as usize;
-        assert_eq!(a % 128, 0);
-        assert_eq!(&t.shards[1] as *const Shard as usize - a, 128);
+        assert_eq!(t.shards_made(), 0);
+        t.add(&at(1, 1, 1, 1, None), ShardWriter::numbered(0));
+        t.add(&at(1, 1, 1, 1, None), ShardWriter::numbered(0));
+        assert_eq!(t.shards_made(), 1);
+        t.add(&at(1, 1, 1, 1, None), ShardWriter::numbered(5));
+        t.add(&at(1, 1, 1, 1, None), ShardWriter::shared());
+        assert_eq!(t.shards_made(), 3);
+        for i in [0, 5, SOLE] {
+            assert_eq!(t.shard(i) as *const Shard as usize % 128, 0);
+        }
+        assert_eq!(t.read().count, 4);
+    }
+
+    /// Shared writers whose first adds race make one shard between them and lose no
+    /// count.
+    #[test]
+    fn racing_first_adds_make_one_shard() {
+        const THREADS: usize = 8;
+        for _ in 0..50 {
+            let t = Arc::new(LiveTotals::new());
+            let start = Arc::new(Barrier::new(THREADS));
+            let handles: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let (t, start) = (t.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        start.wait();
+                        for _ in 0..100 {
+                            t.add(&at(1, 1, 1, 1, None), ShardWriter::shared());
+                        }
+                    })
+                })
+                .collect();
+            handles.into_iter().for_each(|h| h.join().unwrap());
+            assert_eq!(t.shards_made(), 1);
+            assert_eq!(t.read().count, (THREADS * 100) as u64);
+        }
     }
 
     /// Findings spread over shards (sole writers and shared ones) read back as one

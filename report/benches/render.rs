@@ -49,9 +49,9 @@ fn main() {
             let frames = [FrameInfo {
                 kind: FrameKind::Native,
                 address: 0x1000 + s as usize,
-                function: Some(format!("upload_{s}")),
+                function: Some(format!("upload_{s}").as_str().into()),
                 file: Some("src/app.cpp".into()),
-                line: Some(s),
+                line: std::num::NonZeroU32::new(s + 1),
                 module: Some("/bin/app".into()),
                 offset: 0x1000 + s as usize,
             }];
