@@ -73,6 +73,8 @@ impl fmt::Display for Name {
     }
 }
 
+/// A new, unshared copy, never freed (as [`Name::leaked`]): for tests and frames made
+/// one at a time. Anything that makes names for many frames shares them instead.
 impl From<&str> for Name {
     fn from(s: &str) -> Name {
         Name::leaked(s)
