@@ -188,7 +188,7 @@ fn level_of(start: usize, end: usize) -> Option<usize> {
         return None;
     }
     let len = end - start;
-    (0..LEVELS).find(|&l| len <= 1usize << (PAGE_BITS + LEVEL_STEP * l as u32))
+    (0..LEVELS).find(|&l| len <= 1usize << shift(l))
 }
 
 /// Adds `n` to a counter only the writer changes (under the registry's writer lock), with
@@ -301,7 +301,7 @@ impl PinnedTable {
     }
 
     /// Whether `r` can be added without passing [`FULLEST`]; if not, the table must be
-    /// rebuilt (with [`of`](Self::of)) to take it.
+    /// rebuilt (with [`rebuild`](Self::rebuild)) to take it.
     pub fn has_room_for(&self, r: &PinnedRange) -> bool {
         let after = self.entries.load(Relaxed) + Self::entries_of(r);
         after as f64 <= FULLEST * self.slots() as f64

@@ -326,10 +326,7 @@ impl PinnedRegistry {
 
     /// A copy of the current ranges, in address order (for reports and tests).
     pub fn ranges(&self) -> Vec<PinnedRange> {
-        let tree = self.root.load();
-        let mut out = Vec::with_capacity(tree.len);
-        pinned_tree::for_each(&tree.root, &mut |e| out.push(e.range()));
-        out
+        self.root.load().ranges()
     }
 
     /// The tree's height and node count (memory figures).
@@ -381,13 +378,20 @@ impl PinnedRegistry {
         fence(Ordering::Release);
         let result = edit(&mut next);
         if next.rebuild_table {
-            let mut ranges = Vec::with_capacity(next.tree.len);
-            pinned_tree::for_each(&next.tree.root, &mut |e| ranges.push(e.range()));
-            self.table.rebuild(&ranges);
+            self.table.rebuild(&next.tree.ranges());
         }
         self.root.store(Arc::new(next.tree));
         self.writes.store(writes + 2, Ordering::Release);
         result
+    }
+}
+
+impl Tree {
+    /// Its ranges, in address order.
+    fn ranges(&self) -> Vec<PinnedRange> {
+        let mut out = Vec::with_capacity(self.len);
+        pinned_tree::for_each(&self.root, &mut |e| out.push(e.range()));
+        out
     }
 }
 
