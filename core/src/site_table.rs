@@ -449,6 +449,22 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Barrier};
 
+    /// Runs `f` on `threads` threads released together; their results, in spawn order.
+    fn at_once<R: Send>(threads: usize, f: impl Fn() -> R + Sync) -> Vec<R> {
+        let start = Barrier::new(threads);
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        f()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    }
+
     #[test]
     fn a_claim_is_won_once_then_never() {
         let flag = FirstClaim::new();
@@ -465,20 +481,8 @@ mod tests {
     fn racing_claims_have_one_winner() {
         const THREADS: usize = 8;
         for _ in 0..200 {
-            let flag = Arc::new(FirstClaim::new());
-            let start = Arc::new(Barrier::new(THREADS));
-            let won: usize = (0..THREADS)
-                .map(|_| {
-                    let (flag, start) = (flag.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        usize::from(flag.claim())
-                    })
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .sum();
+            let flag = FirstClaim::new();
+            let won: usize = at_once(THREADS, || usize::from(flag.claim())).into_iter().sum();
             assert_eq!(won, 1);
         }
     }
@@ -540,25 +544,15 @@ mod tests {
         const THREADS: usize = 8;
         for round in 0..100u64 {
             let table: &'static SlotTable<u64, 16> = Box::leak(Box::new(SlotTable::new()));
-            let builds = Arc::new(AtomicUsize::new(0));
-            let start = Arc::new(Barrier::new(THREADS));
-            let got: Vec<usize> = (0..THREADS)
-                .map(|_| {
-                    let (builds, start) = (builds.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        let v = table.find_or_build(round + 1, || {
-                            builds.fetch_add(1, Ordering::Relaxed);
-                            std::thread::yield_now();
-                            round
-                        });
-                        v.unwrap() as *const u64 as usize
-                    })
-                })
-                .collect::<Vec<_>>()
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect();
+            let builds = AtomicUsize::new(0);
+            let got: Vec<usize> = at_once(THREADS, || {
+                let v = table.find_or_build(round + 1, || {
+                    builds.fetch_add(1, Ordering::Relaxed);
+                    std::thread::yield_now();
+                    round
+                });
+                v.unwrap() as *const u64 as usize
+            });
             assert_eq!(builds.load(Ordering::Relaxed), 1);
             assert!(got.iter().all(|p| *p == got[0]));
         }
@@ -593,20 +587,12 @@ mod tests {
     fn racing_first_adds_make_one_shard() {
         const THREADS: usize = 8;
         for _ in 0..50 {
-            let t = Arc::new(LiveTotals::new());
-            let start = Arc::new(Barrier::new(THREADS));
-            let handles: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let (t, start) = (t.clone(), start.clone());
-                    std::thread::spawn(move || {
-                        start.wait();
-                        for _ in 0..100 {
-                            t.add(&at(1, 1, 1, 1, None), ShardWriter::shared());
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().for_each(|h| h.join().unwrap());
+            let t = LiveTotals::new();
+            at_once(THREADS, || {
+                for _ in 0..100 {
+                    t.add(&at(1, 1, 1, 1, None), ShardWriter::shared());
+                }
+            });
             assert_eq!(t.shards_made(), 1);
             assert_eq!(t.read().count, (THREADS * 100) as u64);
         }
