@@ -193,7 +193,8 @@ mod tests {
             let _ = counters::mine();
             let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
             let _ = crate::pinned::REGISTRY.at_base(0x1000);
-            let st = crate::stack::Stack::capture(16, true);
+            let mut st = crate::stack::Stack::new(16);
+            let st = st.capture(true);
             let _ = crate::stack::symbolise(st.ips(), &[]);
             (unmasked, registrations() - r)
         })

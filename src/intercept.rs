@@ -310,7 +310,8 @@ fn report_after(
         mine.leave_report();
         return;
     }
-    let stack = Stack::capture(process.settings.stack_depth.0 as usize, process.settings.fast_unwind);
+    let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
+    let stack = stack.capture(process.settings.fast_unwind);
     if stack.slow {
         mine.add(Counter::SlowStacks, 1);
     }
@@ -319,7 +320,7 @@ fn report_after(
         let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
-        let (site, slow) = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        let (site, slow) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
         if slow && !mine.report_again() {
             // The site took long (built here, or waited for): the summary may have begun
             // meanwhile and given up waiting for this report. Then nothing of it is
@@ -431,11 +432,12 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     for side in records.sides.drain(..) {
         cross_check(call, side);
     }
-    let stack = Stack::capture(process.settings.stack_depth.0 as usize, process.settings.fast_unwind);
+    let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
+    let stack = stack.capture(process.settings.fast_unwind);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {
-        let (site, _) = sites::site_of(process, &stack, r.kind, r.verdict.direction, call.row);
+        let (site, _) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
         match site {
             Some(s) if s.suppressed => None,
             _ => Some((r, site)),

@@ -75,7 +75,9 @@ impl Site {
 
 /// The site of a finding: found, or built if new (`None` when the table is full); and
 /// whether finding it took long: this call built it (symbolised it), or waited for
-/// another thread's build.
+/// another thread's build. A stack that replays the walk of one whose site was found
+/// before is that site, without a look in the table ([`Stack::noted`]).
+#[inline]
 pub fn site_of(
     process: &Process,
     stack: &Stack,
@@ -83,20 +85,58 @@ pub fn site_of(
     dir: Direction,
     hook: &'static HookRow,
 ) -> (Option<&'static Site>, bool) {
+    let tag = note_tag(kind, dir, hook);
+    if let Some(noted) = tag.and_then(|t| stack.noted(t)) {
+        // SAFETY: only this module notes values for stacks (site_in_table, below), and
+        // each is a site from SITES for the same tag and addresses; sites are never
+        // freed or moved.
+        return (Some(unsafe { &*(noted as *const Site) }), false);
+    }
+    site_in_table(process, stack, kind, dir, hook, tag)
+}
+
+/// [`site_of`] for a stack without a note: found in the table or built, then noted.
+#[inline(never)]
+fn site_in_table(
+    process: &Process,
+    stack: &Stack,
+    kind: RecordKind,
+    dir: Direction,
+    hook: &'static HookRow,
+    tag: Option<u64>,
+) -> (Option<&'static Site>, bool) {
     match SITES.find_or_build_noting_delay(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook)) {
-        Some((site, slow)) => (Some(site), slow),
+        Some((site, slow)) => {
+            if let Some(tag) = tag {
+                stack.note(tag, site as *const Site as usize);
+            }
+            (Some(site), slow)
+        }
         None => (None, false),
     }
 }
 
-fn key_of(stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
-    let kind_bits: u64 = match kind {
+/// What a site is besides its stack, exactly (not hashed: a note found by it is taken
+/// as the site without another look): the hook's row, whose address x86-64 user space
+/// keeps below bit 56, and the kind and direction above it (`None`, never noted, for an
+/// address that does not fit).
+fn note_tag(kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Option<u64> {
+    let address = hook as *const HookRow as u64;
+    (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | (dir as u64) << 58)
+}
+
+fn kind_bits(kind: RecordKind) -> u64 {
+    match kind {
         RecordKind::Finding(VerdictKind::Straddles) => 1,
         RecordKind::Finding(_) => 2,
         RecordKind::AllowedByAttribute => 3,
-    };
-    let mut h =
-        stack.hash() ^ kind_bits.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ (dir as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+    }
+}
+
+fn key_of(stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
+    let mut h = stack.hash()
+        ^ kind_bits(kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (dir as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     h ^= (hook as *const HookRow as u64).wrapping_mul(0x1656_67b1_9e37_79f9);
     h.max(1)
 }

@@ -55,6 +55,10 @@ pub struct Stack {
     len: usize,
     /// Walked by the C library's unwinder although the caching one was asked for.
     pub slow: bool,
+    /// The depth asked for: part of what a note is about ([`Stack::noted`]).
+    depth: usize,
+    /// The caching unwinder's kept walk that gave these addresses, and its note.
+    kept: Option<unwind::Kept>,
 }
 
 /// pinguard's own executable code, `[start, end)`, found on first use.
@@ -95,31 +99,69 @@ fn own_text() -> (usize, usize) {
 }
 
 impl Stack {
-    /// The caller's stack, at most `depth` frames below pinguard's own: walked by the
-    /// caching unwinder (if `fast`), or by the C library's where that one cannot follow
-    /// the stack.
-    #[inline(never)]
-    pub fn capture(depth: usize, fast: bool) -> Stack {
-        let depth = depth.clamp(1, MAX_DEPTH);
-        let own = own_text();
+    /// An empty stack that [`Stack::capture`] fills with at most `depth` frames.
+    /// Two steps, so the caller's own variable is the one filled: a stack returned after
+    /// being filled was a 528-byte copy on every finding (76 instructions, measured with
+    /// the whole struct built and filled inside an inlined constructor too).
+    #[inline(always)]
+    pub fn new(depth: usize) -> Stack {
         // The length comes through black_box: with a constant there, LLVM merges the
         // stores of `len` and `slow` with the unwritten addresses into one memset of the
-        // whole 521 bytes (measured: the memset stayed after `ips` became MaybeUninit).
-        let mut stack = Stack { ips: [MaybeUninit::uninit(); MAX_DEPTH], len: std::hint::black_box(0), slow: false };
-        if fast && unwind::walk(|ip| stack.keep(ip, own, depth)) != Walked::NotHere {
-            return stack;
+        // whole struct (measured: the memset stayed after `ips` became MaybeUninit).
+        Stack {
+            ips: [MaybeUninit::uninit(); MAX_DEPTH],
+            len: std::hint::black_box(0),
+            slow: false,
+            depth: depth.clamp(1, MAX_DEPTH),
+            kept: None,
         }
-        stack.len = 0;
-        stack.slow = fast;
+    }
+
+    /// The caller's stack, frames below pinguard's own: walked by the caching unwinder
+    /// (if `fast`), or by the C library's where that one cannot follow the stack.
+    #[inline(never)]
+    pub fn capture(&mut self, fast: bool) -> &Stack {
+        self.fill(fast);
+        self
+    }
+
+    #[inline(always)]
+    fn fill(&mut self, fast: bool) {
+        let (own, depth) = (own_text(), self.depth);
+        if fast {
+            let walk = unwind::walk(|ip| self.keep(ip, own, depth));
+            if walk.how != Walked::NotHere {
+                self.kept = walk.kept;
+                return;
+            }
+        }
+        self.len = 0;
+        self.slow = fast;
         // SAFETY: the unsynchronised tracer only walks this thread's stack; the closure
         // neither allocates nor unwinds.
         unsafe {
             backtrace::trace_unsynchronized(|frame| {
                 let ip = frame.ip() as usize;
-                ip != 0 && stack.keep(ip, own, depth) // 0: the end of the stack
+                ip != 0 && self.keep(ip, own, depth) // 0: the end of the stack
             });
         }
-        stack
+    }
+
+    /// The value noted for `tag` on this stack ([`Stack::note`]), if it was walked as a
+    /// replay of a walk that got one: then these are exactly the addresses the noted
+    /// stack had, at the same depth.
+    #[inline]
+    pub fn noted(&self, tag: u64) -> Option<usize> {
+        let note = self.kept?.note?;
+        (note.tag == [tag, self.depth as u64]).then_some(note.value)
+    }
+
+    /// Notes `value` for `tag` beside the walk this stack came from, for later stacks
+    /// that replay it (nothing, if the walk was not kept).
+    pub fn note(&self, tag: u64, value: usize) {
+        if let Some(kept) = self.kept {
+            unwind::attach(kept, unwind::Note { tag: [tag, self.depth as u64], value });
+        }
     }
 
     /// Keeps one return address unless it is still inside pinguard; false once full.
@@ -227,14 +269,17 @@ mod tests {
 
     #[inline(never)]
     fn from_here() -> Stack {
-        Stack::capture(MAX_DEPTH, true)
+        let mut s = Stack::new(MAX_DEPTH);
+        s.capture(true);
+        s
     }
 
     static SLOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
     static DEPTH: AtomicUsize = AtomicUsize::new(0);
 
     extern "C" fn capture_in_handler(_: i32) {
-        let s = Stack::capture(MAX_DEPTH, true);
+        let mut s = Stack::new(MAX_DEPTH);
+        s.capture(true);
         SLOW.store(s.slow, Ordering::SeqCst);
         DEPTH.store(s.ips().len(), Ordering::SeqCst);
     }
@@ -268,6 +313,32 @@ mod tests {
         .unwrap();
         assert!(SLOW.load(Ordering::SeqCst), "the signal stack was left to the C library's unwinder");
         assert!(DEPTH.load(Ordering::SeqCst) > 0, "and it found the frames past the signal frame");
+    }
+
+    /// Captures from one place at each depth, noting 0x51 for tag 1 on the first stack
+    /// that has no note: what each capture finds noted for tags 1 and 2.
+    #[inline(never)]
+    fn noted_at(depths: &[usize]) -> Vec<(Option<usize>, Option<usize>)> {
+        depths
+            .iter()
+            .map(|&depth| {
+                let mut s = Stack::new(depth);
+                let s = s.capture(true);
+                let found = (s.noted(1), s.noted(2));
+                if found.0.is_none() && depth == 16 {
+                    s.note(1, 0x51);
+                }
+                found
+            })
+            .collect()
+    }
+
+    /// A note is found by its own tag, on a stack captured at the depth it was noted at:
+    /// the same walk captured shallower is another stack.
+    #[test]
+    fn a_note_holds_for_its_tag_and_depth_only() {
+        let got = std::thread::spawn(|| noted_at(&std::hint::black_box([16, 16, 8, 16]))).join().unwrap();
+        assert_eq!(got, [(None, None), (Some(0x51), None), (None, None), (Some(0x51), None)]);
     }
 
     #[test]

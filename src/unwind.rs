@@ -12,7 +12,8 @@
 //!   unwinder: the same stack always takes the same path, so it always gets the same key.
 //! - [`LastWalk`]: each thread's last complete walk, replayed when a walk starts where it
 //!   did and every stack word it read still holds (the hot pageable loop: a few
-//!   comparisons per frame instead of a probe and a step).
+//!   comparisons per frame instead of a probe and a step). A caller may [`attach`] a
+//!   [`Note`] to it (the site its stack belongs to), handed back with every replay.
 //!
 //! Known limit: a rule is kept by address for the life of the process. If a library is
 //! unloaded and another one is loaded at the same address, its frames are stepped with
@@ -20,7 +21,7 @@
 //! every load inside the thread's stack, but that stack can come out wrong.
 
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, compiler_fence};
 
 use crate::frame_rule;
 
@@ -106,6 +107,37 @@ struct LastWalk {
     loads_len: usize,
     ips: [usize; MAX_KEPT_IPS],
     ips_len: usize,
+    /// Counts this thread's recordings: names the walk kept now, so that a note meant
+    /// for one kept walk is never attached to a later one.
+    id: u64,
+    /// What a caller attached to the kept walk; cleared by every recording.
+    note: Option<Note>,
+}
+
+/// Two words of the caller's (`tag`: what the note is about) and one it looks up by them
+/// (`value`), kept beside this thread's kept walk and handed back while that walk
+/// replays: a replay passes exactly the return addresses the kept walk passed, so
+/// whatever the caller derived from those addresses alone still holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub tag: [u64; 2],
+    pub value: usize,
+}
+
+/// The kept walk that a walk equals (it replayed it, or was kept as it): its id, and the
+/// note attached to it, if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Kept {
+    id: u64,
+    pub note: Option<Note>,
+}
+
+/// A walk's end, and the kept walk it equals (`None`: walked without being kept, a walk
+/// inside a walk, or too deep to keep).
+#[derive(Debug)]
+pub struct Walk {
+    pub how: Walked,
+    pub kept: Option<Kept>,
 }
 
 /// This thread's unwinding state, in one thread-local (each costs a call to reach).
@@ -132,6 +164,8 @@ thread_local! {
                 loads_len: 0,
                 ips: [0; MAX_KEPT_IPS],
                 ips_len: 0,
+                id: 0,
+                note: None,
             },
         })
     };
@@ -154,7 +188,7 @@ fn stack_bounds_of_thread() -> (usize, usize) {
 }
 
 /// How a walk ended.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Walked {
     /// Every frame was passed to `keep`, up to the outermost or until `keep` stopped.
     Done,
@@ -179,7 +213,8 @@ fn load(at: usize, low: usize, high: usize) -> Option<usize> {
 /// return address, innermost first (the first is inside `walk`'s caller), and returns
 /// false to stop. Only what the rules allow is read.
 #[inline(never)]
-pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
+pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walk {
+    const NOT_HERE: Walk = Walk { how: Walked::NotHere, kept: None };
     let (ip, sp, bp): (usize, usize, usize);
     // SAFETY: reads the instruction pointer, stack pointer and frame pointer into
     // registers; touches no memory and no flags.
@@ -193,7 +228,7 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
         );
     }
     let Ok(walker) = WALKER.try_with(|w| w.get()) else {
-        return Walked::NotHere; // the thread is being torn down
+        return NOT_HERE; // the thread is being torn down
     };
     // SAFETY: the walker is this thread's own and only `walk` reaches it; `busy` keeps a
     // walk that interrupts this one (a signal handler's) off `last`, and the bounds are
@@ -204,25 +239,50 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walked {
     }
     let (low, high) = walker.bounds;
     if !(low..high).contains(&sp) {
-        return Walked::NotHere;
+        return NOT_HERE;
     }
     if walker.busy {
-        return step(Start { ip, sp, bp, high }, &mut keep, None);
+        return Walk { how: step(Start { ip, sp, bp, high }, &mut keep, None), kept: None };
     }
     walker.busy = true;
     let last = &mut walker.last;
-    let walked = if last.replays(sp, bp) {
+    let walk = if last.replays(sp, bp) {
         for &ip in &last.ips[..last.ips_len] {
             if !keep(ip) {
                 break;
             }
         }
-        Walked::Replayed
+        Walk { how: Walked::Replayed, kept: Some(Kept { id: last.id, note: last.note }) }
     } else {
-        step(Start { ip, sp, bp, high }, &mut keep, Some(last))
+        let how = step(Start { ip, sp, bp, high }, &mut keep, Some(last));
+        Walk { how, kept: last.kept.then_some(Kept { id: last.id, note: None }) }
     };
     walker.busy = false;
-    walked
+    walk
+}
+
+/// Attaches `note` to this thread's kept walk, if that is still the walk `kept` names:
+/// every later replay of it hands the note back. A walk recorded in between (by a signal
+/// handler, say) has another id and stays without a note.
+pub fn attach(kept: Kept, note: Note) {
+    let Ok(walker) = WALKER.try_with(|w| w.get()) else {
+        return; // the thread is being torn down
+    };
+    // SAFETY: the walker is this thread's own. `busy` is set before the check and the
+    // write (the fences keep them in that order), so a signal handler that walks in
+    // between leaves `last` alone; one that walked before it was set recorded a walk
+    // with another id, and the check fails.
+    let walker = unsafe { &mut *walker };
+    if walker.busy {
+        return; // inside a walk: this is a signal handler's call
+    }
+    walker.busy = true;
+    compiler_fence(Ordering::SeqCst);
+    if walker.last.kept && walker.last.id == kept.id {
+        walker.last.note = Some(note);
+    }
+    compiler_fence(Ordering::SeqCst);
+    walker.busy = false;
 }
 
 impl LastWalk {
@@ -277,6 +337,7 @@ fn step(start: Start, keep: &mut impl FnMut(usize) -> bool, mut record: Option<&
     let high = start.high;
     if let Some(r) = record.as_deref_mut() {
         (r.kept, r.sp, r.bp, r.bp_used, r.loads_len, r.ips_len) = (false, start.sp, start.bp, false, 0, 0);
+        (r.id, r.note) = (r.id.wrapping_add(1), None);
     }
     let mut fits = true;
     // The first frame is `walk` itself, at the exact address read there; every later
@@ -362,7 +423,8 @@ mod tests {
             walk(|ip| {
                 ips.push(ip);
                 true
-            }),
+            })
+            .how,
             Walked::Done
         );
         ips
@@ -416,7 +478,7 @@ mod tests {
     #[test]
     fn a_stack_outside_the_bounds_is_not_walked_here() {
         let saved = set_bounds((1, 2));
-        let walked = walk(|_| true);
+        let walked = walk(|_| true).how;
         set_bounds(saved);
         assert_eq!(walked, Walked::NotHere);
     }
@@ -426,7 +488,8 @@ mod tests {
         let walked = walk(|ip| {
             ips.push(ip);
             true
-        });
+        })
+        .how;
         // SAFETY: this thread's own walker, not walking now.
         let sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
         (ips, walked, sp)
@@ -479,6 +542,93 @@ mod tests {
         assert_eq!(differ.len(), 1, "only the return address into the caller differs: {differ:x?}");
     }
 
+    const NOTE: Note = Note { tag: [7, 16], value: 0x5157 };
+
+    /// A walk from one place, noting what the first finds: (the note each walk found,
+    /// and whether it was replayed).
+    #[inline(never)]
+    fn walk_and_note() -> (Option<Note>, Walked) {
+        let walk = walk(|_| true);
+        if let Some(kept) = walk.kept
+            && kept.note.is_none()
+        {
+            attach(kept, NOTE);
+        }
+        (walk.kept.and_then(|k| k.note), walk.how)
+    }
+
+    #[inline(never)]
+    fn note_from_a() -> (Option<Note>, Walked) {
+        let r = walk_and_note();
+        std::hint::black_box(0xa);
+        r
+    }
+
+    /// b only walks, attaching nothing.
+    #[inline(never)]
+    fn note_from_b() -> (Option<Note>, Walked) {
+        let r = plain_walk();
+        std::hint::black_box(0xb);
+        r
+    }
+
+    #[inline(never)]
+    fn note_each(callers: &[fn() -> (Option<Note>, Walked)]) -> Vec<(Option<Note>, Walked)> {
+        callers.iter().map(|f| f()).collect()
+    }
+
+    /// A note comes back with every replay of the walk it was attached to, and never
+    /// with another walk: b's walk (same stack pointer, another return address) is walked
+    /// afresh and comes without a's note, and so does its replay (b notes nothing); a's
+    /// next walk, which follows b's, is fresh again.
+    #[test]
+    fn a_note_comes_back_only_with_replays_of_its_walk() {
+        let (a, b): (fn() -> (Option<Note>, Walked), fn() -> (Option<Note>, Walked)) = (note_from_a, note_from_b);
+        let calls = std::hint::black_box(vec![a, a, a, b, b, a, a]);
+        let got = std::thread::spawn(move || note_each(&calls)).join().unwrap();
+        let expect = [
+            (None, Walked::Done),
+            (Some(NOTE), Walked::Replayed),
+            (Some(NOTE), Walked::Replayed),
+            (None, Walked::Done),
+            (None, Walked::Replayed),
+            (None, Walked::Done),
+            (Some(NOTE), Walked::Replayed),
+        ];
+        assert_eq!(got, expect);
+    }
+
+    #[inline(never)]
+    fn plain_walk() -> (Option<Note>, Walked) {
+        let walk = walk(|_| true);
+        (walk.kept.and_then(|k| k.note), walk.how)
+    }
+
+    /// Walks, then walks twice from one place (the second replays the first),
+    /// attaching between the two a note meant for the very first walk.
+    #[inline(never)]
+    fn attach_a_stale_note() -> Vec<(Option<Note>, Walked)> {
+        let first = walk(|_| true).kept.expect("kept");
+        let steps: Vec<Option<Kept>> = std::hint::black_box(vec![None, Some(first)]);
+        steps
+            .iter()
+            .map(|stale| {
+                if let Some(k) = stale {
+                    attach(*k, NOTE);
+                }
+                plain_walk()
+            })
+            .collect()
+    }
+
+    /// A note meant for one kept walk is not attached once another walk was kept since
+    /// (a signal handler's, say): the later walk's replay comes without it.
+    #[test]
+    fn a_note_for_an_earlier_walk_is_not_attached() {
+        let later = std::thread::spawn(attach_a_stale_note).join().unwrap();
+        assert_eq!(later, [(None, Walked::Done), (None, Walked::Replayed)]);
+    }
+
     /// One walk from here, and inside its first `keep`, if `nest`, another walk (as a
     /// signal handler's would be): the walk's result, the inner one's, and the start of
     /// the kept walk afterwards.
@@ -487,10 +637,11 @@ mod tests {
         let mut inner = None;
         let walked = walk(|_| {
             if nest && inner.is_none() {
-                inner = Some(walk(|_| true));
+                inner = Some(walk(|_| true).how);
             }
             true
-        });
+        })
+        .how;
         // SAFETY: this thread's own walker, not walking now.
         let kept_sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
         (walked, inner, kept_sp)
