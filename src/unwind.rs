@@ -544,10 +544,13 @@ mod tests {
 
     const NOTE: Note = Note { tag: [7, 16], value: 0x5157 };
 
+    /// What one walk found: the note that came with it, and how it went.
+    type Found = (Option<Note>, Walked);
+
     /// A walk from one place, noting what the first finds: (the note each walk found,
     /// and whether it was replayed).
     #[inline(never)]
-    fn walk_and_note() -> (Option<Note>, Walked) {
+    fn walk_and_note() -> Found {
         let walk = walk(|_| true);
         if let Some(kept) = walk.kept
             && kept.note.is_none()
@@ -558,7 +561,7 @@ mod tests {
     }
 
     #[inline(never)]
-    fn note_from_a() -> (Option<Note>, Walked) {
+    fn note_from_a() -> Found {
         let r = walk_and_note();
         std::hint::black_box(0xa);
         r
@@ -566,14 +569,14 @@ mod tests {
 
     /// b only walks, attaching nothing.
     #[inline(never)]
-    fn note_from_b() -> (Option<Note>, Walked) {
+    fn note_from_b() -> Found {
         let r = plain_walk();
         std::hint::black_box(0xb);
         r
     }
 
     #[inline(never)]
-    fn note_each(callers: &[fn() -> (Option<Note>, Walked)]) -> Vec<(Option<Note>, Walked)> {
+    fn note_each(callers: &[fn() -> Found]) -> Vec<Found> {
         callers.iter().map(|f| f()).collect()
     }
 
@@ -583,7 +586,7 @@ mod tests {
     /// next walk, which follows b's, is fresh again.
     #[test]
     fn a_note_comes_back_only_with_replays_of_its_walk() {
-        let (a, b): (fn() -> (Option<Note>, Walked), fn() -> (Option<Note>, Walked)) = (note_from_a, note_from_b);
+        let (a, b) = (note_from_a as fn() -> Found, note_from_b as fn() -> Found);
         let calls = std::hint::black_box(vec![a, a, a, b, b, a, a]);
         let got = std::thread::spawn(move || note_each(&calls)).join().unwrap();
         let expect = [
@@ -599,7 +602,7 @@ mod tests {
     }
 
     #[inline(never)]
-    fn plain_walk() -> (Option<Note>, Walked) {
+    fn plain_walk() -> Found {
         let walk = walk(|_| true);
         (walk.kept.and_then(|k| k.note), walk.how)
     }
@@ -607,7 +610,7 @@ mod tests {
     /// Walks, then walks twice from one place (the second replays the first),
     /// attaching between the two a note meant for the very first walk.
     #[inline(never)]
-    fn attach_a_stale_note() -> Vec<(Option<Note>, Walked)> {
+    fn attach_a_stale_note() -> Vec<Found> {
         let first = walk(|_| true).kept.expect("kept");
         let steps: Vec<Option<Kept>> = std::hint::black_box(vec![None, Some(first)]);
         steps
