@@ -219,20 +219,12 @@ impl Residency {
     }
 }
 
-/// One side's residency; `known` is the registry's answer for `known_span`, if asked already.
-fn classify_side(
-    registry: &PinnedRegistry,
-    oracle: &dyn DriverOracle,
-    side: CopySide,
-    known: Option<(HostSpan, RangeLookup)>,
-) -> Option<Residency> {
+/// One side's residency (`None`: nothing is copied).
+fn classify_side(registry: &PinnedRegistry, oracle: &dyn DriverOracle, side: CopySide) -> Option<Residency> {
     match side {
         CopySide::NotHost => Some(Residency::Device),
         CopySide::Empty => None,
-        CopySide::Host(span) | CopySide::Unified(span) => Some(match known {
-            Some((asked, found)) if asked == span => residency_of(found, oracle, span),
-            _ => classify_span(registry, oracle, span),
-        }),
+        CopySide::Host(span) | CopySide::Unified(span) => Some(classify_span(registry, oracle, span)),
     }
 }
 
@@ -246,9 +238,7 @@ pub fn classify_copy(
     declared: Option<Direction>,
 ) -> CopyVerdict {
     // The common case first: one host side, the other not host memory (an H2D or D2H
-    // copy). One registry lookup decides a pinned one; any other keeps that answer, so
-    // the side is never looked up twice.
-    let mut known = None;
+    // copy). One registry lookup decides a pinned one, and the host side alone any other.
     if let (Some(direction), CopySide::Host(span), CopySide::NotHost)
     | (Some(direction), CopySide::NotHost, CopySide::Host(span)) = (declared, src, dst)
     {
@@ -256,10 +246,37 @@ pub fn classify_copy(
         if let RangeLookup::Inside(_) = found {
             return CopyVerdict { kind: VerdictKind::Pinned, direction, host: None, edge: None, pinned_unseen: false };
         }
-        known = Some((span, found));
+        return one_host_side(residency_of(found, oracle, span), span, direction);
     }
-    let s = classify_side(registry, oracle, src, known);
-    let d = classify_side(registry, oracle, dst, known);
+    classify_sides(registry, oracle, src, dst, declared)
+}
+
+/// The verdict of a copy whose one host side has residency `r` and whose other side is
+/// not host memory: what [`classify_sides`] concludes for it, without classifying the
+/// other side (the pageable path's common case; a test holds the two equal).
+fn one_host_side(r: Residency, span: HostSpan, direction: Direction) -> CopyVerdict {
+    let verdict = |kind, host, edge| CopyVerdict { kind, direction, host, edge, pinned_unseen: false };
+    match r {
+        Residency::Straddles { edge } => verdict(VerdictKind::Straddles, Some(span), edge),
+        Residency::Pageable => verdict(VerdictKind::Pageable, Some(span), None),
+        Residency::Pinned(origin) => {
+            CopyVerdict { pinned_unseen: origin.is_none(), ..verdict(VerdictKind::Pinned, None, None) }
+        }
+        Residency::Managed => verdict(VerdictKind::Managed, None, None),
+        Residency::Device => verdict(VerdictKind::Device, None, None),
+    }
+}
+
+/// Classifies a copy side by side: every shape of copy.
+fn classify_sides(
+    registry: &PinnedRegistry,
+    oracle: &dyn DriverOracle,
+    src: CopySide,
+    dst: CopySide,
+    declared: Option<Direction>,
+) -> CopyVerdict {
+    let s = classify_side(registry, oracle, src);
+    let d = classify_side(registry, oracle, dst);
     let (Some(s), Some(d)) = (s, d) else {
         return CopyVerdict {
             kind: VerdictKind::Empty,
@@ -414,6 +431,22 @@ mod tests {
             let v = classify_copy(&reg, &drv, host(start, len), CopySide::NotHost, h2d);
             assert_eq!(v.kind, VerdictKind::Straddles, "{start:#x}+{len:#x}");
             assert_eq!(differential(&reg, &drv, host(start, len)), None, "{start:#x}+{len:#x}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The one-host-side shortcut concludes what classifying both sides concludes,
+        /// for copies anywhere around registered, driver-only pinned, device and managed
+        /// ranges and across their edges, both ways.
+        #[test]
+        fn the_one_host_side_shortcut_agrees_with_both_sides(start in 0x8000usize..0xc0000, len in 1usize..0x3000, up: bool) {
+            let (reg, drv) = setup();
+            let host = CopySide::Host(span(start, len));
+            let (src, dst, dir) =
+                if up { (host, CopySide::NotHost, Direction::HostToDevice) } else { (CopySide::NotHost, host, Direction::DeviceToHost) };
+            let short = classify_copy(&reg, &drv, src, dst, Some(dir));
+            let general = classify_sides(&reg, &drv, src, dst, Some(dir));
+            proptest::prop_assert_eq!(short, general);
         }
     }
 
