@@ -165,6 +165,9 @@ pub struct PinnedTable {
     /// first bucket starts a cache line).
     words: Words,
     offset: usize,
+    /// The address of the first bucket (the words never move): for prefetches, which
+    /// need no slice.
+    first_bucket: usize,
     reserved: usize,
     /// Buckets in use, from the first.
     buckets: AtomicUsize,
@@ -254,9 +257,11 @@ impl PinnedTable {
         let misalign = (words.as_slice().as_ptr() as usize / std::mem::size_of::<usize>()) % WORDS;
         let offset = (WORDS - misalign) % WORDS;
         let reserved = reserved.min((words.as_slice().len() - offset) / WORDS);
+        let first_bucket = words.as_slice()[offset..].as_ptr() as usize;
         PinnedTable {
             words,
             offset,
+            first_bucket,
             reserved,
             buckets: AtomicUsize::new(reserved),
             entries: AtomicUsize::new(0),
@@ -463,6 +468,28 @@ impl PinnedTable {
             }
             return;
         }
+    }
+
+    /// Asks for the line of `k`'s home bucket at the lowest level in use: a hint, which
+    /// reads nothing and cannot fault, so that a lookup that tests its kept answers first
+    /// finds the line on its way if they do not answer.
+    #[inline(always)]
+    pub fn prefetch(&self, k: usize) {
+        let levels = self.levels.load(Relaxed);
+        if levels == 0 {
+            return;
+        }
+        let level = levels.trailing_zeros() as usize;
+        let b = home_among(k >> shift(level), level, self.nb());
+        let line = self.first_bucket + b * WORDS * std::mem::size_of::<AtomicUsize>();
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch only hints the cache and never faults; nothing is read
+        // through `line` (bucket `b` of those in use, within the reservation).
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(line as *const i8, std::arch::x86_64::_MM_HINT_T0)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = line;
     }
 
     /// What the table says of address `k`. Lock-free and allocation-free; the answer is
