@@ -238,9 +238,18 @@ impl Block {
         self.report_seq.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Marks its end.
+    /// Marks its end. A store, not a locked add, on a thread's own block: only the
+    /// owning thread writes its sequence (the shared block has several writers, and
+    /// keeps the add). Release: the summary, which waits for the sequence to change,
+    /// then sees everything the report wrote; the end needs no order against later
+    /// loads, as the start does.
     pub fn leave_report(&self) {
-        self.report_seq.fetch_add(1, Ordering::SeqCst);
+        if std::ptr::eq(self, &SHARED) {
+            self.report_seq.fetch_add(1, Ordering::SeqCst);
+        } else {
+            let seq = self.report_seq.load(Ordering::Relaxed);
+            self.report_seq.store(seq + 1, Ordering::Release);
+        }
     }
 
     /// Makes the handshake with the summary again, in the middle of a report that took

@@ -99,14 +99,7 @@ impl Gate {
         // The common case costs two loads: initialised, and no report to open.
         let process = match process::ready() {
             Some(p) if !report_file::needs_open() => p,
-            _ => boundary(hook, || {
-                if !PANIC_HOOK.swap(true, Ordering::AcqRel) {
-                    install_panic_hook();
-                }
-                let process = process::process()?;
-                report_file::open_if_needed(process);
-                Some(process)
-            })??,
+            _ => first_calls(hook)?,
         };
         if process.settings.mode == Mode::Off || (scope == Scope::Watch && finish::closing()) {
             return None;
@@ -121,6 +114,21 @@ impl Gate {
             None => counters::mine(),
         }
     }
+}
+
+/// [`Gate::enter`] until pinguard is initialised and its report open: kept out of line,
+/// so that the common case does not pay for this path's registers on every call.
+#[cold]
+#[inline(never)]
+fn first_calls(hook: &'static str) -> Option<&'static Process> {
+    boundary(hook, || {
+        if !PANIC_HOOK.swap(true, Ordering::AcqRel) {
+            install_panic_hook();
+        }
+        let process = process::process()?;
+        report_file::open_if_needed(process);
+        Some(process)
+    })?
 }
 
 /// Whether the panic hook is installed. Not a `Once`: one left running by another
