@@ -79,6 +79,10 @@ pub const RESERVED_BUCKETS: usize = 1 << 20;
 /// of 0 is an empty slot (no pinned range ends at 0).
 const WORDS: usize = 2 * SLOTS;
 
+/// Buckets in use from which a lookup asks for its line ahead ([`PinnedTable::prefetch`]):
+/// 8192 buckets of 64 bytes, 512 KiB, about what a core's L2 keeps beside the program.
+const PREFETCH_FROM_BUCKETS: usize = 8192;
+
 /// What a search found for an address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -479,8 +483,12 @@ impl PinnedTable {
         if levels == 0 {
             return;
         }
+        let nb = self.nb();
+        if nb < PREFETCH_FROM_BUCKETS {
+            return; // a table this small stays in the cache
+        }
         let level = levels.trailing_zeros() as usize;
-        let b = home_among(k >> shift(level), level, self.nb());
+        let b = home_among(k >> shift(level), level, nb);
         let line = self.first_bucket + b * WORDS * std::mem::size_of::<AtomicUsize>();
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch only hints the cache and never faults; nothing is read
