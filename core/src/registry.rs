@@ -231,12 +231,14 @@ impl PinnedRegistry {
         let end = start.saturating_add(len.max(1));
         let writes = self.writes.load(Ordering::Acquire);
         // The table's line is asked for before the kept answers are tested: if none
-        // answers, its miss has overlapped their tests. On the development machine,
-        // interleaved: random lookups among 100 000 ranges 0.85 to 0.97 times as long,
-        // one lookup's latency 0.92 to 0.98, misses 0.84 to 0.87; a loop over one
-        // buffer about 0.6 ns more (18 instructions on a pinned copy); asking only
+        // answers, its miss has overlapped their tests (only for a table too big for
+        // the cache: a small one pays the hash for nothing). On the development
+        // machine, interleaved: random lookups among 100 000 ranges 0.85 to 0.97 times
+        // as long, one lookup's latency 0.92 to 0.98, misses 0.84 to 0.87; asking only
         // after the last kept answer failed kept the stream's gain and lost the
-        // latency's. NOT YET MEASURED ON THE GPU HOST: keep it only if it helps there.
+        // latency's. On the GPU host (docs/benchmarks.md, 22:39 and 22:50): 0.81x,
+        // 0.78x and 0.47x in one run, but no difference the next, where the same build
+        // moved by 1.5x between two processes.
         self.table.prefetch(start);
         // The last kept answer first, tested as plain comparisons of one copied
         // struct: a loop over one buffer runs only this. (Written as a nested `Option`
