@@ -83,6 +83,10 @@ cfg_env() {
         before) echo "LD_PRELOAD=$before PINGUARD_OPTIONS=summary=1" ;;
         # pageable-pair: 4096-byte copies reported, 4095-byte ones classified only
         pair) echo "LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1:min_bytes=4096" ;;
+        beforepair) echo "LD_PRELOAD=$before PINGUARD_OPTIONS=summary=1:min_bytes=4096" ;;
+        # the floor, with the fixed parts of an exact, timed finding (the driver query,
+        # two counter reads) on the 4096-byte copies only
+        floorpair) echo "LD_PRELOAD=$b/libfloor.so FLOOR_EXACT_FROM=4096" ;;
     esac
 }
 
@@ -119,15 +123,18 @@ want pageable && for rt in static shared; do
     # In one process: batches of 4096-byte copies (reported) and 4095-byte ones (only
     # classified) alternate, so their difference is what reporting costs, free of the
     # run-to-run spread of the real copy; without pinguard, the control.
-    for cfg in none pair; do : > "$out/pair-$rt-$cfg.txt"; done
+    pair_cfgs=(none pair floorpair)
+    [ -n "$before" ] && pair_cfgs+=(beforepair)
+    for cfg in "${pair_cfgs[@]}"; do : > "$out/pair-$rt-$cfg.txt"; done
     for r in $(seq 1 "${PAGEABLE_ROUNDS:-7}"); do
-        for cfg in none pair; do
+        for cfg in "${pair_cfgs[@]}"; do
             # shellcheck disable=SC2046
             env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable-pair 4096 2000 9 2>"$out/stderr-pair-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\) .*smaller_ns_per_call=\([0-9.]*\).*/\1 \2/p' >> "$out/pair-$rt-$cfg.txt"
         done
     done
     grep -q 'small=[1-9]' "$out/stderr-pair-$rt-pair.txt" || log "WARNING: the $rt pair run counted no small copy"
+    grep -q 'queries_answered=[1-9]' "$out/stderr-pair-$rt-floorpair.txt" || log "WARNING: the $rt floor pair run made no driver query"
 done
 
 python3 - "$out" "$ROUNDS" <<'PY' | tee -a "$out/bench.txt"
@@ -186,13 +193,18 @@ for rt in ("static", "shared"):
     if lg and cl:
         d = [x - y for x, y in zip(lg, cl)]
         print(f"  reporting alone (log minus classify, round by round): {q(d)[0]:+.1f} ns")
-    for cfg in ("none", "pair"):
+    whats = {
+        "none": "control without pinguard (4096 minus 4095 bytes)",
+        "pair": "reporting a finding (4096 reported minus 4095 classified only)",
+        "beforepair": "the earlier build, reporting a finding (the same pair)",
+        "floorpair": "the floor's exact, timed parts (driver query and two counter reads on 4096, none on 4095)",
+    }
+    for cfg, what in whats.items():
         p = out / f"pair-{rt}-{cfg}.txt"
         rows = [tuple(map(float, l.split())) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
         if rows:
             d = [a - b for a, b in rows]
             m, lo, hi = q(d)
-            what = "reporting a finding (4096 reported minus 4095 classified only)" if cfg == "pair" else "control without pinguard (4096 minus 4095 bytes)"
             print(f"  in one process, {what}: {m:+.1f} ns [{lo:+.1f} .. {hi:+.1f}] over {len(d)} runs")
 PY
 

@@ -5,12 +5,24 @@
  * nothing else. pinguard's overhead is reported against it: what it costs beyond the
  * price of being there at all.
  *
+ * With FLOOR_EXACT_FROM=BYTES it also does, for each copy of at least BYTES, the fixed
+ * parts of an exact, timed finding and nothing more: the driver query on the copy's host
+ * side (cuPointerGetAttributes, memory type and is-managed, as pinguard asks it) and a
+ * time-stamp counter read on each side of the real call. In the pageable pair loop
+ * (bench/gpu/copy_loop.cu: copies of BYTES and BYTES - 1 alternate in one process), the
+ * difference is what those parts cost where a finding pays them: after the last copy's
+ * driver work, not in a loop of queries alone.
+ *
  *   cc -O2 -shared -fPIC -Wl,-Bsymbolic-functions bench/floor/floor.c -o libfloor.so -ldl
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <x86intrin.h>
 
 typedef int (*memcpy_async_fn)(void *, const void *, size_t, int, void *);
 typedef int (*htod_fn)(unsigned long long, const void *, size_t, void *);
@@ -25,11 +37,65 @@ static dlsym_fn real_dlsym(void) {
     return f;
 }
 
+/* FLOOR_EXACT_FROM: 0 (unset) or the least size that gets the exact, timed parts. */
+static size_t exact_from(void) {
+    static size_t from = (size_t)-1;
+    if (from == (size_t)-1) {
+        const char *v = getenv("FLOOR_EXACT_FROM");
+        from = v ? strtoull(v, NULL, 10) : 0;
+    }
+    return from;
+}
+
+typedef int (*attrs_fn)(unsigned, int *, void **, unsigned long long);
+/* The copies' time, summed, so that the reads are not optimised away; and how many
+ * copies got the exact parts and how many queries the driver answered (said at exit, so
+ * that a run whose query never reached the driver shows it). */
+volatile uint64_t floor_ticks;
+static uint64_t exact_copies, queries_answered;
+/* One layer does the exact parts of a copy: the runtime's call reaches the driver's
+ * wrapper below on the same thread. */
+static __thread int in_copy;
+
+/* The driver query on `host`, as a finding's verdict needs it. */
+static void query(const void *host) {
+    static attrs_fn attrs;
+    if (!attrs) {
+        void *drv = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+        if (drv) attrs = (attrs_fn)real_dlsym()(drv, "cuPointerGetAttributes");
+        if (!attrs) return;
+    }
+    int which[2] = {2 /* CU_POINTER_ATTRIBUTE_MEMORY_TYPE */, 8 /* CU_POINTER_ATTRIBUTE_IS_MANAGED (cuda.h) */};
+    unsigned kind = 0, managed = 0;
+    void *data[2] = {&kind, &managed};
+    if (attrs(2, which, data, (unsigned long long)(uintptr_t)host) == 0) queries_answered++;
+}
+
+__attribute__((destructor)) static void say_counts(void) {
+    if (exact_from()) fprintf(stderr, "floor: exact_copies=%llu queries_answered=%llu\n",
+                              (unsigned long long)exact_copies, (unsigned long long)queries_answered);
+}
+
+/* Calls `call` (the real copy), with the exact, timed parts first if this copy gets them. */
+#define FORWARD(host, n, call)                                         \
+    do {                                                               \
+        size_t from_ = exact_from();                                   \
+        if (!from_ || (n) < from_ || in_copy) return (call);           \
+        in_copy = 1;                                                   \
+        exact_copies++;                                                \
+        query(host);                                                   \
+        uint64_t t0_ = __rdtsc();                                      \
+        int rc_ = (call);                                              \
+        floor_ticks += __rdtsc() - t0_;                                \
+        in_copy = 0;                                                   \
+        return rc_;                                                    \
+    } while (0)
+
 /* Runtime layer (shared runtime). */
 int cudaMemcpyAsync(void *dst, const void *src, size_t n, int kind, void *stream) {
     static memcpy_async_fn real;
     if (!real) real = (memcpy_async_fn)real_dlsym()(RTLD_NEXT, "cudaMemcpyAsync");
-    return real(dst, src, n, kind, stream);
+    FORWARD(kind == 2 ? (const void *)dst : src, n, real(dst, src, n, kind, stream));
 }
 
 /* Driver layer, handed out by cuGetProcAddress (static runtime). */
@@ -37,10 +103,10 @@ static htod_fn real_htod, real_htod_pt;
 static dtoh_fn real_dtoh, real_dtoh_pt;
 static gpa_fn real_gpa;
 
-static int floor_htod(unsigned long long d, const void *s, size_t n, void *st) { return real_htod(d, s, n, st); }
-static int floor_htod_pt(unsigned long long d, const void *s, size_t n, void *st) { return real_htod_pt(d, s, n, st); }
-static int floor_dtoh(void *d, unsigned long long s, size_t n, void *st) { return real_dtoh(d, s, n, st); }
-static int floor_dtoh_pt(void *d, unsigned long long s, size_t n, void *st) { return real_dtoh_pt(d, s, n, st); }
+static int floor_htod(unsigned long long d, const void *s, size_t n, void *st) { FORWARD(s, n, real_htod(d, s, n, st)); }
+static int floor_htod_pt(unsigned long long d, const void *s, size_t n, void *st) { FORWARD(s, n, real_htod_pt(d, s, n, st)); }
+static int floor_dtoh(void *d, unsigned long long s, size_t n, void *st) { FORWARD(d, n, real_dtoh(d, s, n, st)); }
+static int floor_dtoh_pt(void *d, unsigned long long s, size_t n, void *st) { FORWARD(d, n, real_dtoh_pt(d, s, n, st)); }
 
 static int floor_gpa(const char *sym, void **pfn, int version, unsigned long long flags, int *status) {
     int rc = real_gpa(sym, pfn, version, flags, status);
