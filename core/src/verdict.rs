@@ -238,15 +238,11 @@ pub fn classify_copy(
     declared: Option<Direction>,
 ) -> CopyVerdict {
     // The common case first: one host side, the other not host memory (an H2D or D2H
-    // copy). One registry lookup decides a pinned one, and the host side alone any other.
+    // copy), decided by the host side alone: one registry lookup for a pinned one.
     if let (Some(direction), CopySide::Host(span), CopySide::NotHost)
     | (Some(direction), CopySide::NotHost, CopySide::Host(span)) = (declared, src, dst)
     {
-        let found = registry.lookup(span.start, span.len);
-        if let RangeLookup::Inside(_) = found {
-            return CopyVerdict { kind: VerdictKind::Pinned, direction, host: None, edge: None, pinned_unseen: false };
-        }
-        return one_host_side(residency_of(found, oracle, span), span, direction);
+        return one_host_side(classify_span(registry, oracle, span), span, direction);
     }
     classify_sides(registry, oracle, src, dst, declared)
 }
