@@ -20,8 +20,10 @@
 #    repeated at one site, register/unregister at 100 000 ranges;
 # 6. dlsym through a libcuda handle; start-up of a program that never touches CUDA;
 #    resident memory;
-# 7. real programs, with and without pinguard: REAL_PROGRAMS (commands separated by ';')
-#    and a PyTorch training step.
+# 7. real programs, with and without pinguard: two cuda-samples, asyncAPI and
+#    simpleStreams (built here with nvcc's defaults, the static runtime, where
+#    prepare-gpu.sh carried them: CUDA_SAMPLES), REAL_PROGRAMS (commands separated by
+#    ';') and a PyTorch training step.
 # 8. (PARTS=profile only, never by default: it slows what it watches) where the time of
 #    the pageable and pinned loops and of the fakecuda pageable loop goes, sampled by
 #    bench/prof/sampler.c (this machine has no perf) and named by
@@ -304,6 +306,15 @@ want startup && log "max RSS, pageable loop (static), KiB: without $(rss "$b/loo
 
 # 7. real programs
 IFS=';' read -r -a programs <<< "${REAL_PROGRAMS:-}"
+if want real && [ -f "$g/samples/asyncAPI.cu" ]; then
+    for sample in asyncAPI simpleStreams; do
+        if nvcc -O2 --extended-lambda -I"$g/samples" "$g/samples/$sample.cu" -o "$b/$sample" > "$out/build-$sample.txt" 2>&1; then
+            programs+=("$b/$sample")
+        else
+            log "WARNING: cuda-samples $sample did not build ($out/build-$sample.txt)"
+        fi
+    done
+fi
 want real || programs=()
 for p in "${programs[@]}"; do
     [ -n "$p" ] || continue

@@ -8,6 +8,11 @@
 # BEFORE=COMMIT also builds that commit's libpinguard.so and registry benchmark into
 # .gpu/before/ (from a temporary worktree), so that scripts/bench-gpu.sh measures the
 # change before and after in one run.
+#
+# CUDA_SAMPLES=DIR (a checkout of github.com/NVIDIA/cuda-samples, or its bare git
+# directory) copies two of NVIDIA's programs, asyncAPI and simpleStreams, with the helper
+# headers they include, into .gpu/samples/, for scripts/bench-gpu.sh's real programs
+# (built there by nvcc; the GPU machine has no copy of the samples and no network).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -38,6 +43,23 @@ if [ -n "${BEFORE:-}" ]; then
     strip --strip-debug .gpu/before/libpinguard.so .gpu/before/bench-registry
     git rev-parse --short "$BEFORE" > .gpu/before/commit
     git worktree remove --force "$wt"
+fi
+# Two cuda-samples programs and their headers (NVIDIA's code, carried, never committed).
+rm -rf .gpu/samples
+if [ -n "${CUDA_SAMPLES:-}" ]; then
+    mkdir -p .gpu/samples
+    samples=(Samples/0_Introduction/asyncAPI/asyncAPI.cu Samples/0_Introduction/simpleStreams/simpleStreams.cu
+        Common/helper_cuda.h Common/helper_functions.h Common/helper_string.h Common/helper_timer.h
+        Common/helper_image.h Common/exception.h)
+    for f in "${samples[@]}"; do
+        if [ -f "$CUDA_SAMPLES/$f" ]; then
+            cp "$CUDA_SAMPLES/$f" .gpu/samples/
+        else
+            git --git-dir="$CUDA_SAMPLES" show "HEAD:$f" > ".gpu/samples/$(basename "$f")"
+        fi
+    done
+    git --git-dir="$CUDA_SAMPLES" rev-parse --short HEAD > .gpu/samples/commit 2>/dev/null ||
+        git -C "$CUDA_SAMPLES" rev-parse --short HEAD > .gpu/samples/commit 2>/dev/null || true
 fi
 # fakecuda and its hot loop.
 bash scripts/build-test-apps.sh build/fake-bench >/dev/null
