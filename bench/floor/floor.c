@@ -37,14 +37,12 @@ static dlsym_fn real_dlsym(void) {
     return f;
 }
 
-/* FLOOR_EXACT_FROM: 0 (unset) or the least size that gets the exact, timed parts. */
-static size_t exact_from(void) {
-    static size_t from = (size_t)-1;
-    if (from == (size_t)-1) {
-        const char *v = getenv("FLOOR_EXACT_FROM");
-        from = v ? strtoull(v, NULL, 10) : 0;
-    }
-    return from;
+/* FLOOR_EXACT_FROM: 0 (unset) or the least size that gets the exact, timed parts; read
+ * before main, so that the plain path tests one word. */
+static size_t exact_from;
+__attribute__((constructor)) static void read_exact_from(void) {
+    const char *v = getenv("FLOOR_EXACT_FROM");
+    exact_from = v ? strtoull(v, NULL, 10) : 0;
 }
 
 typedef int (*attrs_fn)(unsigned, int *, void **, unsigned long long);
@@ -72,15 +70,16 @@ static void query(const void *host) {
 }
 
 __attribute__((destructor)) static void say_counts(void) {
-    if (exact_from()) fprintf(stderr, "floor: exact_copies=%llu queries_answered=%llu\n",
-                              (unsigned long long)exact_copies, (unsigned long long)queries_answered);
+    if (exact_from) fprintf(stderr, "floor: exact_copies=%llu queries_answered=%llu\n",
+                            (unsigned long long)exact_copies, (unsigned long long)queries_answered);
 }
 
-/* Calls `call` (the real copy), with the exact, timed parts first if this copy gets them. */
-#define FORWARD(host, n, call)                                         \
+/* The body of an exact wrapper: `call` (the real copy), with the exact, timed parts
+ * first if this copy gets them. Only the exact wrappers and the exact runtime path use
+ * it: the plain ones stay single tail calls, the floor's cost unchanged. */
+#define EXACT(host, n, call)                                           \
     do {                                                               \
-        size_t from_ = exact_from();                                   \
-        if (!from_ || (n) < from_ || in_copy) return (call);           \
+        if ((n) < exact_from || in_copy) return (call);                \
         in_copy = 1;                                                   \
         exact_copies++;                                                \
         query(host);                                                   \
@@ -92,21 +91,32 @@ __attribute__((destructor)) static void say_counts(void) {
     } while (0)
 
 /* Runtime layer (shared runtime). */
-int cudaMemcpyAsync(void *dst, const void *src, size_t n, int kind, void *stream) {
-    static memcpy_async_fn real;
-    if (!real) real = (memcpy_async_fn)real_dlsym()(RTLD_NEXT, "cudaMemcpyAsync");
-    FORWARD(kind == 2 ? (const void *)dst : src, n, real(dst, src, n, kind, stream));
+static memcpy_async_fn real_memcpy_async;
+
+__attribute__((noinline)) static int memcpy_async_exact(void *dst, const void *src, size_t n, int kind, void *stream) {
+    EXACT(kind == 2 ? (const void *)dst : src, n, real_memcpy_async(dst, src, n, kind, stream));
 }
 
-/* Driver layer, handed out by cuGetProcAddress (static runtime). */
+int cudaMemcpyAsync(void *dst, const void *src, size_t n, int kind, void *stream) {
+    if (!real_memcpy_async) real_memcpy_async = (memcpy_async_fn)real_dlsym()(RTLD_NEXT, "cudaMemcpyAsync");
+    if (exact_from) return memcpy_async_exact(dst, src, n, kind, stream);
+    return real_memcpy_async(dst, src, n, kind, stream);
+}
+
+/* Driver layer, handed out by cuGetProcAddress (static runtime): the plain wrappers, or
+ * with FLOOR_EXACT_FROM the exact ones. */
 static htod_fn real_htod, real_htod_pt;
 static dtoh_fn real_dtoh, real_dtoh_pt;
 static gpa_fn real_gpa;
 
-static int floor_htod(unsigned long long d, const void *s, size_t n, void *st) { FORWARD(s, n, real_htod(d, s, n, st)); }
-static int floor_htod_pt(unsigned long long d, const void *s, size_t n, void *st) { FORWARD(s, n, real_htod_pt(d, s, n, st)); }
-static int floor_dtoh(void *d, unsigned long long s, size_t n, void *st) { FORWARD(d, n, real_dtoh(d, s, n, st)); }
-static int floor_dtoh_pt(void *d, unsigned long long s, size_t n, void *st) { FORWARD(d, n, real_dtoh_pt(d, s, n, st)); }
+static int floor_htod(unsigned long long d, const void *s, size_t n, void *st) { return real_htod(d, s, n, st); }
+static int floor_htod_pt(unsigned long long d, const void *s, size_t n, void *st) { return real_htod_pt(d, s, n, st); }
+static int floor_dtoh(void *d, unsigned long long s, size_t n, void *st) { return real_dtoh(d, s, n, st); }
+static int floor_dtoh_pt(void *d, unsigned long long s, size_t n, void *st) { return real_dtoh_pt(d, s, n, st); }
+static int exact_htod(unsigned long long d, const void *s, size_t n, void *st) { EXACT(s, n, real_htod(d, s, n, st)); }
+static int exact_htod_pt(unsigned long long d, const void *s, size_t n, void *st) { EXACT(s, n, real_htod_pt(d, s, n, st)); }
+static int exact_dtoh(void *d, unsigned long long s, size_t n, void *st) { EXACT(d, n, real_dtoh(d, s, n, st)); }
+static int exact_dtoh_pt(void *d, unsigned long long s, size_t n, void *st) { EXACT(d, n, real_dtoh_pt(d, s, n, st)); }
 
 static int floor_gpa(const char *sym, void **pfn, int version, unsigned long long flags, int *status) {
     int rc = real_gpa(sym, pfn, version, flags, status);
@@ -115,11 +125,11 @@ static int floor_gpa(const char *sym, void **pfn, int version, unsigned long lon
     if (!strcmp(sym, "cuGetProcAddress")) {
         *pfn = (void *)floor_gpa;
     } else if (!strcmp(sym, "cuMemcpyHtoDAsync")) {
-        if (pt) { real_htod_pt = (htod_fn)*pfn; *pfn = (void *)floor_htod_pt; }
-        else { real_htod = (htod_fn)*pfn; *pfn = (void *)floor_htod; }
+        if (pt) { real_htod_pt = (htod_fn)*pfn; *pfn = exact_from ? (void *)exact_htod_pt : (void *)floor_htod_pt; }
+        else { real_htod = (htod_fn)*pfn; *pfn = exact_from ? (void *)exact_htod : (void *)floor_htod; }
     } else if (!strcmp(sym, "cuMemcpyDtoHAsync")) {
-        if (pt) { real_dtoh_pt = (dtoh_fn)*pfn; *pfn = (void *)floor_dtoh_pt; }
-        else { real_dtoh = (dtoh_fn)*pfn; *pfn = (void *)floor_dtoh; }
+        if (pt) { real_dtoh_pt = (dtoh_fn)*pfn; *pfn = exact_from ? (void *)exact_dtoh_pt : (void *)floor_dtoh_pt; }
+        else { real_dtoh = (dtoh_fn)*pfn; *pfn = exact_from ? (void *)exact_dtoh : (void *)floor_dtoh; }
     }
     return rc;
 }
