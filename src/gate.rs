@@ -202,7 +202,7 @@ mod tests {
             let _ = crate::pinned::REGISTRY.lookup(0x1000, 16);
             let _ = crate::pinned::REGISTRY.at_base(0x1000);
             let mut st = crate::stack::Stack::new(16);
-            let st = st.capture(true);
+            let st = st.capture(true, None);
             let _ = crate::stack::symbolise(st.ips(), &[]);
             (unmasked, registrations() - r)
         })

@@ -310,8 +310,11 @@ fn report_after(
         mine.leave_report();
         return;
     }
+    // The first record's site is what a replayed walk's note most likely holds (the
+    // only record, but for batches): then the stack's addresses are not even copied.
+    let want = records.first.as_ref().and_then(|r| sites::note_tag(r.kind, r.verdict.direction, call.row));
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
-    let stack = stack.capture(process.settings.fast_unwind);
+    let stack = stack.capture(process.settings.fast_unwind, want);
     if stack.slow {
         mine.add(Counter::SlowStacks, 1);
     }
@@ -433,7 +436,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
         cross_check(call, side);
     }
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
-    let stack = stack.capture(process.settings.fast_unwind);
+    let stack = stack.capture(process.settings.fast_unwind, None);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {

@@ -95,7 +95,10 @@ pub fn site_of(
     site_in_table(process, stack, kind, dir, hook, tag)
 }
 
-/// [`site_of`] for a stack without a note: found in the table or built, then noted.
+/// [`site_of`] for a stack without a note: found in the table or built, then noted. A
+/// stack captured for another note only (a batch's later record, of another kind) is
+/// walked again for its addresses: a walk skips pinguard's own frames, so from here it
+/// finds the same ones.
 #[inline(never)]
 fn site_in_table(
     process: &Process,
@@ -105,6 +108,8 @@ fn site_in_table(
     hook: &'static HookRow,
     tag: Option<u64>,
 ) -> (Option<&'static Site>, bool) {
+    let mut walked = Stack::new(stack.depth());
+    let stack = if stack.has_addresses() { stack } else { walked.capture(process.settings.fast_unwind, None) };
     match SITES.find_or_build_noting_delay(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook)) {
         Some((site, slow)) => {
             if let Some(tag) = tag {
@@ -120,7 +125,7 @@ fn site_in_table(
 /// as the site without another look): the hook's row, whose address x86-64 user space
 /// keeps below bit 56, and the kind and direction above it (`None`, never noted, for an
 /// address that does not fit).
-fn note_tag(kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Option<u64> {
+pub fn note_tag(kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Option<u64> {
     let address = hook as *const HookRow as u64;
     (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | (dir as u64) << 58)
 }

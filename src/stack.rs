@@ -57,6 +57,9 @@ pub struct Stack {
     pub slow: bool,
     /// The depth asked for: part of what a note is about ([`Stack::noted`]).
     depth: usize,
+    /// The addresses were not copied: the replayed walk's note was the one asked for
+    /// ([`Stack::capture`]), and the caller needs nothing else.
+    unwalked: bool,
     /// The caching unwinder's kept walk that gave these addresses, and its note.
     kept: Option<unwind::Kept>,
 }
@@ -113,24 +116,29 @@ impl Stack {
             len: std::hint::black_box(0),
             slow: false,
             depth: depth.clamp(1, MAX_DEPTH),
+            unwalked: false,
             kept: None,
         }
     }
 
     /// The caller's stack, frames below pinguard's own: walked by the caching unwinder
-    /// (if `fast`), or by the C library's where that one cannot follow the stack.
+    /// (if `fast`), or by the C library's where that one cannot follow the stack. With
+    /// `want`, a replayed walk whose note is for that tag copies no address: the stack
+    /// then answers [`Stack::noted`] only ([`Stack::has_addresses`] is false).
     #[inline(never)]
-    pub fn capture(&mut self, fast: bool) -> &Stack {
-        self.fill(fast);
+    pub fn capture(&mut self, fast: bool, want: Option<u64>) -> &Stack {
+        self.fill(fast, want);
         self
     }
 
     #[inline(always)]
-    fn fill(&mut self, fast: bool) {
+    fn fill(&mut self, fast: bool, want: Option<u64>) {
         let (own, depth) = (own_text(), self.depth);
         if fast {
-            let walk = unwind::walk(|ip| self.keep(ip, own, depth));
+            let enough = |n: &unwind::Note| want.is_some_and(|t| n.tag == [t, depth as u64]);
+            let walk = unwind::walk_unless_noted(|ip| self.keep(ip, own, depth), enough);
             if walk.how != Walked::NotHere {
+                self.unwalked = walk.how == Walked::Noted;
                 self.kept = walk.kept;
                 return;
             }
@@ -174,7 +182,18 @@ impl Stack {
         self.len < depth
     }
 
+    /// Were the addresses copied? Not when a note sufficed ([`Stack::capture`]).
+    pub fn has_addresses(&self) -> bool {
+        !self.unwalked
+    }
+
+    /// The depth asked for.
+    pub fn depth(&self) -> usize {
+        self.depth
+    }
+
     pub fn ips(&self) -> &[usize] {
+        debug_assert!(!self.unwalked, "the addresses of a stack captured for its note only");
         // SAFETY: `keep` writes `ips[len]` before it counts it, and `len` never exceeds
         // MAX_DEPTH (keep stops at `depth`, at most MAX_DEPTH); MaybeUninit<usize> has
         // usize's layout.
@@ -270,7 +289,7 @@ mod tests {
     #[inline(never)]
     fn from_here() -> Stack {
         let mut s = Stack::new(MAX_DEPTH);
-        s.capture(true);
+        s.capture(true, None);
         s
     }
 
@@ -279,7 +298,7 @@ mod tests {
 
     extern "C" fn capture_in_handler(_: i32) {
         let mut s = Stack::new(MAX_DEPTH);
-        s.capture(true);
+        s.capture(true, None);
         SLOW.store(s.slow, Ordering::SeqCst);
         DEPTH.store(s.ips().len(), Ordering::SeqCst);
     }
@@ -315,16 +334,17 @@ mod tests {
         assert!(DEPTH.load(Ordering::SeqCst) > 0, "and it found the frames past the signal frame");
     }
 
-    /// Captures from one place at each depth, noting 0x51 for tag 1 on the first stack
-    /// that has no note: what each capture finds noted for tags 1 and 2.
+    /// Captures from one place at each depth, asking for tag 1's note, and noting 0x51
+    /// for tag 1 on the first stack that has no note: what each capture finds noted for
+    /// tags 1 and 2, and whether it copied the addresses.
     #[inline(never)]
-    fn noted_at(depths: &[usize]) -> Vec<(Option<usize>, Option<usize>)> {
+    fn noted_at(depths: &[usize]) -> Vec<(Option<usize>, Option<usize>, bool)> {
         depths
             .iter()
             .map(|&depth| {
                 let mut s = Stack::new(depth);
-                let s = s.capture(true);
-                let found = (s.noted(1), s.noted(2));
+                let s = s.capture(true, Some(1));
+                let found = (s.noted(1), s.noted(2), s.has_addresses());
                 if found.0.is_none() && depth == 16 {
                     s.note(1, 0x51);
                 }
@@ -334,11 +354,12 @@ mod tests {
     }
 
     /// A note is found by its own tag, on a stack captured at the depth it was noted at:
-    /// the same walk captured shallower is another stack.
+    /// the same walk captured shallower is another stack, and copies its addresses.
     #[test]
     fn a_note_holds_for_its_tag_and_depth_only() {
         let got = std::thread::spawn(|| noted_at(&std::hint::black_box([16, 16, 8, 16]))).join().unwrap();
-        assert_eq!(got, [(None, None), (Some(0x51), None), (None, None), (Some(0x51), None)]);
+        let expect = [(None, None, true), (Some(0x51), None, false), (None, None, true), (Some(0x51), None, false)];
+        assert_eq!(got, expect);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! - [`RULES`]: a fixed table from code address to [`frame_rule::FrameRule`] (packed),
 //!   filled the first time an address is seen ([`frame_rule::rule_for`]), lock-free,
 //!   never emptied.
-//! - [`walk`]: steps from pinguard's own frame to the callers with those rules. Every
+//! - [`walk_unless_noted`]: steps from pinguard's own frame to the callers with those rules. Every
 //!   load is checked against this thread's stack bounds first. A frame whose rule it does
 //!   not keep, or a stack outside the thread's bounds (a signal stack, a coroutine),
 //!   returns [`Walked::NotHere`], and the caller walks that stack with the C library's
@@ -195,6 +195,9 @@ pub enum Walked {
     /// The same as [`Walked::Done`], by replaying this thread's last walk (see
     /// [`LastWalk`]): the same return addresses, without stepping through the rules.
     Replayed,
+    /// A replay whose note was enough ([`walk_unless_noted`]): no return address was
+    /// passed on.
+    Noted,
     /// This stack needs the C library's unwinder.
     NotHere,
 }
@@ -212,8 +215,17 @@ fn load(at: usize, low: usize, high: usize) -> Option<usize> {
 /// Walks this thread's stack from the caller of `walk`. `keep(ip)` is called with every
 /// return address, innermost first (the first is inside `walk`'s caller), and returns
 /// false to stop. Only what the rules allow is read.
+#[cfg(test)]
+#[inline(always)]
+pub fn walk(keep: impl FnMut(usize) -> bool) -> Walk {
+    walk_unless_noted(keep, |_| false)
+}
+
+/// [`walk`], except that a replay whose kept walk has a note that `enough` accepts passes
+/// no return address to `keep` ([`Walked::Noted`]): the caller derived what it needs
+/// from those addresses when it attached the note.
 #[inline(never)]
-pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walk {
+pub fn walk_unless_noted(mut keep: impl FnMut(usize) -> bool, enough: impl Fn(&Note) -> bool) -> Walk {
     const NOT_HERE: Walk = Walk { how: Walked::NotHere, kept: None };
     let (ip, sp, bp): (usize, usize, usize);
     // SAFETY: reads the instruction pointer, stack pointer and frame pointer into
@@ -247,12 +259,17 @@ pub fn walk(mut keep: impl FnMut(usize) -> bool) -> Walk {
     walker.busy = true;
     let last = &mut walker.last;
     let walk = if last.replays(sp, bp) {
-        for &ip in &last.ips[..last.ips_len] {
-            if !keep(ip) {
-                break;
+        let kept = Some(Kept { id: last.id, note: last.note });
+        if last.note.as_ref().is_some_and(&enough) {
+            Walk { how: Walked::Noted, kept }
+        } else {
+            for &ip in &last.ips[..last.ips_len] {
+                if !keep(ip) {
+                    break;
+                }
             }
+            Walk { how: Walked::Replayed, kept }
         }
-        Walk { how: Walked::Replayed, kept: Some(Kept { id: last.id, note: last.note }) }
     } else {
         let how = step(Start { ip, sp, bp, high }, &mut keep, Some(last));
         Walk { how, kept: last.kept.then_some(Kept { id: last.id, note: None }) }
@@ -630,6 +647,54 @@ mod tests {
     fn a_note_for_an_earlier_walk_is_not_attached() {
         let later = std::thread::spawn(attach_a_stale_note).join().unwrap();
         assert_eq!(later, [(None, Walked::Done), (None, Walked::Replayed)]);
+    }
+
+    std::thread_local! {
+        static WALKS_WITH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A walk from one place (notes NOTE on a fresh walk) that takes the note as enough
+    /// on its second call only (counted per thread, not passed: an argument can change
+    /// the stack words the walk reads): how it went, and how many return addresses it
+    /// passed on.
+    #[inline(never)]
+    fn walk_with() -> Counted {
+        let enough = WALKS_WITH.with(|n| n.replace(n.get() + 1)) == 1;
+        let mut passed = 0;
+        let walk = walk_unless_noted(
+            |_| {
+                passed += 1;
+                true
+            },
+            |note| enough && *note == NOTE,
+        );
+        if walk.how == Walked::Done
+            && let Some(kept) = walk.kept
+        {
+            attach(kept, NOTE);
+        }
+        (walk.how, passed)
+    }
+
+    type Counted = (Walked, usize);
+
+    #[inline(never)]
+    fn each(callers: &[fn() -> Counted]) -> Vec<Counted> {
+        callers.iter().map(|f| f()).collect()
+    }
+
+    /// A replay whose note the caller takes as enough passes no return address on; one
+    /// whose note it does not take passes them all, as a fresh walk does.
+    #[test]
+    fn a_note_that_is_enough_spares_the_addresses() {
+        let w = walk_with as fn() -> Counted;
+        let calls = std::hint::black_box(vec![w, w, w]);
+        let got = std::thread::spawn(move || each(&calls)).join().unwrap();
+        let [(first, all), noted, replayed] = got[..] else { panic!("{got:?}") };
+        assert_eq!(first, Walked::Done);
+        assert!(all > 3, "{got:?}");
+        assert_eq!(noted, (Walked::Noted, 0));
+        assert_eq!(replayed, (Walked::Replayed, all));
     }
 
     /// One walk from here, and inside its first `keep`, if `nest`, another walk (as a

@@ -2,7 +2,10 @@
 // pinguard replays its walk and may take the site it found for that stack last time.
 // That site holds only for the same direction and verdict: a line that copies to the
 // device and back in turn has two sites, and one that copies a straddling and a plain
-// pageable source in turn has two more, each with its own count.
+// pageable source in turn has two more, each with its own count. Last, one batch line:
+// twice a pageable element alone, then the same with an element its attributes allow, so
+// that a call whose stack is known for its first record's site has a second record of
+// another kind (a site of its own, with its stack).
 #include "testkit.h"
 
 int main() {
@@ -36,5 +39,20 @@ int main() {
     tk_stream_sync(s);
     tk_unregister(a + page);
     free(a);
+
+    const size_t small = 4096, big = 8192;
+    std::vector<unsigned char> p1(small), p2(big);
+    tk_fill(p1.data(), small, 23);
+    tk_fill(p2.data(), big, 24);
+    void *d2 = tk_device_alloc(big);
+    void *dsts[2] = {dev, d2};
+    const void *srcs[2] = {p1.data(), p2.data()};
+    size_t sizes[2] = {small, big};
+    const int order[2] = {1 /* stream */, 3 /* any: allowed */};
+    for (int i = 0; i < 3; i++) {
+        size_t count = i < 2 ? 1 : 2;
+        TK_CHECK(tk_memcpy_batch_async(dsts, srcs, sizes, count, order, s));
+    }
+    tk_stream_sync(s);
     tk_done("one_line_many_sites");
 }

@@ -167,6 +167,35 @@ fn a_site_is_shown_once_and_its_totals_count_every_copy() {
     assert_eq!(site.first.tid.to_string(), r["tid"], "the report names the first copy's thread");
 }
 
+/// Sites met again and again on one line (a thread's replayed walk hands back the site
+/// found for it) are still one site per direction and verdict, each with the stack that
+/// reaches the line: also the batch whose second record, of another kind, comes in a
+/// call whose stack was known only for its first record's site.
+#[test]
+fn sites_on_one_line_each_keep_their_stack() {
+    let setup = support::fake_setup();
+    for build in ["dynamic", "static"] {
+        let run = run_program(setup, &app(setup, build, "one_line_many_sites"), &[]).unwrap();
+        let stderr = run.stderr();
+        let sites = run.report.sites();
+        let shape: std::collections::BTreeSet<_> =
+            sites.iter().map(|s| (s.kind.as_str(), s.dir.as_str(), s.count, s.bytes_max)).collect();
+        let expect = [
+            ("allowed", "H2D", 1, 8192),
+            ("pageable", "D2H", 2, 65536),
+            ("pageable", "H2D", 2, 8192),
+            ("pageable", "H2D", 2, 65536),
+            ("pageable", "H2D", 3, 4096),
+            ("straddles", "H2D", 2, 8192),
+        ];
+        assert_eq!(shape, expect.into_iter().collect(), "{build}: {stderr}");
+        for s in &sites {
+            let from_main = s.frames.iter().any(|f| f.function.as_deref().is_some_and(|n| n.contains("main")));
+            assert!(s.location.is_some() && from_main, "{build}: a site without its stack: {s:?}\n{stderr}");
+        }
+    }
+}
+
 #[test]
 fn straddle_reports_the_pinned_edge_and_cudas_return_code() {
     let setup = support::fake_setup();
