@@ -65,7 +65,10 @@ impl<F: FnOnce() -> i32> Call<F> {
         let process = gate.process;
         let call = CopyCall { row, stream: stream as usize };
         let block = gate.block();
-        let Some(Some(mut records)) = boundary(row.name(), || assess(&call, describe(), process, block)) else {
+        // Filled in place, as a stack is: returned through the panic boundary, the
+        // records were moved three times on every copy.
+        let mut records = Records::default();
+        let Some(true) = boundary(row.name(), || assess(&call, describe(), process, block, &mut records)) else {
             return real();
         };
         let settings = &process.settings;
@@ -78,7 +81,7 @@ impl<F: FnOnce() -> i32> Call<F> {
         let ended = process.clock.ticks();
         boundary(row.name(), || {
             let blocked_ns = process.clock.ns(ended.saturating_sub(started), ended);
-            report_after(&call, records, rc, (blocked_ns, ended), process, block)
+            report_after(&call, &mut records, rc, (blocked_ns, ended), process, block)
         });
         rc
     }
@@ -242,15 +245,20 @@ fn cross_check(call: &CopyCall, side: CopySide) {
     ));
 }
 
-/// Classifies the call's copies. `None`: nothing to report or check (the common case:
-/// pinned, device, managed), and then nothing was built.
-fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counters::Block) -> Option<Records> {
+/// Classifies the call's copies into `found`. False: nothing to report or check (the
+/// common case: pinned, device, managed), and then nothing was built.
+fn assess(
+    call: &CopyCall,
+    elements: Elements,
+    process: &Process,
+    block: &counters::Block,
+    found: &mut Records,
+) -> bool {
     if process.test_panic {
         panic!("PINGUARD_TEST_PANIC");
     }
     let verify = process.settings.verify_with_driver;
     let min_bytes = process.settings.min_bytes;
-    let mut found: Option<Records> = None;
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
         block.add(Counter::Checked, 1);
         let e = match e {
@@ -258,7 +266,7 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
             Err(why) => return note_no_verdict(call.row.name(), why),
         };
         if verify {
-            found.get_or_insert_with(Records::default).sides.extend([e.src, e.dst]);
+            found.sides.extend([e.src, e.dst]);
         }
         let verdict = classify_copy(&REGISTRY, &oracle::Driver, e.src, e.dst, e.declared);
         if verdict.pinned_unseen {
@@ -273,13 +281,13 @@ fn assess(call: &CopyCall, elements: Elements, process: &Process, block: &counte
         if matches!(kind, RecordKind::Finding(_)) && record.bytes() < min_bytes {
             return block.add(Counter::Small, 1);
         }
-        found.get_or_insert_with(Records::default).push(record);
+        found.push(record);
     };
     match elements {
         Elements::One(e) => one(None, e),
         Elements::Batch(b) => (0..b.len()).for_each(|i| one(Some(i), b.get(i))),
     }
-    found
+    found.first.is_some() || !found.sides.is_empty()
 }
 
 fn time_ms() -> u64 {
@@ -292,7 +300,7 @@ fn time_ms() -> u64 {
 /// [`crate::clock::Clock::ticks`] reading).
 fn report_after(
     call: &CopyCall,
-    mut records: Records,
+    records: &mut Records,
     rc: i32,
     (blocked_ns, ended): (u64, u64),
     process: &'static Process,
