@@ -66,13 +66,18 @@ impl Block {
     }
 
     pub fn add(&self, c: Counter, n: u64) {
-        // Only the owning thread writes its block, so a load and a store suffice; the
-        // shared block (rare) takes an atomic add.
+        self.add_to(&self.counts[c as usize], n, Ordering::Relaxed);
+    }
+
+    /// Adds `n` to one of this block's words, the store ordered by `order`. Only the
+    /// owning thread writes its block, so a load and a store suffice; the shared block
+    /// (rare: threads being torn down) has several writers and takes an atomic add.
+    #[inline(always)]
+    fn add_to(&self, word: &AtomicU64, n: u64, order: Ordering) {
         if std::ptr::eq(self, &SHARED) {
-            self.counts[c as usize].fetch_add(n, Ordering::Relaxed);
+            word.fetch_add(n, order);
         } else {
-            let slot = &self.counts[c as usize];
-            slot.store(slot.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+            word.store(word.load(Ordering::Relaxed) + n, order);
         }
     }
 }
@@ -238,18 +243,11 @@ impl Block {
         self.report_seq.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Marks its end. A store, not a locked add, on a thread's own block: only the
-    /// owning thread writes its sequence (the shared block has several writers, and
-    /// keeps the add). Release: the summary, which waits for the sequence to change,
-    /// then sees everything the report wrote; the end needs no order against later
-    /// loads, as the start does.
+    /// Marks its end: on a thread's own block a store, not a locked add ([`Block::add_to`]).
+    /// Release: the summary, which waits for the sequence to change, then sees everything
+    /// the report wrote; the end needs no order against later loads, as the start does.
     pub fn leave_report(&self) {
-        if std::ptr::eq(self, &SHARED) {
-            self.report_seq.fetch_add(1, Ordering::SeqCst);
-        } else {
-            let seq = self.report_seq.load(Ordering::Relaxed);
-            self.report_seq.store(seq + 1, Ordering::Release);
-        }
+        self.add_to(&self.report_seq, 1, Ordering::Release);
     }
 
     /// Makes the handshake with the summary again, in the middle of a report that took

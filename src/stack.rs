@@ -127,12 +127,6 @@ impl Stack {
     /// then answers [`Stack::noted`] only ([`Stack::has_addresses`] is false).
     #[inline(never)]
     pub fn capture(&mut self, fast: bool, want: Option<u64>) -> &Stack {
-        self.fill(fast, want);
-        self
-    }
-
-    #[inline(always)]
-    fn fill(&mut self, fast: bool, want: Option<u64>) {
         let (own, depth) = (own_text(), self.depth);
         if fast {
             let enough = |n: &unwind::Note| want.is_some_and(|t| n.tag == [t, depth as u64]);
@@ -140,7 +134,7 @@ impl Stack {
             if walk.how != Walked::NotHere {
                 self.unwalked = walk.how == Walked::Noted;
                 self.kept = walk.kept;
-                return;
+                return self;
             }
         }
         self.len = 0;
@@ -153,6 +147,7 @@ impl Stack {
                 ip != 0 && self.keep(ip, own, depth) // 0: the end of the stack
             });
         }
+        self
     }
 
     /// The value noted for `tag` on this stack ([`Stack::note`]), if it was walked as a
