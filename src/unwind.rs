@@ -557,7 +557,7 @@ mod tests {
     /// Calls each of `callers` from one call site, so that only the return address into
     /// the caller differs between a's walks and b's.
     #[inline(never)]
-    fn call_each(callers: &[fn() -> WalkFrom]) -> Vec<WalkFrom> {
+    fn call_each<T>(callers: &[fn() -> T]) -> Vec<T> {
         callers.iter().map(|f| f()).collect()
     }
 
@@ -616,11 +616,6 @@ mod tests {
         r
     }
 
-    #[inline(never)]
-    fn note_each(callers: &[fn() -> Found]) -> Vec<Found> {
-        callers.iter().map(|f| f()).collect()
-    }
-
     /// A note comes back with every replay of the walk it was attached to, and never
     /// with another walk: b's walk (same stack pointer, another return address) is walked
     /// afresh and comes without a's note, and so does its replay (b notes nothing); a's
@@ -629,7 +624,7 @@ mod tests {
     fn a_note_comes_back_only_with_replays_of_its_walk() {
         let (a, b) = (note_from_a as fn() -> Found, note_from_b as fn() -> Found);
         let calls = std::hint::black_box(vec![a, a, a, b, b, a, a]);
-        let got = std::thread::spawn(move || note_each(&calls)).join().unwrap();
+        let got = std::thread::spawn(move || call_each(&calls)).join().unwrap();
         let expect = [
             (None, Walked::Done),
             (Some(NOTE), Walked::Replayed),
@@ -702,18 +697,13 @@ mod tests {
 
     type Counted = (Walked, usize);
 
-    #[inline(never)]
-    fn each(callers: &[fn() -> Counted]) -> Vec<Counted> {
-        callers.iter().map(|f| f()).collect()
-    }
-
     /// A replay whose note the caller takes as enough passes no return address on; one
     /// whose note it does not take passes them all, as a fresh walk does.
     #[test]
     fn a_note_that_is_enough_spares_the_addresses() {
         let w = walk_with as fn() -> Counted;
         let calls = std::hint::black_box(vec![w, w, w]);
-        let got = std::thread::spawn(move || each(&calls)).join().unwrap();
+        let got = std::thread::spawn(move || call_each(&calls)).join().unwrap();
         let [(first, all), noted, replayed] = got[..] else { panic!("{got:?}") };
         assert_eq!(first, Walked::Done);
         assert!(all > 3, "{got:?}");
