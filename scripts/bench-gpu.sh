@@ -320,15 +320,23 @@ for p in "${programs[@]}"; do
     [ -n "$p" ] || continue
     for r in 1 2 3; do
         t=$(python3 - "$p" "$lib" <<'PY'
-import os, subprocess, sys, time
+import os, re, subprocess, sys, time
 cmd, lib = sys.argv[1], sys.argv[2]
 def run(env):
     t = time.perf_counter()
-    subprocess.run(["bash", "-c", cmd], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t
-a = run(dict(os.environ))
-b = run(dict(os.environ, LD_PRELOAD=lib, PINGUARD_OPTIONS="summary=0"))
-print(f"without {a:.3f} s, with pinguard {b:.3f} s")
+    done = subprocess.run(["bash", "-c", cmd], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - t, done.returncode, done.stderr.decode(errors="replace")
+a, rc_a, _ = run(dict(os.environ))
+# summary=1: one line at exit, so the figure shows pinguard was there and what it checked
+b, rc_b, err = run(dict(os.environ, LD_PRELOAD=lib, PINGUARD_OPTIONS="summary=1"))
+m = re.search(r"\[summary=1 .*?findings=(\d+) checked=(\d+)", err)
+checked, findings = (int(m.group(2)), int(m.group(1))) if m else (0, 0)
+line = f"without {a:.3f} s (exit {rc_a}), with pinguard {b:.3f} s (exit {rc_b}; {checked} copies checked, {findings} findings)"
+if rc_a != rc_b:
+    line += "; WARNING: the exit status differs"
+if checked == 0:
+    line += "; WARNING: pinguard checked no copy, so this is no figure with pinguard"
+print(line)
 PY
 )
         log "real program '$p' round $r: $t"
@@ -336,8 +344,11 @@ PY
 done
 want real && for r in 1 2 3; do
     a=$(python3 scripts/gpu_scenarios.py torch_train_step 2>/dev/null | sed -n 's/ms_per_step=//p')
-    c=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=0 python3 scripts/gpu_scenarios.py torch_train_step 2>/dev/null | sed -n 's/ms_per_step=//p')
-    log "PyTorch training step (pinned DataLoader) round $r: without $a ms, with pinguard $c ms"
+    c=$(LD_PRELOAD=$lib PINGUARD_OPTIONS=summary=1 python3 scripts/gpu_scenarios.py torch_train_step 2>"$out/stderr-torch-step.txt" | sed -n 's/ms_per_step=//p')
+    # the summary line at exit: pinguard was there and checked the step's copies
+    n=$(sed -n 's/.*\[summary=1 .* checked=\([0-9]*\).*/\1/p' "$out/stderr-torch-step.txt" | tail -n 1)
+    log "PyTorch training step (pinned DataLoader) round $r: without $a ms, with pinguard $c ms (${n:-0} copies checked)"
+    [ "${n:-0}" -gt 0 ] || log "WARNING: pinguard checked none of the training step's copies"
 done
 # 8. sampled profiles (see the header)
 if want profile; then
