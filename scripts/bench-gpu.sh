@@ -93,10 +93,14 @@ cfg_env() {
 }
 
 # 1. pinned loop, interleaved rounds
+# (with BEFORE, the earlier build too, in the same rounds: a difference between sessions'
+# machines and a difference between builds then read apart)
+pinned_cfgs=(none floor log off)
+[ -n "$before" ] && pinned_cfgs+=(before)
 want pinned && for rt in ${RUNTIMES:-static shared}; do
-    for cfg in none floor log off; do : > "$out/pinned-$rt-$cfg.txt"; done
+    for cfg in "${pinned_cfgs[@]}"; do : > "$out/pinned-$rt-$cfg.txt"; done
     for r in $(seq 1 "$ROUNDS"); do
-        for cfg in none floor log off; do
+        for cfg in "${pinned_cfgs[@]}"; do
             # shellcheck disable=SC2046
             env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pinned 4096 20000 15 2>"$out/stderr-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' >> "$out/pinned-$rt-$cfg.txt"
@@ -162,12 +166,13 @@ for rt in ("static", "shared"):
         continue
     m0, _, _ = q(none)
     print(f"pinned 4 KiB loop, {rt} runtime, host ns per call over {len(none)} interleaved rounds (median [IQR], spread = IQR/median):")
-    for cfg in ("none", "floor", "log", "off"):
+    cfgs = [c for c in ("none", "floor", "log", "off", "before") if read(f"pinned-{rt}-{c}.txt")]
+    for cfg in cfgs:
         xs = read(f"pinned-{rt}-{cfg}.txt")
         m, lo, hi = q(xs)
         print(f"  {cfg:5s} {m:8.1f} [{lo:.1f} .. {hi:.1f}]  spread {100 * (hi - lo) / m:.2f}%  ratio to none {m / m0:.4f}  minus none {m - m0:+.1f} ns")
     # ratios within each round (pairs measured back to back)
-    for cfg in ("floor", "log", "off"):
+    for cfg in cfgs[1:]:
         xs = read(f"pinned-{rt}-{cfg}.txt")
         pairs = [x / y for x, y in zip(xs, none)]
         m, lo, hi = q(pairs)
@@ -178,6 +183,14 @@ for rt in ("static", "shared"):
     m, lo, hi = q(d)
     blo, bhi = interval(d)
     print(f"  pinguard (log) minus floor, round by round: median {m:+.1f} ns [IQR {lo:+.1f} .. {hi:+.1f}]; 95% interval of the median [{blo:+.1f}, {bhi:+.1f}]")
+    # slow processes: a run well above the median of its own round. A machine's noise
+    # falls on every configuration alike; a count that stands out in one configuration
+    # is that configuration's (7 of 40 in log, 0 to 1 elsewhere, shared runtime, 00:53)
+    cols = {c: read(f"pinned-{rt}-{c}.txt") for c in cfgs}
+    rounds = min(len(v) for v in cols.values())
+    mids = [statistics.median(cols[c][i] for c in cfgs) for i in range(rounds)]
+    slow = {c: sum(cols[c][i] > 1.03 * mids[i] for i in range(rounds)) for c in cfgs}
+    print("  runs more than 3% above their round's median: " + ", ".join(f"{c} {n}" for c, n in slow.items()) + f" (of {rounds})")
 for rt in ("static", "shared"):
     none = read(f"pageable-{rt}-none.txt")
     if not none:
