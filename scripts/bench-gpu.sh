@@ -6,8 +6,9 @@
 #
 # 1. copy loops (nvcc, static and shared runtime): 4 KiB pinned cudaMemcpyAsync, host ns
 #    per call, without a preload, with the floor interposer (bench/floor/floor.c), with
-#    pinguard in log mode and in off mode; ROUNDS rounds, the four configurations
-#    interleaved in each, on one pinned CPU, each run the median of its batches after a
+#    pinguard in log mode and in off mode (and the BEFORE build); ROUNDS rounds, the
+#    configurations interleaved in each, each round starting one further along, on one
+#    pinned CPU, each run the median of its batches after a
 #    warm-up; reported as the median over rounds and its interquartile range, and the
 #    ratio to no preload round by round, with a 95% bootstrap interval of its median (the
 #    "spread" the targets speak of is that interval's width);
@@ -92,6 +93,19 @@ cfg_env() {
     esac
 }
 
+# rotated R CFG...: the configurations in round R's order, each round's starting one
+# further along. In a fixed order, a disturbance of the host that recurs at about a
+# round's length falls on the same configuration round after round: at 00:53 (seventh
+# session) 7 of pinguard's 40 shared-runtime runs, in rounds 19 to 38 and five of them in
+# rounds 24 to 29, were 3.4 to 11% slower than their round, and no other configuration's.
+# Rotated, it moves from one configuration to the next.
+rotated() {
+    local r=$1
+    shift
+    local cfgs=("$@") n=$#
+    for ((i = 0; i < n; i++)); do echo "${cfgs[$(((i + r) % n))]}"; done
+}
+
 # 1. pinned loop, interleaved rounds
 # (with BEFORE, the earlier build too, in the same rounds: a difference between sessions'
 # machines and a difference between builds then read apart)
@@ -100,7 +114,7 @@ pinned_cfgs=(none floor log off)
 want pinned && for rt in ${RUNTIMES:-static shared}; do
     for cfg in "${pinned_cfgs[@]}"; do : > "$out/pinned-$rt-$cfg.txt"; done
     for r in $(seq 1 "$ROUNDS"); do
-        for cfg in "${pinned_cfgs[@]}"; do
+        for cfg in $(rotated "$r" "${pinned_cfgs[@]}"); do
             # shellcheck disable=SC2046
             env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pinned 4096 20000 15 2>"$out/stderr-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' >> "$out/pinned-$rt-$cfg.txt"
@@ -118,7 +132,7 @@ pageable_cfgs=(none log classify off)
 want pageable && for rt in static shared; do
     for cfg in "${pageable_cfgs[@]}"; do : > "$out/pageable-$rt-$cfg.txt"; done
     for r in $(seq 1 "${PAGEABLE_ROUNDS:-7}"); do
-        for cfg in "${pageable_cfgs[@]}"; do
+        for cfg in $(rotated "$r" "${pageable_cfgs[@]}"); do
             # shellcheck disable=SC2046
             env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable 4096 2000 9 2>"$out/stderr-pageable-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' >> "$out/pageable-$rt-$cfg.txt"
@@ -133,7 +147,7 @@ want pageable && for rt in static shared; do
     [ -n "$before" ] && pair_cfgs+=(beforepair)
     for cfg in "${pair_cfgs[@]}"; do : > "$out/pair-$rt-$cfg.txt"; done
     for r in $(seq 1 "${PAGEABLE_ROUNDS:-7}"); do
-        for cfg in "${pair_cfgs[@]}"; do
+        for cfg in $(rotated "$r" "${pair_cfgs[@]}"); do
             # shellcheck disable=SC2046
             env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pageable-pair 4096 2000 9 2>"$out/stderr-pair-$rt-$cfg.txt" |
                 sed -n 's/ns_per_call=\([0-9.]*\) .*smaller_ns_per_call=\([0-9.]*\).*/\1 \2/p' >> "$out/pair-$rt-$cfg.txt"
