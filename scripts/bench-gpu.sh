@@ -113,11 +113,17 @@ pinned_cfgs=(none floor log off)
 [ -n "$before" ] && pinned_cfgs+=(before)
 want pinned && for rt in ${RUNTIMES:-static shared}; do
     for cfg in "${pinned_cfgs[@]}"; do : > "$out/pinned-$rt-$cfg.txt"; done
+    : > "$out/runs-pinned-$rt.txt"
     for r in $(seq 1 "$ROUNDS"); do
+        slot=0
         for cfg in $(rotated "$r" "${pinned_cfgs[@]}"); do
             # shellcheck disable=SC2046
-            env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pinned 4096 20000 15 2>"$out/stderr-$rt-$cfg.txt" |
-                sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' >> "$out/pinned-$rt-$cfg.txt"
+            line=$(env $(cfg_env $cfg) "${pin[@]}" "$b/loop_$rt" pinned 4096 20000 15 2>"$out/stderr-$rt-$cfg.txt")
+            sed -n 's/ns_per_call=\([0-9.]*\).*/\1/p' <<< "$line" >> "$out/pinned-$rt-$cfg.txt"
+            # every run, for reading a slow one afterwards: its round, slot, batches'
+            # spread and, with pinguard, its summary's counts
+            echo "round=$r slot=$slot cfg=$cfg $line $(grep -o '\[summary=1 [^]]*' "$out/stderr-$rt-$cfg.txt" | tail -n 1)" >> "$out/runs-pinned-$rt.txt"
+            slot=$((slot + 1))
         done
     done
     # pinguard must really have been there (a figure "with pinguard" means nothing else)
