@@ -90,6 +90,8 @@ cfg_env() {
         # the floor, with the fixed parts of an exact, timed finding (the driver query,
         # two counter reads) on the 4096-byte copies only
         floorpair) echo "LD_PRELOAD=$b/libfloor.so FLOOR_EXACT_FROM=4096" ;;
+        # a build from prepare-gpu.sh's BUILDS, in log mode as "log" is
+        b-*) echo "LD_PRELOAD=$g/builds/${1#b-}/libpinguard.so PINGUARD_OPTIONS=summary=1" ;;
     esac
 }
 
@@ -111,6 +113,10 @@ rotated() {
 # machines and a difference between builds then read apart)
 pinned_cfgs=(none floor log off)
 [ -n "$before" ] && pinned_cfgs+=(before)
+# and each build of prepare-gpu.sh's BUILDS, as b-SHORT
+for d in "$g"/builds/*/; do
+    [ -f "$d/libpinguard.so" ] && pinned_cfgs+=("b-$(basename "$d")")
+done
 want pinned && for rt in ${RUNTIMES:-static shared}; do
     for cfg in "${pinned_cfgs[@]}"; do : > "$out/pinned-$rt-$cfg.txt"; done
     : > "$out/runs-pinned-$rt.txt"
@@ -186,11 +192,12 @@ for rt in ("static", "shared"):
         continue
     m0, _, _ = q(none)
     print(f"pinned 4 KiB loop, {rt} runtime, host ns per call over {len(none)} interleaved rounds (median [IQR], spread = IQR/median):")
-    cfgs = [c for c in ("none", "floor", "log", "off", "before") if read(f"pinned-{rt}-{c}.txt")]
+    builds = sorted(p.name[len(f"pinned-{rt}-"):-len(".txt")] for p in out.glob(f"pinned-{rt}-b-*.txt"))
+    cfgs = [c for c in ("none", "floor", "log", "off", "before", *builds) if read(f"pinned-{rt}-{c}.txt")]
     for cfg in cfgs:
         xs = read(f"pinned-{rt}-{cfg}.txt")
         m, lo, hi = q(xs)
-        print(f"  {cfg:5s} {m:8.1f} [{lo:.1f} .. {hi:.1f}]  spread {100 * (hi - lo) / m:.2f}%  ratio to none {m / m0:.4f}  minus none {m - m0:+.1f} ns")
+        print(f"  {cfg:9s} {m:8.1f} [{lo:.1f} .. {hi:.1f}]  spread {100 * (hi - lo) / m:.2f}%  ratio to none {m / m0:.4f}  minus none {m - m0:+.1f} ns")
     # ratios within each round (pairs measured back to back)
     for cfg in cfgs[1:]:
         xs = read(f"pinned-{rt}-{cfg}.txt")

@@ -9,6 +9,11 @@
 # .gpu/before/ (from a temporary worktree), so that scripts/bench-gpu.sh measures the
 # change before and after in one run.
 #
+# BUILDS="COMMIT..." builds each commit's libpinguard.so into .gpu/builds/SHORT/, for
+# scripts/bench-gpu.sh's pinned loop, which runs each as one more configuration in the
+# same rounds: a bisection of a cost between builds takes one GPU run, not one a build
+# (each library is about 1.6 MB stripped; the carry holds 64 MiB in all).
+#
 # CUDA_SAMPLES=DIR (a checkout of github.com/NVIDIA/cuda-samples, or its bare git
 # directory) copies two of NVIDIA's programs, asyncAPI and simpleStreams, with the helper
 # headers they include, into .gpu/samples/, for scripts/bench-gpu.sh's real programs
@@ -44,6 +49,18 @@ if [ -n "${BEFORE:-}" ]; then
     git rev-parse --short "$BEFORE" > .gpu/before/commit
     git worktree remove --force "$wt"
 fi
+rm -rf .gpu/builds
+for rev in ${BUILDS:-}; do
+    short=$(git rev-parse --short "$rev")
+    wt=$(mktemp -d)
+    git worktree add --detach "$wt" "$rev" >/dev/null
+    (cd "$wt" && CARGO_TARGET_DIR="$root/target/builds" cargo build --release -p pinguard)
+    mkdir -p ".gpu/builds/$short"
+    cp target/builds/release/libpinguard.so ".gpu/builds/$short/"
+    strip --strip-debug ".gpu/builds/$short/libpinguard.so"
+    echo "$short" > ".gpu/builds/$short/commit"
+    git worktree remove --force "$wt"
+done
 # Two cuda-samples programs and their headers (NVIDIA's code, carried, never committed).
 rm -rf .gpu/samples
 if [ -n "${CUDA_SAMPLES:-}" ]; then
