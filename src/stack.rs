@@ -64,6 +64,14 @@ pub struct Stack {
     kept: Option<unwind::Kept>,
 }
 
+/// What a note on a stack is about: the caller's tag, and the depth the stack was asked
+/// for (the same walk cut at another depth is another stack). One rule for noting,
+/// finding and taking a note as enough.
+#[inline(always)]
+fn note_about(tag: u64, depth: usize) -> [u64; 2] {
+    [tag, depth as u64]
+}
+
 /// pinguard's own executable code, `[start, end)`, found on first use.
 static OWN_TEXT: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 
@@ -129,7 +137,7 @@ impl Stack {
     pub fn capture(&mut self, fast: bool, want: Option<u64>) -> &Stack {
         let (own, depth) = (own_text(), self.depth);
         if fast {
-            let enough = |n: &unwind::Note| want.is_some_and(|t| n.tag == [t, depth as u64]);
+            let enough = |n: &unwind::Note| want.is_some_and(|t| n.tag == note_about(t, depth));
             let walk = unwind::walk_unless_noted(|ip| self.keep(ip, own, depth), enough);
             if walk.how != Walked::NotHere {
                 self.unwalked = walk.how == Walked::Noted;
@@ -156,14 +164,14 @@ impl Stack {
     #[inline]
     pub fn noted(&self, tag: u64) -> Option<usize> {
         let note = self.kept?.note?;
-        (note.tag == [tag, self.depth as u64]).then_some(note.value)
+        (note.tag == note_about(tag, self.depth)).then_some(note.value)
     }
 
     /// Notes `value` for `tag` beside the walk this stack came from, for later stacks
     /// that replay it (nothing, if the walk was not kept).
     pub fn note(&self, tag: u64, value: usize) {
         if let Some(kept) = self.kept {
-            unwind::attach(kept, unwind::Note { tag: [tag, self.depth as u64], value });
+            unwind::attach(kept, unwind::Note { tag: note_about(tag, self.depth), value });
         }
     }
 
