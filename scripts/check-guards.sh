@@ -5,7 +5,8 @@
 # - no call of the public dlsym (our own hook) and no crate that makes one;
 # - exports come only from the hook declarations (src/hooks.rs) and the dlsym
 #   trampoline (src/loader.rs); tests/exports.rs checks the built library;
-# - no std Once/LazyLock/OnceLock in the library (fork-unsafe).
+# - no std Once/LazyLock/OnceLock in the library (fork-unsafe);
+# - imports point one way (scripts/check_layers.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail=0
@@ -44,5 +45,7 @@ if grep -rnE '\b(LazyLock|OnceLock|OnceCell|LazyCell|Once)\b' src/ | grep -vE ':
     echo "check-guards: no Once/LazyLock/OnceLock in src/ (fork-unsafe): use spin::ForkSafeLazy" >&2
     fail=1
 fi
+# Each module imports only modules below it in src/lib.rs's map and docs/design.md's layout.
+python3 scripts/check_layers.py || fail=1
 [ $fail -eq 0 ] && echo "check-guards: ok"
 exit $fail

@@ -252,13 +252,12 @@ impl Block {
 
     /// Makes the handshake with the summary again, in the middle of a report that took
     /// long: ends the report line the summary may be waiting for and begins another, as
-    /// a report does at its start. False if the summary has begun meanwhile (the caller
-    /// then drops what it has not counted yet, and leaves): the summary has stopped
-    /// waiting for this report, or will not wait for it.
-    pub fn report_again(&self) -> bool {
+    /// a report does at its start. The caller then checks whether the summary has begun,
+    /// as at the start, and if it has, drops what it has not counted yet and leaves: the
+    /// summary has stopped waiting for this report, or will not wait for it.
+    pub fn report_again(&self) {
         self.leave_report();
         self.enter_report();
-        !crate::finish::closing()
     }
 
     /// Is the owning thread inside a report line now?

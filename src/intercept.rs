@@ -332,13 +332,16 @@ fn report_after(
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
         let (site, slow) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
-        if slow && !mine.report_again() {
+        if slow {
             // The site took long (built here, or waited for): the summary may have begun
             // meanwhile and given up waiting for this report. Then nothing of it is
             // counted, in the totals or in the summary, as for a call the summary began
             // before.
-            mine.leave_report();
-            return;
+            mine.report_again();
+            if finish::closing() {
+                mine.leave_report();
+                return;
+            }
         }
         count(r.kind, site, mine);
         if let Some(site) = site.filter(|s| !s.suppressed) {

@@ -2,21 +2,25 @@
 //! asynchronous copies whose host side is pageable memory: such a copy blocks the host
 //! thread until the stream drains and runs at about 1/8 of pinned bandwidth.
 //!
-//! Map (`docs/design.md` has the whole story); imports point down this list:
-//! - `hooks`: THE declarations: every hooked function, its signature and its action;
+//! Map (`docs/design.md` has the whole story). Each module imports only modules below it
+//! in this list (`scripts/check_layers.py` holds the code to it in CI):
+//! - `lifecycle`: constructor, fork handlers, destructor (they reach every file);
 //! - `loader`: the interposed `dlsym`;
+//! - `hooks`: THE declarations: every hooked function, its signature and its action;
 //! - `intercept`: what every hook does (classify, call the real function, report);
-//! - `routing`: handing out our wrapper for the exact variant CUDA returned;
-//! - `describe`: reading the call's argument memory (parameter blocks, batches);
+//! - `routing`, `name_index`: handing out our wrapper for the exact variant CUDA
+//!   returned; the table's rows by name, one probe each;
 //! - `gate`: the check at the top of every hook, and the panic boundary;
+//! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
 //! - `sites`, `stack`: findings aggregated by call site; native stacks;
 //! - `unwind`, `frame_rule`: the caching unwinder stacks are walked with, and its rules;
-//! - `report_file`, `finish`: the JSON Lines report; the summary at exit;
-//! - `lifecycle`: constructor, fork handlers, destructor; `process`: initialisation;
-//! - `hook_table`: what a row of the table is; `name_index`: its rows by name, one
-//!   probe each; `symbols`: finding the real functions;
-//! - `oracle`, `pinned`, `counters`, `sink`, `spin`: the driver's word, the registry,
-//!   per-thread counters, the descriptors lines go to, a fork-safe lock.
+//! - `describe`, `oracle`: reading the call's argument memory (parameter blocks,
+//!   batches); the driver's word;
+//! - `hook_table`: what a row of the table is;
+//! - `process`, `clock`: initialisation; the copy path's clock;
+//! - `symbols`: finding the real functions;
+//! - `sink`, `counters`: the descriptors lines go to; per-thread counters;
+//! - `pinned`, `spin`: the registry; a fork-safe lock.
 //!
 //! The pure logic (registry, extents, verdicts, settings, report lines, counters) lives
 //! in the `pinguard-core` crate, where it is unit- and property-tested.

@@ -83,6 +83,9 @@ fn own_text() -> (usize, usize) {
     let here = own_text as *const () as usize;
     let mut found = (here, here + 1);
     // Find the loaded segment that holds this very function.
+    /// # Safety
+    /// Only for `dl_iterate_phdr` below: `info` must be the object glibc hands the callback,
+    /// and `data` must point to a live `(usize, (usize, usize))` that nothing else touches.
     unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> i32 {
         // SAFETY: glibc passes a valid info for the call; data is the `(usize, (usize, usize))` below.
         let (info, out) = unsafe { (&*info, &mut *(data as *mut (usize, (usize, usize)))) };
