@@ -68,8 +68,8 @@ def design_order(root, modules):
     for line in lines[start + 1 :]:
         if not line.startswith(" "):
             break
-        lead = re.match(r"  ((?:\w+\.rs ?)+)", line)
-        if lead and not line.startswith("   "):
+        lead = re.match(r"  ((?:\w+\.rs ?)+)", line)  # a name at two spaces, not a continuation
+        if lead:
             order += [f[:-3] for f in lead.group(1).split() if f[:-3] in modules]
     return order
 

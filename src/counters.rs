@@ -250,16 +250,6 @@ impl Block {
         self.add_to(&self.report_seq, 1, Ordering::Release);
     }
 
-    /// Makes the handshake with the summary again, in the middle of a report that took
-    /// long: ends the report line the summary may be waiting for and begins another, as
-    /// a report does at its start. The caller then checks whether the summary has begun,
-    /// as at the start, and if it has, drops what it has not counted yet and leaves: the
-    /// summary has stopped waiting for this report, or will not wait for it.
-    pub fn report_again(&self) {
-        self.leave_report();
-        self.enter_report();
-    }
-
     /// Is the owning thread inside a report line now?
     pub fn in_report(&self) -> bool {
         self.report_seq.load(Ordering::SeqCst) % 2 == 1

@@ -312,10 +312,7 @@ fn report_after(
     if records.first.is_none() {
         return;
     }
-    mine.enter_report();
-    if finish::closing() {
-        // The summary has begun: it must stay the last thing said.
-        mine.leave_report();
+    if !begin_report(mine) {
         return;
     }
     // The first record's site is what a replayed walk's note most likely holds (the
@@ -334,12 +331,12 @@ fn report_after(
         let (site, slow) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
         if slow {
             // The site took long (built here, or waited for): the summary may have begun
-            // meanwhile and given up waiting for this report. Then nothing of it is
-            // counted, in the totals or in the summary, as for a call the summary began
-            // before.
-            mine.report_again();
-            if finish::closing() {
-                mine.leave_report();
+            // meanwhile and given up waiting for this report. So this report line ends,
+            // the one the summary may be waiting for, and another begins as at the start;
+            // if the summary has begun, nothing more of it is counted, in the totals or in
+            // the summary, as for a call the summary began before.
+            mine.leave_report();
+            if !begin_report(mine) {
                 return;
             }
         }
@@ -357,6 +354,17 @@ fn report_after(
         report_file::aggregates();
     }
     mine.leave_report();
+}
+
+/// Begins a report line in the handshake with the summary: false, and nothing begun, if
+/// the summary has begun (it must stay the last thing said).
+fn begin_report(mine: &counters::Block) -> bool {
+    mine.enter_report();
+    if finish::closing() {
+        mine.leave_report();
+        return false;
+    }
+    true
 }
 
 fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
