@@ -47,7 +47,10 @@ PY
     # otherwise pinguard's exports would interpose fakecuda's internal calls.
     fkflags=(-std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter -fPIC -Wl,-Bsymbolic-functions -I"$CUDA_INCLUDE")
     g++ "${fkflags[@]}" -shared "$root/fakecuda/driver.cpp" -o "$fk/libcuda.so.1" -Wl,-soname,libcuda.so.1 -lpthread
-    g++ "${fkflags[@]}" -shared "$root/fakecuda/runtime.cpp" -o "$fk/libcudart.so.13" -Wl,-soname,libcudart.so.13 -ldl -lpthread
+    # Named as the real one is (libcudart.so.13 -> libcudart.so.13.0.88): pinguard reads
+    # the runtime's version from the file it was loaded from.
+    g++ "${fkflags[@]}" -shared "$root/fakecuda/runtime.cpp" -o "$fk/libcudart.so.13.0.88" -Wl,-soname,libcudart.so.13 -ldl -lpthread
+    ln -sf libcudart.so.13.0.88 "$fk/libcudart.so.13"
     g++ "${fkflags[@]}" -DFAKE_STATIC -fvisibility=hidden -c "$root/fakecuda/runtime.cpp" -o "$fk/runtime_static.o"
     rm -f "$fk/libfakecudart_static.a"
     ar rcs "$fk/libfakecudart_static.a" "$fk/runtime_static.o"

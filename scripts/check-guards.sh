@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Cheap guards on the preload library's source, run in CI:
-# - one constructor, in src/lifecycle.rs, that only registers the fork handlers
+# - one constructor, in src/lifecycle.rs, that registers the fork handlers and writes
+#   the run mark (run_marks::at_load: system calls on stack buffers) and nothing else
 #   (pinguard initialises lazily on its first hooked call), and one destructor there;
 # - no call of the public dlsym (our own hook) and no crate that makes one;
-# - exports come only from the hook declarations (src/hooks.rs) and the dlsym
-#   trampoline (src/loader.rs); tests/exports.rs checks the built library;
+# - exports come only from the hook declarations (src/hooks.rs), the dlsym trampoline
+#   (src/loader.rs) and the exec family (src/run_marks.rs); tests/exports.rs checks the
+#   built library;
 # - no std Once/LazyLock/OnceLock in the library (fork-unsafe);
 # - imports point one way (scripts/check_layers.py).
 set -euo pipefail
@@ -15,15 +17,15 @@ if grep -rnE 'init_array|fini_array|#\[ctor|link_section' src/ | grep -vE ':[0-9
     fail=1
 fi
 if [ "$(grep -c 'link_section = ".init_array"' src/lifecycle.rs)" != 1 ] ||
-   ! grep -A1 'link_section = ".init_array"' src/lifecycle.rs | grep -q '= register_fork_handlers;'; then
-    echo "check-guards: the one constructor must be register_fork_handlers" >&2
+   ! grep -A1 'link_section = ".init_array"' src/lifecycle.rs | grep -q '= at_load;'; then
+    echo "check-guards: the one constructor must be at_load" >&2
     fail=1
 fi
-# The constructor's body: pthread_atfork and nothing else.
-body=$(awk '/extern "C" fn register_fork_handlers\(\)/ {on=1; next} on && /^}/ {exit} on' src/lifecycle.rs |
-    grep -vE '^\s*//' | grep -v 'pthread_atfork' | tr -d '[:space:]' || true)
+# The constructor's body: pthread_atfork, the run mark, and nothing else.
+body=$(awk '/extern "C" fn at_load\(\)/ {on=1; next} on && /^}/ {exit} on' src/lifecycle.rs |
+    grep -vE '^\s*//' | grep -v 'pthread_atfork' | grep -vx '\s*run_marks::at_load();' | tr -d '[:space:]' || true)
 if [ -n "$body" ]; then
-    echo "check-guards: the constructor does more than register fork handlers: $body" >&2
+    echo "check-guards: the constructor does more than register fork handlers and write the run mark: $body" >&2
     fail=1
 fi
 if grep -rnE 'libc::dlsym\b|libloading' src/ Cargo.toml | grep -vE ':[0-9]+:\s*//'; then
@@ -35,8 +37,8 @@ fi
 # what the built library really exports.)
 if for f in src/*.rs; do
        awk -v f="$f" '/^#\[cfg\(test\)\]/ { t = 1 } /^(pub\(crate\) )?mod tests/ && t { exit } !/^#\[cfg\(test\)\]/ { t = 0 } /no_mangle/ { print f ":" NR ":" $0 }' "$f"
-   done | grep -vE '^src/(hooks|loader)\.rs:'; then
-    echo "check-guards: exports come only from src/hooks.rs (declarations) and src/loader.rs (dlsym)" >&2
+   done | grep -vE '^src/(hooks|loader|run_marks)\.rs:'; then
+    echo "check-guards: exports come only from src/hooks.rs (declarations), src/loader.rs (dlsym) and src/run_marks.rs (the exec family)" >&2
     fail=1
 fi
 # No std lazy/once cells in the library: one left running by another thread at fork

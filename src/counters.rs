@@ -221,6 +221,12 @@ pub fn bump(c: Counter) {
     mine().add(c, 1);
 }
 
+/// Counts `n` events in the shared block (an atomic add): for paths that may run where
+/// this thread's block cannot be reached or made (the exit path, a thread's teardown).
+pub fn add_shared(c: Counter, n: u64) {
+    SHARED.add(c, n);
+}
+
 /// The counts so far, summed over every thread (no lock, no allocation). The number of
 /// unknown entry points is the length of their list.
 pub fn snapshot() -> SummaryCounts {

@@ -80,14 +80,20 @@ pub fn finish(end: End) {
     // CUDA runtime that is already torn down (measured on the GPU: 200 ms more at
     // exit, and the program's own exit crash became several times likelier).
     let started = Instant::now();
-    let waitable = if counters::this_thread_in_report() { None } else { Some(counters::reports_under_way::<64>()) };
+    let interrupted = counters::this_thread_in_report();
+    let waitable = if interrupted { None } else { Some(counters::reports_under_way::<64>()) };
+    let mut unsettled = u64::from(interrupted);
     for (block, seq) in waitable.into_iter().flatten().flatten() {
         while !counters::report_ended(block, seq) && started.elapsed() < REPORT_GRACE {
             std::thread::yield_now();
         }
+        unsettled += u64::from(!counters::report_ended(block, seq));
     }
     SAYING.store(true, Ordering::SeqCst);
-    let counts = counters::snapshot();
+    let mut counts = counters::snapshot();
+    // A report line left unfinished may have counted its copy and not yet added it to
+    // its site: the summary says how many, so a reader does not call the report damaged.
+    counts.unsettled = unsettled;
     if process.test_slow_exit {
         std::thread::sleep(Duration::from_millis(100)); // see Process::test_slow_exit
     }
@@ -111,6 +117,8 @@ pub fn finish(end: End) {
             sink::record_to_open_report(buf.as_bytes());
         }
     }
+    // Records the aggregates above could not write are lost too: the summary says so.
+    counts.report_lost = counters::snapshot().report_lost;
     buf.clear();
     if events::write_summary(&mut buf, iid.as_str(), pid, &counts, sites, end.name(), time_ms).is_ok()
         && buf.write_char('\n').is_ok()
@@ -137,10 +145,11 @@ pub fn finish(end: End) {
         let t = site.totals();
         let _ = write!(
             line,
-            "{LINE_PREFIX}  {}. {}: {} copies, {}, host blocked {} (at most {} once)",
+            "{LINE_PREFIX}  {}. {}: {} {}, {}, host blocked {} (at most {} once)",
             rank + 1,
             site.headline,
             t.count,
+            if t.count == 1 { "copy" } else { "copies" },
             human_bytes(t.bytes_total),
             human_ns(t.blocked_ns_total),
             human_ns(t.blocked_ns_max),

@@ -368,6 +368,9 @@ fn begin_report(mine: &counters::Block) -> bool {
 }
 
 fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
+    if site.is_none() && matches!(kind, RecordKind::Finding(_)) {
+        block.add(Counter::Unsited, 1);
+    }
     let counter = match (kind, site) {
         (RecordKind::Finding(_), Some(s)) if s.suppressed => Counter::Suppressed,
         (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,

@@ -6,6 +6,8 @@
 //! in this list (`scripts/check_layers.py` holds the code to it in CI):
 //! - `lifecycle`: constructor, fork handlers, destructor (they reach every file);
 //! - `loader`: the interposed `dlsym`;
+//! - `run_marks`: under `pinguard run`, the start mark each process image leaves, and
+//!   the exec and spawn hooks that note the programs it starts;
 //! - `hooks`: THE declarations: every hooked function, its signature and its action;
 //! - `intercept`: what every hook does (classify, call the real function, report);
 //! - `routing`, `name_index`: handing out our wrapper for the exact variant CUDA
@@ -44,6 +46,7 @@ mod pinned;
 mod process;
 mod report_file;
 mod routing;
+mod run_marks;
 mod sink;
 mod sites;
 mod spin;

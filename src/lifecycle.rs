@@ -1,9 +1,11 @@
 //! The process's life as pinguard sees it: load, fork, exit. It sits above every other
 //! file of the library, because its handlers reach all of them.
 //!
-//! - **Load**: one constructor, which only registers the `pthread_atfork` handlers.
-//!   Nothing else runs until the first hooked call (`process::process`): a program that
-//!   never calls CUDA is never touched.
+//! - **Load**: one constructor, which registers the `pthread_atfork` handlers, finds the
+//!   real exec functions, and under `pinguard run` writes the process's start mark
+//!   (`run_marks`: system calls on stack buffers, no allocation). Nothing else runs
+//!   until the first hooked call (`process::process`): a program that never calls CUDA
+//!   is otherwise never touched.
 //! - **Fork**: the prepare handler holds pinguard's locks across `fork`; the child's
 //!   handler releases them and starts the child's state, counters, sites and report from
 //!   zero.
@@ -12,14 +14,15 @@
 
 use crate::finish::{self, End};
 use crate::pinned::REGISTRY;
-use crate::{counters, intercept, process, report_file, sink, sites, stack};
+use crate::{counters, intercept, process, report_file, run_marks, sink, sites, stack};
 
 // ---- constructor, destructor, fork ------------------------------------------------------
 
 #[cfg_attr(test, allow(dead_code, reason = "unit-test builds have no constructor"))]
-extern "C" fn register_fork_handlers() {
+extern "C" fn at_load() {
     // SAFETY: registering plain extern "C" handlers with the C library.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork_in_parent), Some(after_fork_in_child)) };
+    run_marks::at_load();
 }
 
 #[cfg_attr(test, allow(dead_code, reason = "unit-test builds have no destructor"))]
@@ -27,11 +30,12 @@ extern "C" fn at_exit() {
     finish::finish(End::Exit);
 }
 
-// The only constructor: fork handlers must be in place before any thread can fork.
+// The only constructor: fork handlers must be in place before any thread can fork, and
+// under `pinguard run` a process image marks itself watched before its program runs.
 #[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static CONSTRUCTOR: extern "C" fn() = register_fork_handlers;
+static CONSTRUCTOR: extern "C" fn() = at_load;
 
 // The summary runs in the destructor, after the program's atexit handlers and static
 // destructors (they are registered after this library was loaded), so it comes last.

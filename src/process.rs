@@ -147,6 +147,13 @@ pub fn iid() -> u64 {
     fresh
 }
 
+/// This process instance's id if it has been made for this pid, else 0; never makes one
+/// (a `vfork` child shares its parent's memory: a store would become the parent's id).
+pub fn iid_if_known() -> u64 {
+    let v = IID.load(Ordering::Relaxed);
+    if v >> 32 == u64::from(std::process::id()) { v } else { 0 }
+}
+
 /// In a forked child (one thread, a new pid): a parent thread that was initialising does
 /// not exist here, so initialisation starts over; the instance id is recomputed. Atomic
 /// stores only.

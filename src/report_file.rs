@@ -3,6 +3,7 @@
 //! `pinguard_core::events` and `docs/report-format.md`.
 
 use std::ffi::c_void;
+use std::os::unix::ffi::OsStrExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pinguard_core::events::{self, FirstCall, ProcessHeader, SiteRecord};
@@ -48,7 +49,8 @@ pub fn open_if_needed(process: &Process) {
                 exe: &exe,
                 argv: &argv,
                 start_ms: process::now_ms(),
-                cuda_driver: driver_version(),
+                cuda_driver: cuda_version(Library::Driver, c"cuDriverGetVersion"),
+                cuda_runtime: runtime_version(),
                 framework: sites::framework_name(),
                 settings: &process.options,
             };
@@ -140,13 +142,24 @@ fn command_line() -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The driver's CUDA version, where libcuda is loaded already (never loads it).
-fn driver_version() -> Option<i32> {
-    let f = symbols::find(Library::Driver, c"cuDriverGetVersion");
+/// The shared CUDA runtime's version, from the file it was loaded from
+/// (`libcudart.so.13.0.96` -> 13000): asking the runtime itself could run inside its own
+/// initialisation, where this report may be opened. A static runtime has no file.
+fn runtime_version() -> Option<i32> {
+    symbols::loaded_objects_matching("libcudart.so").iter().find_map(|p| {
+        let real = std::fs::canonicalize(std::ffi::OsStr::from_bytes(p.to_bytes())).ok()?;
+        pinguard_core::report::cudart_version_of(&real.file_name()?.to_string_lossy())
+    })
+}
+
+/// The driver's CUDA version (`cuDriverGetVersion`, which never initialises the driver),
+/// where libcuda is loaded already (never loads it).
+fn cuda_version(library: Library, getter: &std::ffi::CStr) -> Option<i32> {
+    let f = symbols::find(library, getter);
     if f.is_null() {
         return None;
     }
-    // SAFETY: cuDriverGetVersion(int*) -> CUresult, unchanged since CUDA 2.2.
+    // SAFETY: `(int*) -> CUresult`, unchanged since CUDA 2.2.
     let f = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn(*mut i32) -> i32>(f) };
     let mut v = 0;
     // SAFETY: one int to write.

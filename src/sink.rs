@@ -173,7 +173,9 @@ pub fn report_fd(path: impl FnOnce() -> String, header: impl FnOnce() -> String)
             Ok(fd) => {
                 let mut h = header();
                 h.push('\n');
-                write_all(fd, h.as_bytes());
+                if !write_all(fd, h.as_bytes()) {
+                    report_write_failed(h.as_bytes());
+                }
                 REPORT_PID.store(pid, Ordering::Release);
                 REPORT_FD.store(fd, Ordering::Release);
                 Some(fd)
@@ -220,13 +222,47 @@ fn open_report(path: &str) -> Result<i32, String> {
 }
 
 /// Writes one record (a newline is added) to the report, if one is open for this
-/// process. Never opens, allocates or waits: the exit path uses it.
+/// process. Never opens, allocates or waits: the exit path uses it. A record that
+/// could not be written whole is counted ([`report_write_failed`]).
 pub fn record_to_open_report(bytes: &[u8]) -> bool {
     let fd = REPORT_FD.load(Ordering::Acquire);
     if fd < 0 || REPORT_PID.load(Ordering::Acquire) != std::process::id() {
         return false;
     }
-    write_all(fd, bytes)
+    let written = write_all(fd, bytes);
+    if !written {
+        report_write_failed(bytes);
+    }
+    written
+}
+
+/// Said once per process when the report cannot be written.
+static REPORT_FAILURE_SAID: AtomicBool = AtomicBool::new(false);
+
+/// A report write failed (a full disk, a write error): the records in `bytes` are
+/// counted as lost, and the first failure is said on stderr, with its reason, so that
+/// no one reads the report as whole. No allocation (the exit path writes records too).
+fn report_write_failed(bytes: &[u8]) {
+    let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+    let records = bytes.iter().filter(|&&b| b == b'\n').count().max(1) as u64;
+    counters::add_shared(Counter::ReportLost, records);
+    if REPORT_FAILURE_SAID.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mut why = FixedBuf::<128>::new();
+    let mut text = [0u8; 96];
+    // SAFETY: strerror_r writes at most the given length into the buffer, NUL-terminated.
+    let r = unsafe { libc::strerror_r(errno, text.as_mut_ptr().cast(), text.len()) };
+    let end = text.iter().position(|&b| b == 0).unwrap_or(0);
+    let text = if r == 0 { std::str::from_utf8(&text[..end]).unwrap_or("") } else { "" };
+    let _ = write!(why, "{text} (errno {errno})");
+    let mut msg = FixedBuf::<512>::new();
+    let _ = write!(
+        msg,
+        "{LINE_PREFIX}cannot write to the report: {}; its records are counted as lost and the report is not whole (pinguard run calls the run incomplete)",
+        why.as_str()
+    );
+    line(msg.as_str());
 }
 
 /// In a freshly forked child: the parent's report is not ours. Close our copy of its
@@ -240,6 +276,7 @@ pub fn reset_in_child() {
     }
     REPORT_PID.store(0, Ordering::Release);
     REPORT_OPENING.store(false, Ordering::Release);
+    REPORT_FAILURE_SAID.store(false, Ordering::Relaxed);
 }
 
 /// A note said once per process.

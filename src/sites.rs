@@ -45,7 +45,8 @@ pub struct Site {
     pub location: Option<usize>,
     pub fingerprint: String,
     pub advice: &'static str,
-    /// `pageable H2D cudaMemcpyAsync at main (app.cpp:12)`, for summaries.
+    /// `pageable H2D cudaMemcpyAsync in main at app.cpp:12 (app+0x11b9)`, for summaries
+    /// (the function's name shortened: `thrust::copy<…>(…)`).
     pub headline: String,
     /// Written to this process's report and stderr yet?
     announced: FirstClaim,
@@ -193,7 +194,7 @@ fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hoo
     let mut headline = format!("{kind_name} {} {}", dir.short(), hook.name());
     match loc {
         Some(f) => {
-            let _ = write!(headline, " in {}", f.text());
+            let _ = write!(headline, " in {}", f.short_text());
         }
         None => headline.push_str(" (no stack)"),
     }

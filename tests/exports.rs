@@ -1,5 +1,6 @@
-//! The export list is exact: every hook declared in `src/hooks.rs` plus `dlsym`, nothing else,
-//! and no version node on any of them (an unversioned export satisfies a program's
+//! The export list is exact: every hook declared in `src/hooks.rs`, `dlsym`, and the exec
+//! and spawn functions `src/run_marks.rs` exports; nothing else, and no version node on
+//! any of them (an unversioned export satisfies a program's
 //! versioned reference such as `cudaMemcpyAsync@libcudart.so.13`; a named one would not).
 
 mod support;
@@ -24,6 +25,18 @@ fn exports_are_exactly_the_hook_table() {
     }
     want.insert("dlsym".into());
     assert!(want.len() > 50, "parsed {} rows", want.len());
+    // The exec family: `#[cfg_attr(not(test), unsafe(no_mangle))]` then `pub unsafe extern "C" fn NAME(`.
+    let marks = std::fs::read_to_string(support::repo_root().join("src/run_marks.rs")).unwrap();
+    let mut execs = 0;
+    for lines in marks.lines().collect::<Vec<_>>().windows(3) {
+        if lines[0].contains("unsafe(no_mangle)")
+            && let Some(rest) = lines[1..].iter().find_map(|l| l.trim().strip_prefix("pub unsafe extern \"C\" fn "))
+        {
+            want.insert(rest.split('(').next().unwrap().to_string());
+            execs += 1;
+        }
+    }
+    assert_eq!(execs, 6, "execve, execv, execvp, execvpe, posix_spawn, posix_spawnp");
 
     let out = Command::new("readelf").args(["--dyn-syms", "-W"]).arg(support::lib_path()).output().expect("readelf");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -38,5 +51,5 @@ fn exports_are_exactly_the_hook_table() {
     for name in &got {
         assert!(!name.contains('@'), "{name} carries a version node");
     }
-    assert_eq!(got, want, "libpinguard.so must export exactly the hook table and dlsym");
+    assert_eq!(got, want, "libpinguard.so must export exactly the hook table, dlsym and the exec family");
 }

@@ -5,6 +5,9 @@
 //! pinguard report [FILES|DIRS...] [--format text|markdown|json|sarif|html] [-o OUT]
 //! ```
 
+mod exits;
+mod locate;
+mod program;
 mod report_cmd;
 mod run;
 mod say;
@@ -33,6 +36,18 @@ fn cli() -> Command {
                 .value_name("N")
                 .value_parser(clap::value_parser!(u8))
                 .help("exit with N if any finding was made (else with the program's own code)"),
+        )
+        .arg(
+            Arg::new("allow-unwatched")
+                .long("allow-unwatched")
+                .action(ArgAction::SetTrue)
+                .help("do not fail (exit 69) when a program ran without pinguard (a static binary, a setuid program, a child whose environment dropped the preload)"),
+        )
+        .arg(
+            Arg::new("accept-partial")
+                .long("accept-partial")
+                .action(ArgAction::SetTrue)
+                .help("read a killed process's report as far as it got (no summary, a cut last line) instead of failing the run as incomplete (exit 74)"),
         )
         .arg(
             Arg::new("options")
@@ -68,7 +83,19 @@ fn cli() -> Command {
             Arg::new("source-root")
                 .long("source-root")
                 .value_name("DIR")
-                .help("make source paths relative to DIR (SARIF; default: the current folder)"),
+                .help("make source paths under DIR relative to it, in every format (SARIF's paths are relative to the current folder without it)"),
+        )
+        .arg(
+            Arg::new("accept-partial")
+                .long("accept-partial")
+                .action(ArgAction::SetTrue)
+                .help("with --fail-on-findings: read a killed process's report as far as it got instead of failing as incomplete"),
+        )
+        .arg(
+            Arg::new("allow-unwatched")
+                .long("allow-unwatched")
+                .action(ArgAction::SetTrue)
+                .help("with --fail-on-findings: do not fail when the run had programs pinguard did not watch"),
         )
         .arg(
             Arg::new("top")
@@ -82,10 +109,10 @@ fn cli() -> Command {
             Arg::new("fail-on-findings")
                 .long("fail-on-findings")
                 .action(ArgAction::SetTrue)
-                .help("exit 1 if the reports hold any finding"),
+                .help("exit 1 if the reports hold a finding, 69 if the run had a program pinguard did not watch, 74 if a report is not whole"),
         );
     Command::new("pinguard")
-        .version(env!("CARGO_PKG_VERSION"))
+        .version(pinguard_core::VERSION_AND_COMMIT)
         .about("Finds CUDA async copies from pageable host memory (they block the host and run at 1/8 of pinned bandwidth)")
         .subcommand_required(true)
         .arg_required_else_help(true)
@@ -97,7 +124,7 @@ fn main() -> ExitCode {
     let matches = match cli().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() { exits::USAGE } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -109,7 +136,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// One line on stderr, prefixed like every pinguard line.
 #[cfg(test)]
 mod tests {
     use super::*;

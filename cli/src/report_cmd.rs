@@ -1,12 +1,21 @@
 //! `pinguard report [FILES|DIRS...] --format text|markdown|json|sarif|html [-o OUT]`:
 //! merges the reports of a run's processes and renders them.
+//!
+//! A report that is not whole is said, file and line, and `--fail-on-findings` fails on
+//! it (74) as on a finding (1) or on a program the run did not watch (69); files that
+//! are not pinguard reports are an error (2), never data. A folder with no report
+//! renders a valid, empty report in every format.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::ArgMatches;
-use pinguard_report::{merge, render};
+use pinguard_report::gate::Verdict;
+use pinguard_report::merge;
+use pinguard_report::read::plural;
+use pinguard_report::render;
 
+use crate::exits;
 use crate::say::say;
 
 pub fn main(m: &ArgMatches) -> ExitCode {
@@ -14,21 +23,26 @@ pub fn main(m: &ArgMatches) -> ExitCode {
         Ok(code) => code,
         Err(why) => {
             say(&why);
-            ExitCode::from(2)
+            ExitCode::from(exits::USAGE)
         }
     }
 }
 
-/// The newest `pinguard-report/run-*` folder.
+/// The newest `pinguard-report/run-*` folder that holds reports (a folder left empty by
+/// an interrupted run is passed over).
 fn newest_run() -> Result<PathBuf, String> {
     let mut runs: Vec<PathBuf> = std::fs::read_dir("pinguard-report")
         .map_err(|_| "no report given, and no pinguard-report folder here (pinguard run makes one)".to_string())?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("run-")))
+        .filter(|p| pinguard_report::read::files_in(std::slice::from_ref(p)).is_ok_and(|f| !f.is_empty()))
         .collect();
     runs.sort();
-    runs.pop().ok_or_else(|| "no run in pinguard-report".to_string())
+    runs.pop().ok_or_else(|| "no run with reports in pinguard-report".to_string())
 }
+
+/// At most this many problem lines are said; the rest are counted.
+const PROBLEM_LINES: usize = 10;
 
 fn report(m: &ArgMatches) -> Result<ExitCode, String> {
     let paths: Vec<PathBuf> = match m.get_many::<String>("paths") {
@@ -40,41 +54,72 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
             return Err(format!("{}: no such file or folder", p.display()));
         }
     }
-    let run = merge::run(&paths).map_err(|e| format!("cannot read the reports: {e}"))?;
-    if run.files.is_empty() {
-        return Err(format!(
-            "no report files (*.jsonl) in {}",
-            paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
-        ));
+    let root = match m.get_one::<String>("source-root") {
+        Some(r) => {
+            let r = PathBuf::from(r);
+            if !r.is_dir() {
+                return Err(format!("--source-root {}: no such folder", r.display()));
+            }
+            Some(std::fs::canonicalize(&r).unwrap_or(r))
+        }
+        None => None,
+    };
+    let mut run = merge::run(&paths).map_err(|e| e.to_string())?;
+    run.policy.accept_partial |= m.get_flag("accept-partial");
+    run.policy.allow_unwatched |= m.get_flag("allow-unwatched");
+    if let Some(root) = &root {
+        run.relativize(root);
     }
-    if run.bad_lines > 0 {
-        say(&format!(
-            "{} lines were not whole records (a process killed while writing?); the rest was read",
-            run.bad_lines
-        ));
+    let names = || paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+    if run.files.is_empty() {
+        say(&format!("no report files (*.jsonl) in {}: rendering an empty report", names()));
+    }
+    let outcome = run.outcome();
+    for p in outcome.failing_problems.iter().take(PROBLEM_LINES) {
+        say(&format!("report not whole: {}", p.text()));
+    }
+    if outcome.failing_problems.len() > PROBLEM_LINES {
+        say(&format!("... and {} more", plural((outcome.failing_problems.len() - PROBLEM_LINES) as u64, "problem")));
     }
     if let Some(v) = run.unknown_schema {
         say(&format!(
-            "a report has schema version {v}, newer than this pinguard reads ({}); its records may be incomplete",
+            "a report has schema version {v}, which this pinguard ({}) does not know; its records may be read incompletely",
             pinguard_core::events::SCHEMA
         ));
     }
     let top = *m.get_one::<usize>("top").unwrap_or(&20);
-    let root = m
-        .get_one::<String>("source-root")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
+    let sarif_root = root.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
     let text = match m.get_one::<String>("format").map(String::as_str).unwrap_or("text") {
         "markdown" => render::markdown::render(&run, top),
         "json" => render::json::render(&run),
-        "sarif" => render::sarif::render(&run, &root),
+        "sarif" => render::sarif::render(&run, &sarif_root),
         "html" => render::html::render(&run),
         _ => render::text::render(&run, top),
     };
     match m.get_one::<String>("output") {
-        Some(out) => std::fs::write(out, text).map_err(|e| format!("cannot write {out}: {e}"))?,
+        Some(out) => write_output(Path::new(out), &text)?,
         None => print!("{text}"),
     }
-    let fail = m.get_flag("fail-on-findings") && run.totals().findings > 0;
-    Ok(if fail { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    if !m.get_flag("fail-on-findings") {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = match outcome.verdict {
+        Verdict::Findings => exits::FINDINGS_REPORT,
+        Verdict::NotWatched => exits::NOT_WATCHED,
+        Verdict::Incomplete => exits::INCOMPLETE,
+        Verdict::Clean if run.files.is_empty() => {
+            say("--fail-on-findings: no report was read, so the run cannot be called clean");
+            exits::INCOMPLETE
+        }
+        Verdict::Clean => 0,
+    };
+    Ok(ExitCode::from(code))
+}
+
+/// Writes the rendering, never through a symbolic link someone planted at the path.
+fn write_output(out: &Path, text: &str) -> Result<(), String> {
+    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(format!("cannot write {}: it is a symbolic link, which pinguard does not follow", out.display()));
+    }
+    std::fs::write(out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))
 }

@@ -17,15 +17,18 @@ fn scratch(name: &str) -> PathBuf {
     d
 }
 
-/// `pinguard run [flags] -- program args`, reports into `dir`.
+/// `pinguard run [flags] -- program args`, reports into a new run folder under
+/// `dir/reports` (one run per folder: pinguard never mixes runs).
 fn pinguard_run(dir: &Path, flags: &[&str], program: &Path, args: &[&str]) -> Output {
     let setup = support::fake_setup();
+    let runs = dir.join("reports");
+    let n = std::fs::read_dir(&runs).map(|d| d.count()).unwrap_or(0);
     Command::new(PINGUARD)
         .arg("run")
         .arg("--lib")
         .arg(support::lib_path())
         .arg("--report-dir")
-        .arg(dir.join("reports"))
+        .arg(runs.join(format!("run-{n}")))
         .args(flags)
         .arg("--")
         .arg(program)
@@ -34,6 +37,13 @@ fn pinguard_run(dir: &Path, flags: &[&str], program: &Path, args: &[&str]) -> Ou
         .env_remove("PINGUARD_OPTIONS")
         .output()
         .unwrap()
+}
+
+/// Every run folder [`pinguard_run`] made under `dir`.
+fn all_reports(dir: &Path) -> Vec<PathBuf> {
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(dir.join("reports")).unwrap().map(|e| e.unwrap().path()).collect();
+    runs.sort();
+    runs
 }
 
 fn app(build: &str, name: &str) -> PathBuf {
@@ -64,7 +74,7 @@ fn the_stack_of_a_finding_points_to_the_apps_own_function_and_line() {
         let dir = scratch(&format!("stack-{build}"));
         let out = pinguard_run(&dir, &[], &app(build, "pageable_h2d"), &[]);
         assert!(out.status.success(), "{build}: {}", stderr(&out));
-        let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+        let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
         let sites = run.sites();
         assert_eq!(sites.len(), 1, "{build}");
         let s = &sites[0];
@@ -98,8 +108,12 @@ fn the_caching_unwinder_finds_the_same_stacks_as_the_c_librarys() {
             let out =
                 pinguard_run(&dir, &["--options", &format!("fast_unwind={fast}")], &app(build, "deep_stacks"), &[]);
             assert!(out.status.success(), "{build}: {}", stderr(&out));
-            let files = pinguard_report::read::files_in(&[dir.join("reports")]).unwrap();
-            assert_eq!(files.len(), 1, "{build}: one process");
+            let files: Vec<PathBuf> = pinguard_report::read::files_in(&all_reports(&dir))
+                .unwrap()
+                .into_iter()
+                .filter(|f| std::fs::read_to_string(f).unwrap().contains("\"event\":\"process\""))
+                .collect();
+            assert_eq!(files.len(), 1, "{build}: one process made CUDA calls");
             let read = pinguard_report::read::file(&files[0]).unwrap();
             assert_eq!(read.processes.len(), 1);
             let p = &read.processes[0];
@@ -138,10 +152,16 @@ fn a_multi_process_program_yields_one_report_per_process_and_one_merged_summary(
     let out = pinguard_run(&dir, &[], &rel("spawner"), &[]);
     let err = stderr(&out);
     assert!(out.status.success(), "{err}");
-    let files = std::fs::read_dir(dir.join("reports")).unwrap().count();
-    assert_eq!(files, 5, "one report per process (fork, posix_spawn, vfork+exec, system, parent)");
-    assert_eq!(err.matches("pinguard: run summary: 5 processes").count(), 1, "{err}");
-    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    let reports = pinguard_report::read::files_in(&all_reports(&dir)).unwrap();
+    let with_cuda =
+        reports.iter().filter(|f| std::fs::read_to_string(f).unwrap().contains("\"event\":\"process\"")).count();
+    assert_eq!(with_cuda, 5, "one report per process (fork, posix_spawn, vfork+exec, system, parent)");
+    assert_eq!(err.matches("pinguard: run summary: ").count(), 1, "{err}");
+    let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
+    assert_eq!(run.totals().processes, 5, "five processes made CUDA calls");
+    // The parent, the forked child, the spawned child, the vfork+exec child, and the
+    // shell `system` starts and the child it execs.
+    assert!(err.contains("run summary: 6 processes watched (5 made CUDA calls)"), "{err}");
     let pids: std::collections::BTreeSet<u32> = run.processes.iter().map(|p| p.pid).collect();
     assert_eq!(pids.len(), 5);
     assert_eq!(run.totals().findings, 2 + 3 + 4 + 5 + 6);
@@ -154,8 +174,8 @@ fn exit_codes_are_the_programs_own_or_the_error_exit_code_and_2_for_bad_options(
     let own = pinguard_run(&dir, &[], sh, &["-c", "exit 7"]);
     assert_eq!(own.status.code(), Some(7), "{}", stderr(&own));
     assert!(
-        stderr(&own).contains("pinguard: run summary: 0 processes"),
-        "the summary shows pinguard ran: {}",
+        stderr(&own).contains("pinguard: run summary: 1 process watched (0 made CUDA calls)"),
+        "the summary shows pinguard ran and watched the shell: {}",
         stderr(&own)
     );
     let clean = pinguard_run(&dir, &[], &app("static", "malloc_host"), &[]);
@@ -195,7 +215,7 @@ fn suppressions_remove_exactly_the_matching_sites() {
     let o =
         pinguard_run(&dir, &["--suppressions", &rules.to_string_lossy()], &app("dynamic", "default_both_ways"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
     let findings: Vec<_> = run.sites().into_iter().filter(|s| s.is_finding()).collect();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].dir, "H2D", "the H2D site stays");
@@ -214,7 +234,7 @@ fn halt_on_error_stops_at_the_first_finding_with_the_exit_code_and_no_core() {
     let err = stderr(&o);
     assert!(err.contains("Stopping the program with exit code 9 (halt_on_error)"), "{err}");
     assert!(!String::from_utf8_lossy(&o.stdout).contains("default_both_ways: ok"), "it stopped before the end");
-    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
+    let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
     assert_eq!(run.processes[0].summary.as_ref().unwrap().end, "halt", "the report was flushed with its summary");
 }
 
@@ -256,7 +276,7 @@ fn ctrl_c_stops_the_run_and_still_prints_what_was_gathered() {
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "128 + SIGINT");
     let err = stderr(&o);
-    assert!(err.contains("pinguard: run summary: 1 processes") && err.contains("3 findings"), "{err}");
+    assert!(err.contains("pinguard: run summary: 1 process watched") && err.contains("3 findings"), "{err}");
 }
 
 unsafe extern "C" {
@@ -270,12 +290,15 @@ fn a_killed_process_leaves_a_report_valid_up_to_its_last_line() {
     let dir = scratch("killed");
     let o = pinguard_run(&dir, &[], &rel("way_out"), &["sigkill"]);
     assert_eq!(o.status.code(), Some(128 + 9), "{}", stderr(&o));
-    let run = pinguard_report::merge::run(&[dir.join("reports")]).unwrap();
-    assert_eq!(run.bad_lines, 0, "every line is a whole record");
+    let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
+    use pinguard_report::read::ProblemKind;
+    let kinds: Vec<ProblemKind> = run.problems.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, vec![ProblemKind::NoSummary], "every line is a whole record; only the summary is missing");
     assert_eq!(run.processes.len(), 1);
     assert!(run.processes[0].summary.is_none(), "killed: no summary");
     assert_eq!(run.processes[0].sites.len(), 3, "the sites it wrote are there");
-    assert!(stderr(&o).contains("ended without a summary"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has no summary: it was killed or is still running"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("result: findings"), "{}", stderr(&o));
 }
 
 /// The official SARIF 2.1.0 schema, as the serde-sarif crate ships it (found through
@@ -310,7 +333,7 @@ fn sarif_validates_against_the_official_2_1_0_schema() {
     let out = dir.join("report.sarif");
     let r = Command::new(PINGUARD)
         .arg("report")
-        .arg(dir.join("reports"))
+        .args(all_reports(&dir))
         .args(["--format", "sarif", "--source-root"])
         .arg(support::repo_root())
         .arg("-o")
@@ -360,7 +383,8 @@ fn the_html_report_shows_its_site_table_and_chart_in_a_real_browser() {
         assert!(pinguard_run(&dir, &[], &app("dynamic", name), &[]).status.success());
     }
     let page = dir.join("report.html");
-    assert!(report(&[&dir.join("reports")], "html", &page).status.success());
+    let runs = all_reports(&dir);
+    assert!(report(&runs.iter().map(PathBuf::as_path).collect::<Vec<_>>(), "html", &page).status.success());
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(!html.contains("http://") && !html.contains("https://"), "self-contained: no network");
     let url = format!("file://{}", page.display());

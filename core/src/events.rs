@@ -26,6 +26,9 @@ pub struct ProcessHeader<'a> {
     pub argv: &'a [String],
     pub start_ms: u64,
     pub cuda_driver: Option<i32>,
+    /// `cudaRuntimeGetVersion`, where a shared CUDA runtime is loaded (a static one
+    /// cannot be asked from outside).
+    pub cuda_runtime: Option<i32>,
     pub framework: &'a str,
     /// The settings in force, as an options string.
     pub settings: &'a str,
@@ -36,6 +39,7 @@ pub fn write_process<W: Write>(w: &mut W, h: &ProcessHeader<'_>) -> fmt::Result 
     o.str("event", "process")
         .num("schema", SCHEMA)
         .str("pinguard", env!("CARGO_PKG_VERSION"))
+        .str("commit", crate::COMMIT)
         .str("iid", h.iid)
         .num("pid", h.pid)
         .num("ppid", h.ppid)
@@ -52,10 +56,12 @@ pub fn write_process<W: Write>(w: &mut W, h: &ProcessHeader<'_>) -> fmt::Result 
             w.write_char(']')
         })
         .num("start_ms", h.start_ms);
-    match h.cuda_driver {
-        Some(v) => o.num("cuda_driver", v),
-        None => o.raw("cuda_driver", "null"),
-    };
+    for (key, version) in [("cuda_driver", h.cuda_driver), ("cuda_runtime", h.cuda_runtime)] {
+        match version {
+            Some(v) => o.num(key, v),
+            None => o.raw(key, "null"),
+        };
+    }
     o.str("framework", h.framework).str("settings", h.settings).end()
 }
 
@@ -178,6 +184,92 @@ pub fn write_summary<W: Write>(
             }
             o.end()
         })
+        .end()
+}
+
+/// A process image's mark, written as it loads under `pinguard run` (before any CUDA
+/// call): the run folder then knows it was watched. Fields of raw bytes (paths, the
+/// command line) are written as text, invalid UTF-8 replaced.
+pub struct StartMark<'a> {
+    pub iid: &'a str,
+    pub pid: u32,
+    pub ppid: u32,
+    pub host: &'a str,
+    /// The executable's path (`/proc/self/exe`).
+    pub exe: &'a [u8],
+    /// `/proc/self/cmdline`: arguments separated by NUL bytes.
+    pub cmdline: &'a [u8],
+    pub time_ms: u64,
+    /// `CLOCK_MONOTONIC` (the same clock in every process of a host): orders this start
+    /// after the exec that made it.
+    pub mono_ns: u64,
+}
+
+pub fn write_start<W: Write>(w: &mut W, m: &StartMark<'_>) -> fmt::Result {
+    Object::begin(w)
+        .str("event", "start")
+        .num("schema", SCHEMA)
+        .str("pinguard", env!("CARGO_PKG_VERSION"))
+        .str("iid", m.iid)
+        .num("pid", m.pid)
+        .num("ppid", m.ppid)
+        .str("host", m.host)
+        .with("exe", |w| jsonl::bytes(w, m.exe))
+        .with("argv", |w| {
+            w.write_char('[')?;
+            for (i, a) in m.cmdline.split(|&b| b == 0).filter(|a| !a.is_empty()).enumerate() {
+                if i > 0 {
+                    w.write_char(',')?;
+                }
+                jsonl::bytes(w, a)?;
+            }
+            w.write_char(']')
+        })
+        .num("time_ms", m.time_ms)
+        .num("mono_ns", m.mono_ns)
+        .end()
+}
+
+/// A program about to start in process `pid`: an exec there, or a spawn of it.
+pub struct ExecNote<'a> {
+    /// The instance that called exec or spawn ("0000000000000000" if it had none yet).
+    pub iid: &'a str,
+    /// The process that will run the program.
+    pub pid: u32,
+    /// The process that called exec or spawn (the same for an exec).
+    pub by: u32,
+    pub host: &'a str,
+    /// The path or file name as the caller gave it (`execvp` searches `PATH` for it).
+    pub path: &'a [u8],
+    /// Whether the environment the program gets still preloads pinguard, and still names
+    /// the run folder.
+    pub preload: bool,
+    pub run: bool,
+    pub mono_ns: u64,
+}
+
+pub fn write_exec<W: Write>(w: &mut W, e: &ExecNote<'_>) -> fmt::Result {
+    Object::begin(w)
+        .str("event", "exec")
+        .str("iid", e.iid)
+        .num("pid", e.pid)
+        .num("by", e.by)
+        .str("host", e.host)
+        .with("path", |w| jsonl::bytes(w, e.path))
+        .bool("preload", e.preload)
+        .bool("run", e.run)
+        .num("mono_ns", e.mono_ns)
+        .end()
+}
+
+/// The exec noted at `mono_ns` in process `pid` failed (the call returned `errno`).
+pub fn write_exec_failed<W: Write>(w: &mut W, iid: &str, pid: u32, mono_ns: u64, errno: i32) -> fmt::Result {
+    Object::begin(w)
+        .str("event", "exec_failed")
+        .str("iid", iid)
+        .num("pid", pid)
+        .num("mono_ns", mono_ns)
+        .num("errno", errno)
         .end()
 }
 

@@ -66,6 +66,12 @@ impl<const N: usize> Write for FixedBuf<N> {
 /// Writes `s` as a JSON string (with its quotes).
 pub fn string<W: Write>(w: &mut W, s: &str) -> fmt::Result {
     w.write_char('"')?;
+    escape_into(w, s)?;
+    w.write_char('"')
+}
+
+/// Writes `s` escaped for the inside of a JSON string.
+fn escape_into<W: Write>(w: &mut W, s: &str) -> fmt::Result {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let esc = match c {
@@ -74,7 +80,7 @@ pub fn string<W: Write>(w: &mut W, s: &str) -> fmt::Result {
             '\n' => "\\n",
             '\r' => "\\r",
             '\t' => "\\t",
-            c if (c as u32) < 0x20 => "",
+            c if (c as u32) < 0x20 || c == '\u{7f}' => "",
             _ => continue,
         };
         w.write_str(&s[start..i])?;
@@ -85,7 +91,19 @@ pub fn string<W: Write>(w: &mut W, s: &str) -> fmt::Result {
         }
         start = i + c.len_utf8();
     }
-    w.write_str(&s[start..])?;
+    w.write_str(&s[start..])
+}
+
+/// Writes raw bytes (a path, an argument) as a JSON string: valid UTF-8 as text,
+/// each invalid sequence as U+FFFD. No allocation.
+pub fn bytes<W: Write>(w: &mut W, b: &[u8]) -> fmt::Result {
+    w.write_char('"')?;
+    for chunk in b.utf8_chunks() {
+        escape_into(w, chunk.valid())?;
+        if !chunk.invalid().is_empty() {
+            w.write_str("\\ufffd")?;
+        }
+    }
     w.write_char('"')
 }
 

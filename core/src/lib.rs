@@ -11,6 +11,7 @@
 //! - [`report`] - findings and their one-line form;
 //! - [`summary`] - the exit summary's counters, declared once;
 //! - [`site`] - call sites: frames, location, fingerprint, per-site totals;
+//! - [`cpp_name`] - demangled C++ names shortened for people and for `skip_frames`;
 //! - [`site_table`] - the live site table, its totals as atomics (the aggregation path);
 //! - [`events`] - the JSON Lines report's records (`docs/report-format.md`);
 //! - [`jsonl`] - writing JSON without allocating;
@@ -19,8 +20,17 @@
 //!
 //! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
 
+/// The commit pinguard was built from (`git rev-parse`, or `PINGUARD_COMMIT` where the
+/// source is not a git checkout; "unknown" without either), `-modified` if it had
+/// uncommitted changes.
+pub const COMMIT: &str = env!("PINGUARD_COMMIT");
+
+/// `0.1.0 (commit abc123def456)`.
+pub const VERSION_AND_COMMIT: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("PINGUARD_COMMIT"), ")");
+
 pub mod advice;
 pub mod copy_shape;
+pub mod cpp_name;
 pub mod cuda_types;
 pub mod events;
 pub mod extent;

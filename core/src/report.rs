@@ -14,6 +14,16 @@ use crate::verdict::{CopyVerdict, Direction, VerdictKind};
 /// Every line pinguard prints starts with this.
 pub const LINE_PREFIX: &str = "pinguard: ";
 
+/// A CUDA runtime's version from its file name: `libcudart.so.13.0.96` -> 13000,
+/// `libcudart.so.12.9.79` -> 12090 (as `cudaRuntimeGetVersion` gives it).
+pub fn cudart_version_of(file_name: &str) -> Option<i32> {
+    let rest = file_name.strip_prefix("libcudart.so.")?;
+    let mut parts = rest.split('.');
+    let major: i32 = parts.next()?.parse().ok()?;
+    let minor: i32 = parts.next()?.parse().ok()?;
+    Some(major * 1000 + minor * 10)
+}
+
 /// Which interception layer saw the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Layer {
@@ -266,6 +276,14 @@ pub(crate) fn tail_fields(text: &str) -> Option<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn runtime_versions_from_file_names() {
+        assert_eq!(cudart_version_of("libcudart.so.13.0.96"), Some(13000));
+        assert_eq!(cudart_version_of("libcudart.so.12.9.79"), Some(12090));
+        assert_eq!(cudart_version_of("libcudart.so.13"), None, "the major alone is not a version");
+        assert_eq!(cudart_version_of("libcuda.so.1"), None);
+    }
     use crate::extent::HostSpan;
 
     fn finding(kind: RecordKind, outcome: Outcome) -> Finding<'static> {

@@ -34,6 +34,10 @@ impl Mode {
 pub trait SettingValue: Sized {
     /// The values accepted, for the help table and for messages.
     const VALUES: &'static str;
+    /// The same, with what `VALUES` cannot hold as a constant (a number's range).
+    fn values() -> String {
+        Self::VALUES.to_string()
+    }
     fn parse_value(text: &str) -> Option<Self>;
     fn show(&self) -> String;
 }
@@ -141,6 +145,9 @@ pub struct Bounded<const MIN: u64, const MAX: u64>(pub u64);
 
 impl<const MIN: u64, const MAX: u64> SettingValue for Bounded<MIN, MAX> {
     const VALUES: &'static str = "a number in range";
+    fn values() -> String {
+        format!("a number from {MIN} to {MAX}")
+    }
     fn parse_value(text: &str) -> Option<Self> {
         text.parse::<u64>().ok().filter(|v| (MIN..=MAX).contains(v)).map(Bounded)
     }
@@ -158,7 +165,7 @@ fn quote_if_needed(v: &str) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SettingInfo {
     pub name: &'static str,
-    pub values: &'static str,
+    pub values: String,
     pub default: String,
     pub help: &'static str,
 }
@@ -184,7 +191,7 @@ macro_rules! declare_settings {
             pub fn table() -> Vec<SettingInfo> {
                 vec![$( SettingInfo {
                     name: stringify!($name),
-                    values: <$ty as SettingValue>::VALUES,
+                    values: <$ty as SettingValue>::values(),
                     default: <$ty as SettingValue>::show(&$default),
                     help: $help,
                 } ),*]
@@ -214,9 +221,9 @@ macro_rules! declare_settings {
             }
 
             /// The values `key` accepts.
-            fn values_of(key: &str) -> &'static str {
-                $( if key == stringify!($name) { return <$ty as SettingValue>::VALUES; } )*
-                ""
+            fn values_of(key: &str) -> String {
+                $( if key == stringify!($name) { return <$ty as SettingValue>::values(); } )*
+                String::new()
             }
         }
     };
@@ -239,7 +246,10 @@ declare_settings! {
 }
 
 /// Frames that are never a site's location: pinguard, the C library, CUDA's runtime and
-/// driver (also linked statically into a program: `cudart::`, `cuda*`), the loader.
+/// driver (also linked statically into a program: `cudart::`, `cuda*`), the loader, and
+/// the header-only libraries compiled into a program (the C++ standard library, thrust,
+/// cub, CUTLASS/CuTe, Eigen), matched by namespace, so that a site's location is the
+/// program's own function that called them.
 pub const DEFAULT_SKIP_FRAMES: &[&str] = &[
     "*libpinguard*",
     "*/libc.so*",
@@ -252,6 +262,14 @@ pub const DEFAULT_SKIP_FRAMES: &[&str] = &[
     "cu[A-Z]*",
     "__cuda*",
     "libcudart_static_*",
+    "std::*",
+    "__gnu_cxx::*",
+    "thrust::*",
+    "cub::*",
+    "cuda::*",
+    "cutlass::*",
+    "cute::*",
+    "Eigen::*",
 ];
 
 /// The environment variable that holds the settings.
@@ -264,10 +282,79 @@ pub const MAX_MESSAGES: usize = 8;
 const QUOTE_CHARS: usize = 60;
 
 /// Why an entry was rejected.
-enum Problem {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
     NotKeyValue,
-    Unknown,
-    BadValue(String),
+    /// An unknown key, with the nearest known one if one is near.
+    Unknown {
+        key: String,
+        nearest: Option<&'static str>,
+    },
+    /// A known key with a value it does not take.
+    BadValue {
+        key: String,
+    },
+}
+
+/// A rejected entry: its text (quoted for a message) and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntryProblem {
+    pub entry: String,
+    pub problem: Problem,
+}
+
+impl EntryProblem {
+    /// Why, in words; `settings` are those in force after the whole string was read.
+    pub fn why(&self, settings: &Settings) -> String {
+        match &self.problem {
+            Problem::NotKeyValue => "expected key=value".to_string(),
+            Problem::Unknown { key, nearest: Some(n) } => format!("unknown setting {key} (did you mean {n}?)"),
+            Problem::Unknown { key, nearest: None } => {
+                format!("unknown setting {key} (known: {})", Settings::NAMES.join(", "))
+            }
+            Problem::BadValue { key } => format!(
+                "{key} takes {}; keeping {key}={}",
+                Settings::values_of(key).replace('`', ""),
+                settings.value_of(key).unwrap_or_default()
+            ),
+        }
+    }
+
+    /// `--mode abrot: mode takes off, log, abort`: the problem as the flag a user typed.
+    pub fn why_as_flag(&self) -> String {
+        match &self.problem {
+            Problem::BadValue { key } => format!("{key} takes {}", Settings::values_of(key).replace('`', "")),
+            _ => self.why(&Settings::default()),
+        }
+    }
+}
+
+/// The known setting nearest to `key` by edit distance, if it is near (at most a third
+/// of its letters, and at least one, differ).
+pub fn nearest_setting(key: &str) -> Option<&'static str> {
+    let key = key.to_ascii_lowercase().replace('-', "_");
+    Settings::NAMES
+        .iter()
+        .map(|n| (edit_distance(&key, n), *n))
+        .filter(|(d, n)| *d <= (n.len() / 3).max(1))
+        .min()
+        .map(|(_, n)| n)
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let here = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(here + 1);
+            prev = here;
+        }
+    }
+    row[b.len()]
 }
 
 impl Settings {
@@ -275,44 +362,42 @@ impl Settings {
     /// entries (at most [`MAX_MESSAGES`] plus one line counting the rest). Each message
     /// says what holds after the whole string was read.
     pub fn parse(options: &str) -> (Settings, Vec<String>) {
+        let (settings, problems, rejected) = Settings::parse_detailed(options);
+        let mut messages: Vec<String> = problems
+            .iter()
+            .map(|p| format!("ignoring {OPTIONS_VAR} entry '{}': {}", p.entry, p.why(&settings)))
+            .collect();
+        if rejected > MAX_MESSAGES {
+            messages.push(format!("ignoring {} more malformed {OPTIONS_VAR} entries", rejected - MAX_MESSAGES));
+        }
+        (settings, messages)
+    }
+
+    /// [`Settings::parse`] with the problems as data (at most [`MAX_MESSAGES`] of them)
+    /// and the number of entries rejected.
+    pub fn parse_detailed(options: &str) -> (Settings, Vec<EntryProblem>, usize) {
         let mut settings = Settings::default();
-        let mut problems: Vec<(String, Problem)> = Vec::new();
+        let mut problems: Vec<EntryProblem> = Vec::new();
         let mut rejected = 0usize;
         for entry in split_entries(options).iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
             let problem = match entry.split_once('=') {
                 None => Some(Problem::NotKeyValue),
                 Some((key, value)) => match settings.apply(key.trim(), unquote(value.trim())) {
                     Ok(()) => None,
-                    Err(true) => Some(Problem::BadValue(key.trim().to_string())),
-                    Err(false) => Some(Problem::Unknown),
+                    Err(true) => Some(Problem::BadValue { key: key.trim().to_string() }),
+                    Err(false) => {
+                        Some(Problem::Unknown { key: quote(key.trim()), nearest: nearest_setting(key.trim()) })
+                    }
                 },
             };
-            if let Some(p) = problem {
+            if let Some(problem) = problem {
                 rejected += 1;
                 if problems.len() < MAX_MESSAGES {
-                    problems.push((quote(entry), p));
+                    problems.push(EntryProblem { entry: quote(entry), problem });
                 }
             }
         }
-        let mut messages: Vec<String> = problems
-            .into_iter()
-            .map(|(entry, p)| {
-                let why = match p {
-                    Problem::NotKeyValue => "expected key=value".to_string(),
-                    Problem::Unknown => format!("unknown setting (known: {})", Settings::NAMES.join(", ")),
-                    Problem::BadValue(key) => format!(
-                        "{key} takes {}; keeping {key}={}",
-                        Settings::values_of(&key).replace('`', ""),
-                        settings.value_of(&key).unwrap_or_default()
-                    ),
-                };
-                format!("ignoring {OPTIONS_VAR} entry '{entry}': {why}")
-            })
-            .collect();
-        if rejected > MAX_MESSAGES {
-            messages.push(format!("ignoring {} more malformed {OPTIONS_VAR} entries", rejected - MAX_MESSAGES));
-        }
-        (settings, messages)
+        (settings, problems, rejected)
     }
 
     /// The settings as an options string that parses back to them.
@@ -362,7 +447,7 @@ pub fn markdown_table() -> String {
     let mut out = String::from("| setting | values | default | meaning |\n|---|---|---|---|\n");
     let cell = |text: &str| text.replace('|', "\\|");
     for s in Settings::table() {
-        out.push_str(&format!("| `{}` | {} | `{}` | {} |\n", s.name, cell(s.values), cell(&s.default), cell(s.help)));
+        out.push_str(&format!("| `{}` | {} | `{}` | {} |\n", s.name, cell(&s.values), cell(&s.default), cell(s.help)));
     }
     out
 }
@@ -396,7 +481,7 @@ mod tests {
         assert_eq!(p.len(), 4, "{p:?}");
         assert!(p[0].contains("mode takes off, log, abort"), "{}", p[0]);
         assert!(p[1].contains("expected key=value"));
-        assert!(p[2].contains("unknown setting (known: mode, halt_on_error, exitcode"), "{}", p[2]);
+        assert!(p[2].contains("unknown setting colour (known: mode, halt_on_error, exitcode"), "{}", p[2]);
         assert!(p[3].contains("summary takes 0, 1; keeping summary=1"), "{}", p[3]);
     }
 
@@ -485,6 +570,20 @@ mod tests {
         assert_eq!((s.stack_depth, s.exitcode), (Bounded(16), Bounded(23)));
         assert_eq!(p.len(), 2);
         assert!(p[0].ends_with("keeping stack_depth=16"), "{}", p[0]);
+    }
+
+    /// Range errors say the range; unknown keys near a known one say which.
+    #[test]
+    fn messages_say_the_range_and_the_nearest_setting() {
+        let (_, p) = Settings::parse("stack_depth=99");
+        assert!(p[0].contains("stack_depth takes a number from 1 to 64; keeping stack_depth=16"), "{}", p[0]);
+        let (_, p) = Settings::parse("min_byte=4096:halt_on_eror=1:zzz=1");
+        assert!(p[0].contains("unknown setting min_byte (did you mean min_bytes?)"), "{}", p[0]);
+        assert!(p[1].contains("(did you mean halt_on_error?)"), "{}", p[1]);
+        assert!(p[2].contains("unknown setting zzz (known:"), "{}", p[2]);
+        assert_eq!(nearest_setting("MODE"), Some("mode"));
+        assert_eq!(nearest_setting("mod"), Some("mode"));
+        assert_eq!(nearest_setting("x"), None);
     }
 
     proptest! {

@@ -6,6 +6,7 @@ use std::fmt::{self, Write};
 use std::num::NonZeroU32;
 use std::ops::Deref;
 
+use crate::cpp_name;
 use crate::glob;
 use crate::jsonl::{self, Object};
 
@@ -115,11 +116,29 @@ impl FrameInfo {
         }
     }
 
-    /// Is this frame one to pass over when looking for the user's code?
+    /// `main at app.cpp:12 (app+0x11b9)` with the function's name shortened
+    /// (`thrust::copy<…>(…)`): for titles, where the stack keeps [`FrameInfo::text`].
+    pub fn short_text(&self) -> String {
+        let module = self.module.as_deref().map(base_name).unwrap_or("?");
+        let place = format!("{module}+{:#x}", self.offset);
+        match (&self.function, &self.file, self.line) {
+            (Some(f), Some(file), Some(line)) => format!("{} at {file}:{line} ({place})", cpp_name::short(f)),
+            (Some(f), _, _) => format!("{} ({place})", cpp_name::short(f)),
+            _ => place,
+        }
+    }
+
+    /// Is this frame one to pass over when looking for the user's code? A function glob
+    /// matches the full name or its qualified name alone (`thrust::*` matches
+    /// `void thrust::copy<...>(...)`, and not `testSort(thrust::host_vector<...>&)`).
     pub fn skipped_by(&self, skip: &[String]) -> bool {
         let function = self.function.as_deref().unwrap_or("");
         let module = self.module.as_deref().unwrap_or("");
-        skip.iter().any(|g| (!function.is_empty() && glob::matches(g, function)) || glob::matches(g, module))
+        let path = if function.is_empty() { String::new() } else { cpp_name::path(function) };
+        skip.iter().any(|g| {
+            (!function.is_empty() && (glob::matches(g, function) || glob::matches(g, &path)))
+                || glob::matches(g, module)
+        })
     }
 
     pub fn write_json<W: Write>(&self, w: &mut W) -> fmt::Result {

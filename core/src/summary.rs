@@ -64,7 +64,7 @@ macro_rules! declare_counters {
 }
 
 declare_counters! {
-    checked, Checked: Always, "async copies checked";
+    checked, Checked: Always, "async copy checked|async copies checked";
     pageable, Pageable: Always, "pageable";
     straddles, Straddles: Always, "straddling a pinned edge";
     allowed, Allowed: Always, "allowed by attribute";
@@ -76,6 +76,9 @@ declare_counters! {
     disagreements, Disagreements: NonZero, "verdicts the driver disagreed with (verify_with_driver)";
     unwritten, Unwritten: NonZero, "lines not written (stderr replaced or closed)";
     slow_stacks, SlowStacks: NonZero, "finding stacks the caching unwinder could not follow (walked by the C library's, several microseconds each)";
+    report_lost, ReportLost: NonZero, "report record not written (a full disk or a write error)|report records not written (a full disk or a write error)";
+    unsettled, Unsettled: NonZero, "report line unfinished at exit (its copy may be in the summary, not yet in its site)|report lines unfinished at exit (their copies may be in the summary, not yet in their sites)";
+    unsited, Unsited: NonZero, "finding past the site table's capacity (counted, no site of its own)|findings past the site table's capacity (counted, no site of their own)";
 }
 
 impl SummaryCounts {
@@ -94,11 +97,23 @@ impl SummaryCounts {
         sites: u64,
         unknown_variant_names: &str,
     ) -> fmt::Result {
-        write!(w, "{LINE_PREFIX}summary (pid {pid}): {} findings at {sites} sites", self.findings())?;
+        let findings = self.findings();
+        write!(
+            w,
+            "{LINE_PREFIX}summary (pid {pid}): {findings} finding{} at {sites} site{}",
+            if findings == 1 { "" } else { "s" },
+            if sites == 1 { "" } else { "s" }
+        )?;
         for (name, value, words, shown) in self.fields() {
             if shown == Shown::NonZero && value == 0 {
                 continue;
             }
+            // `one|many` where the words change with the count.
+            let words = match words.split_once('|') {
+                Some((one, _)) if value == 1 => one,
+                Some((_, many)) => many,
+                None => words,
+            };
             write!(w, ", {value} {words}")?;
             if name == "unknown_variants" && !unknown_variant_names.is_empty() {
                 write!(w, " ({unknown_variant_names})")?;
@@ -164,7 +179,7 @@ mod tests {
         let c = SummaryCounts { checked: 3, pageable: 1, ..Default::default() };
         let line = c.render(9, 1, "");
         assert!(
-            line.starts_with("pinguard: summary (pid 9): 1 findings at 1 sites, 3 async copies checked, 1 pageable"),
+            line.starts_with("pinguard: summary (pid 9): 1 finding at 1 site, 3 async copies checked, 1 pageable"),
             "{line}"
         );
         assert!(!line.contains("driver disagreed"), "{line}");

@@ -255,7 +255,7 @@ fn run_with(
     let text = String::from_utf8_lossy(&output.stderr);
     let records = text.lines().filter_map(parse_record).collect();
     let summary = text.lines().find_map(SummaryLine::parse);
-    let report = merge::run(std::slice::from_ref(&report_dir))?;
+    let report = merge::run(std::slice::from_ref(&report_dir)).map_err(|e| std::io::Error::other(e.to_string()))?;
     let summaries = text.lines().filter_map(SummaryLine::parse).collect();
     Ok(Run { pid, output, records, summary, summaries, report, report_dir, timed_out, hang_stacks })
 }

@@ -39,6 +39,7 @@ fn main() {
             argv: &["app".into()],
             start_ms: 1,
             cuda_driver: Some(13000),
+            cuda_runtime: Some(13000),
             framework: "cuda",
             settings: "",
         };

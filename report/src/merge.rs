@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use crate::read::{self, Frame, Process};
+use crate::read::{self, Exec, ExecFailed, Frame, Invocation, Problem, Process, ReadError, Start, Unwatched};
 
 /// A site across the processes of a run.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -38,11 +38,11 @@ impl MergedSite {
 
     /// Where it is, briefly: `upload (app.cpp:12) <- main (app.cpp:40)`.
     pub fn short_where(&self) -> String {
-        let brief = |f: &Frame| match (&f.function, &f.file, f.line) {
+        let brief = |f: &Frame| match (f.short_function(), &f.file, f.line) {
             (Some(func), Some(file), Some(line)) => {
                 format!("{func} ({}:{line})", file.rsplit('/').next().unwrap_or(file))
             }
-            (Some(func), _, _) => func.clone(),
+            (Some(func), _, _) => func,
             _ => f.text(),
         };
         let Some(loc) = &self.location else {
@@ -61,14 +61,14 @@ impl MergedSite {
             return "(no stack)".into();
         };
         let caller = self.frames.iter().position(|f| f == loc).and_then(|i| self.frames.get(i + 1)).and_then(|f| {
-            f.function.as_deref().map(|func| match (&f.file, f.line) {
+            f.short_function().map(|func| match (&f.file, f.line) {
                 (Some(file), Some(line)) => format!("{func} ({}:{line})", file.rsplit('/').next().unwrap_or(file)),
-                _ => func.to_string(),
+                _ => func,
             })
         });
         match caller {
-            Some(c) => format!("{}, called from {c}", loc.text()),
-            None => loc.text(),
+            Some(c) => format!("{}, called from {c}", loc.short_text()),
+            None => loc.short_text(),
         }
     }
 }
@@ -76,7 +76,13 @@ impl MergedSite {
 /// The totals of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunTotals {
+    /// Process images pinguard watched: each that marked its start under `pinguard run`,
+    /// and each that wrote a report (made a CUDA call).
+    pub watched: usize,
+    /// Processes that wrote a report: they made a CUDA call.
     pub processes: usize,
+    /// Programs started in the run that pinguard did not watch.
+    pub unwatched: usize,
     /// Processes that ended without a summary (killed, or still running).
     pub unfinished: usize,
     pub checked: u64,
@@ -94,8 +100,19 @@ pub struct RunTotals {
 pub struct Run {
     pub processes: Vec<Process>,
     pub files: Vec<PathBuf>,
-    pub bad_lines: usize,
+    /// What is wrong with the files, each with its file and line.
+    pub problems: Vec<Problem>,
     pub unknown_schema: Option<u32>,
+    /// Process images that marked their start (under `pinguard run`).
+    pub starts: Vec<Start>,
+    /// Programs noted as about to start, and the notes of execs that failed.
+    pub execs: Vec<Exec>,
+    pub exec_failures: Vec<ExecFailed>,
+    /// What `pinguard run` ran, and its result (absent where no `pinguard run` wrote one).
+    pub invocation: Option<Invocation>,
+    /// What the user accepts (`--accept-partial`, `--allow-unwatched`): renderings read
+    /// the run as the gate does.
+    pub policy: crate::gate::Policy,
     /// Each site's stack, location and advice, kept once per fingerprint (processes' site
     /// records drop theirs once they are here): memory grows with processes times sites,
     /// never with records, and stacks are held once.
@@ -103,12 +120,23 @@ pub struct Run {
 }
 
 /// Reads every report among `paths` (files, or folders of `*.jsonl`).
-pub fn run(paths: &[PathBuf]) -> std::io::Result<Run> {
-    let mut r = Run { files: read::files_in(paths)?, ..Default::default() };
+pub fn run(paths: &[PathBuf]) -> Result<Run, ReadError> {
+    let files = read::files_in(paths).map_err(|e| ReadError::Io(paths.first().cloned().unwrap_or_default(), e))?;
+    let mut r = Run { files, ..Default::default() };
     for f in r.files.clone() {
         let mut got = read::file(&f)?;
-        r.bad_lines += got.bad_lines;
+        r.problems.append(&mut got.problems);
         r.unknown_schema = r.unknown_schema.or(got.unknown_schema);
+        r.starts.append(&mut got.starts);
+        r.execs.append(&mut got.execs);
+        r.exec_failures.append(&mut got.exec_failures);
+        if got.invocation.is_some() {
+            r.invocation = got.invocation.take();
+        }
+        if let Some(inv) = &r.invocation {
+            r.policy.accept_partial |= inv.accept_partial;
+            r.policy.allow_unwatched |= inv.allow_unwatched;
+        }
         for p in &mut got.processes {
             for s in p.sites.values_mut() {
                 let shared = Shared {
@@ -133,6 +161,27 @@ struct Shared {
 }
 
 impl Run {
+    /// The gate's reading of this run ([`crate::gate::Outcome::recorded`]).
+    pub fn outcome(&self) -> crate::gate::Outcome {
+        crate::gate::Outcome::recorded(self, self.policy)
+    }
+
+    /// Makes every source path under `root` relative to it, in every frame (locations
+    /// and stacks), so that every format shows the same paths.
+    pub fn relativize(&mut self, root: &std::path::Path) {
+        let rel = |f: &mut Frame| {
+            if let Some(file) = &f.file
+                && let Ok(r) = std::path::Path::new(file).strip_prefix(root)
+            {
+                f.file = Some(r.to_string_lossy().into_owned());
+            }
+        };
+        for s in self.stacks.values_mut() {
+            s.frames.iter_mut().for_each(rel);
+            s.location.iter_mut().for_each(rel);
+        }
+    }
+
     /// A site's stack and location as its first record gave them.
     pub fn stack_of(&self, fingerprint: &str) -> (&[Frame], Option<&Frame>) {
         self.stacks.get(fingerprint).map(|s| (&s.frames[..], s.location.as_ref())).unwrap_or((&[], None))
@@ -213,8 +262,65 @@ impl Run {
         sites
     }
 
+    /// Process images pinguard watched: those that marked their start, and those that
+    /// wrote a report (a forked child that made CUDA calls writes one, no mark).
+    pub fn watched_images(&self) -> usize {
+        let mut iids: BTreeSet<&str> = self.starts.iter().map(|s| s.iid.as_str()).collect();
+        iids.extend(self.processes.iter().map(|p| p.iid.as_str()));
+        iids.len()
+    }
+
+    /// Programs started that pinguard did not watch. `pinguard run`'s own record lists
+    /// them with their reasons; without one, they are the exec notes no start answers
+    /// (plus `main`, the program `pinguard run` started, when it is given).
+    pub fn unwatched(&self, main: Option<&Exec>) -> Vec<Unwatched> {
+        if let (Some(inv), None) = (&self.invocation, main) {
+            return inv.unwatched.clone();
+        }
+        let failed: BTreeSet<(u32, u64)> = self.exec_failures.iter().map(|f| (f.pid, f.mono_ns)).collect();
+        let mut execs: Vec<&Exec> =
+            self.execs.iter().filter(|e| !failed.contains(&(e.pid, e.mono_ns))).chain(main).collect();
+        execs.sort_by_key(|e| e.mono_ns);
+        let mut starts: Vec<&Start> = self.starts.iter().collect();
+        starts.sort_by_key(|s| s.mono_ns);
+        let mut taken = vec![false; starts.len()];
+        let mut out = Vec::new();
+        for e in execs {
+            let answered = starts.iter().enumerate().position(|(i, s)| {
+                !taken[i]
+                    && s.pid == e.pid
+                    && (s.host == e.host || s.host.is_empty() || e.host.is_empty())
+                    && s.mono_ns >= e.mono_ns
+            });
+            match answered {
+                Some(i) => taken[i] = true,
+                None => out.push(Unwatched {
+                    pid: e.pid,
+                    host: e.host.clone(),
+                    path: e.path.clone(),
+                    reason: match (e.preload, e.run) {
+                        (false, _) => {
+                            "its environment no longer preloads pinguard (LD_PRELOAD was cleared or replaced)".into()
+                        }
+                        (true, false) => {
+                            "its environment no longer names the run folder (PINGUARD_RUN_DIR was removed)".into()
+                        }
+                        _ => String::new(),
+                    },
+                    could_use_cuda: true,
+                }),
+            }
+        }
+        out
+    }
+
     pub fn totals(&self) -> RunTotals {
-        let mut t = RunTotals { processes: self.processes.len(), ..Default::default() };
+        let mut t = RunTotals {
+            watched: self.watched_images(),
+            processes: self.processes.len(),
+            unwatched: self.unwatched(None).len(),
+            ..Default::default()
+        };
         for p in &self.processes {
             match &p.summary {
                 Some(s) => {

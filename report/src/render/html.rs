@@ -6,7 +6,9 @@ use std::fmt::Write as _;
 
 use pinguard_core::site::{human_bytes, human_ns};
 
+use crate::gate::Verdict;
 use crate::merge::Run;
+use crate::read::plural;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -29,6 +31,11 @@ code, pre { font: 12px/1.4 ui-monospace, monospace; }
 pre { margin: 6px 0 0; white-space: pre-wrap; color: #4a5568; }
 svg text { font: 12px system-ui, sans-serif; fill: #1d2430; }
 rect.bar { fill: #dd6b20; }
+dl.about { display: flex; flex-wrap: wrap; gap: 4px 24px; margin: 8px 0; }
+dl.about dt { color: #4a5568; font-size: 12px; } dl.about dd { margin: 0; }
+.result { font-size: 16px; font-weight: 600; padding: 8px 12px; border-radius: 4px; display: inline-block; }
+.result.good { background: #e6fffa; color: #234e52; } .result.bad { background: #fff5f5; color: #9b2c2c; }
+ul.problems { color: #9b2c2c; }
 "#;
 
 const SCRIPT: &str = r#"
@@ -53,7 +60,7 @@ document.querySelectorAll('#sites th').forEach(function (th, col) {
 fn chart(run: &Run) -> String {
     let sites: Vec<_> = run.sites().into_iter().filter(|s| s.is_finding()).take(15).collect();
     if sites.is_empty() {
-        return String::from("<p>No finding: nothing to chart.</p>");
+        return String::from("<p>No findings: nothing to chart.</p>");
     }
     let max = sites.iter().map(|s| s.blocked_ns_total).max().unwrap_or(1).max(1) as f64;
     let (label_w, bar_w, row_h) = (420.0, 480.0, 24.0);
@@ -84,6 +91,52 @@ fn chart(run: &Run) -> String {
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The head of the page: what was run, the gate's result, and what was not watched or
+/// is not whole.
+fn head(run: &Run) -> String {
+    let a = super::about(run);
+    let o = run.outcome();
+    let t = run.totals();
+    let mut out = String::from("<dl class=\"about\">");
+    for (k, v) in [
+        ("command", &a.command),
+        ("host", &a.host),
+        ("started", &a.started),
+        ("duration", &a.duration),
+        ("ended with", &a.exit),
+        ("pinguard", &a.pinguard),
+        ("CUDA", &a.cuda),
+    ] {
+        if !v.is_empty() {
+            let _ = write!(out, "<div><dt>{k}</dt><dd><code>{}</code></dd></div>", esc(v));
+        }
+    }
+    out.push_str("</dl>");
+    let (class, words) = match o.verdict {
+        Verdict::Findings => {
+            ("bad", format!("{} at {}", plural(t.findings, "finding"), plural(t.sites as u64, "site")))
+        }
+        Verdict::NotWatched => {
+            ("bad", "Not watched: a program ran without pinguard, so its copies were not checked".into())
+        }
+        Verdict::Incomplete => ("bad", "Incomplete: a report is not whole, so a finding may be missing".into()),
+        Verdict::Clean if t.checked == 0 => ("good", "No findings: no async copies were made".into()),
+        Verdict::Clean => ("good", format!("No findings: {} checked", plural(t.checked, "async copy"))),
+    };
+    let _ = write!(out, r#"<p id="result" class="result {class}">{}</p>"#, esc(&words));
+    let mut items = String::new();
+    for u in o.failing_unwatched.iter().chain(&o.other_unwatched) {
+        let _ = write!(items, "<li>not watched: pid {} <code>{}</code>: {}</li>", u.pid, esc(&u.path), esc(&u.reason));
+    }
+    for p in o.failing_problems.iter().chain(&o.accepted_problems) {
+        let _ = write!(items, "<li>report not whole: {}</li>", esc(&p.text()));
+    }
+    if !items.is_empty() {
+        let _ = write!(out, r#"<ul class="problems">{items}</ul>"#);
+    }
+    out
 }
 
 pub fn render(run: &Run) -> String {
@@ -117,8 +170,9 @@ pub fn render(run: &Run) -> String {
         page,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pinguard report</title><style>{STYLE}</style></head><body>
 <h1>pinguard: asynchronous CUDA copies from pageable host memory</h1>
+{head}
 <p class="lead">A pageable "async" copy is not asynchronous: CUDA stages it through a pinned buffer, so the call keeps the host thread blocked until the stream drains and the copy ends, and the copy runs at about 1/8 of pinned bandwidth. Each row is one place in the code that made such copies; click a column to sort, a place to see its stack and the fix.</p>
-<div class="totals"><div><b id="findings">{findings}</b>findings</div><div><b id="sites-count">{sites}</b>sites</div><div><b>{blocked}</b>host time blocked</div><div><b>{bytes}</b>copied from pageable memory</div><div><b>{checked}</b>async copies checked</div><div><b>{processes}</b>processes</div></div>
+<div class="totals"><div><b id="findings">{findings}</b>findings</div><div><b id="sites-count">{sites}</b>sites</div><div><b>{blocked}</b>host time blocked</div><div><b>{bytes}</b>copied from pageable memory</div><div><b>{checked}</b>async copies checked</div><div><b>{processes}</b>processes watched</div></div>
 <h2>Host time blocked, by site</h2>
 {chart}
 <h2>Sites</h2>
@@ -131,8 +185,9 @@ pub fn render(run: &Run) -> String {
         blocked = human_ns(t.blocked_ns),
         bytes = human_bytes(t.bytes),
         checked = t.checked,
-        processes = t.processes,
+        processes = t.watched,
         chart = chart(run),
+        head = head(run),
     );
     page
 }

@@ -1,4 +1,5 @@
-//! The run as one JSON document, for tools: totals, processes, merged sites.
+//! The run as one JSON document, for tools: what was run, the gate's result, totals,
+//! processes, merged sites, and what was not watched or is not whole.
 
 use serde_json::json;
 
@@ -11,18 +12,25 @@ pub fn value(run: &Run) -> serde_json::Value {
         .map(|p| {
             json!({
                 "pid": p.pid, "ppid": p.ppid, "host": p.host, "exe": p.exe, "argv": p.argv,
-                "framework": p.framework, "cuda_driver": p.cuda_driver, "settings": p.settings,
+                "framework": p.framework, "cuda_driver": p.cuda_driver, "cuda_runtime": p.cuda_runtime,
+                "settings": p.settings,
                 "end": p.summary.as_ref().map(|s| s.end.clone()),
                 "counts": p.summary.as_ref().map(|s| s.counts.clone()),
                 "report": p.file,
             })
         })
         .collect();
+    let outcome = run.outcome();
     json!({
-        "pinguard": env!("CARGO_PKG_VERSION"),
+        "pinguard": pinguard_core::VERSION_AND_COMMIT,
         "schema": pinguard_core::events::SCHEMA,
+        "about": super::about(run),
+        "invocation": run.invocation,
+        "result": outcome.verdict,
+        "outcome": outcome,
         "totals": run.totals(),
         "processes": processes,
+        "started": run.starts,
         "sites": run.sites(),
     })
 }

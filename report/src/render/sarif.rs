@@ -141,6 +141,7 @@ pub fn value(run: &Run, source_root: &Path) -> Value {
         })
         .collect();
     let results: Vec<Value> = run.sites().iter().filter(|s| s.is_finding()).map(|s| result(s, source_root)).collect();
+    let invocations = vec![invocation(run)];
     let mut root_uri = format!("file://{}", uri_path(&source_root.to_string_lossy()));
     if !root_uri.ends_with('/') {
         root_uri.push('/');
@@ -155,9 +156,66 @@ pub fn value(run: &Run, source_root: &Path) -> Value {
                 "rules": rules,
             }},
             "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
+            "invocations": invocations,
             "results": results,
         }],
     })
+}
+
+/// `2026-12-06T01:02:03.456Z`.
+fn utc(ms: u64) -> String {
+    let (d, t) = super::civil(ms / 1000);
+    format!("{d}T{t}.{:03}Z", ms % 1000)
+}
+
+/// What was run, and how it went: SARIF's `invocation`. `executionSuccessful` is false
+/// where the run was not watched or a report is not whole (the tool could not do its
+/// job), each said in a notification.
+fn invocation(run: &Run) -> Value {
+    let o = run.outcome();
+    let a = super::about(run);
+    let mut notes: Vec<Value> = Vec::new();
+    for u in &o.failing_unwatched {
+        notes.push(json!({ "level": "error", "message": { "text": format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason) } }));
+    }
+    for u in &o.other_unwatched {
+        notes.push(json!({ "level": "note", "message": { "text": format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason) } }));
+    }
+    for p in &o.failing_problems {
+        notes.push(json!({ "level": "error", "message": { "text": format!("report not whole: {}", p.text()) } }));
+    }
+    for p in &o.accepted_problems {
+        notes.push(
+            json!({ "level": "warning", "message": { "text": format!("partial report accepted: {}", p.text()) } }),
+        );
+    }
+    let mut inv = json!({
+        "executionSuccessful": !o.not_watched() && !o.incomplete(),
+        "toolExecutionNotifications": notes,
+        "properties": {
+            "result": o.verdict.name(),
+            "pinguard": a.pinguard,
+            "cuda": a.cuda,
+            "processesWatched": run.totals().watched,
+        },
+    });
+    if let Some(i) = &run.invocation {
+        inv["commandLine"] = json!(a.command);
+        inv["arguments"] = json!(i.argv);
+        inv["startTimeUtc"] = json!(utc(i.start_ms));
+        inv["endTimeUtc"] = json!(utc(i.end_ms));
+        inv["machine"] = json!(i.host);
+        if let Some(code) = i.exit.code {
+            inv["exitCode"] = json!(code);
+        }
+        if let Some(sig) = i.exit.signal {
+            inv["exitSignalNumber"] = json!(sig);
+        }
+        if !i.cwd.is_empty() {
+            inv["workingDirectory"] = json!({ "uri": format!("file://{}", uri_path(&i.cwd)) });
+        }
+    }
+    inv
 }
 
 pub fn render(run: &Run, source_root: &Path) -> String {

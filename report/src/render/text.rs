@@ -1,49 +1,92 @@
-//! The run as text, for a terminal or a CI log.
+//! The run as text, for a terminal or a CI log: the totals, the costliest sites, every
+//! program pinguard did not watch and every report that is not whole, one line each.
+//! Text from the reports is escaped: a report cannot drive the terminal.
 
 use std::fmt::Write as _;
 
 use pinguard_core::site::{human_bytes, human_ns};
 
 use crate::merge::Run;
+use crate::read::plural;
 
-/// The merged summary: totals, then the sites by host time blocked.
+/// `s` with control characters written as `\xNN` (a report's text may hold any).
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                let _ = write!(out, "\\x{byte:02x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The merged summary: totals, then the sites by host time blocked, then what was not
+/// watched and what is not whole.
 pub fn render(run: &Run, top: usize) -> String {
     let t = run.totals();
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "pinguard: run summary: {} processes, {} async copies checked, {} findings ({} pageable, {} straddling a pinned edge) at {} sites, host blocked {} in all{}",
-        t.processes,
-        t.checked,
-        t.findings,
+        "pinguard: run summary: {}, {} checked, {} ({} pageable, {} straddling a pinned edge) at {}, host blocked {} in all{}",
+        super::processes_line(run),
+        plural(t.checked, "async copy"),
+        plural(t.findings, "finding"),
         t.pageable,
         t.straddles,
-        t.sites,
+        plural(t.sites as u64, "site"),
         human_ns(t.blocked_ns),
         if t.suppressed > 0 { format!(", {} suppressed", t.suppressed) } else { String::new() }
     );
-    if t.unfinished > 0 {
-        let _ = writeln!(
-            out,
-            "pinguard: {} processes ended without a summary (killed?): their counts are partial",
-            t.unfinished
-        );
-    }
     for (i, s) in run.sites().iter().filter(|s| s.is_finding()).take(top).enumerate() {
         let _ = writeln!(
             out,
-            "pinguard:   {}. {} {} {} in {}: {} copies, {}, host blocked {} (at most {} once), {} processes",
+            "pinguard:   {}. {} {} {} in {}: {}, {}, host blocked {} (at most {} once), {}",
             i + 1,
             s.kind,
             s.dir,
             s.apis.iter().cloned().collect::<Vec<_>>().join("/"),
-            s.where_text(),
-            s.count,
+            escape(&s.where_text()),
+            plural(s.count, "copy"),
             human_bytes(s.bytes_total),
             human_ns(s.blocked_ns_total),
             human_ns(s.blocked_ns_max),
-            s.pids.len()
+            plural(s.pids.len() as u64, "process")
         );
     }
+    let o = run.outcome();
+    for u in &o.failing_unwatched {
+        let _ = writeln!(
+            out,
+            "pinguard: not watched: pid {} {}: {}",
+            u.pid,
+            escape(&u.path),
+            escape(or_unknown(&u.reason))
+        );
+    }
+    for u in &o.other_unwatched {
+        let why = if u.could_use_cuda { "allowed" } else { "could not use CUDA" };
+        let _ = writeln!(
+            out,
+            "pinguard: not watched ({why}): pid {} {}: {}",
+            u.pid,
+            escape(&u.path),
+            escape(or_unknown(&u.reason))
+        );
+    }
+    for p in &o.failing_problems {
+        let _ = writeln!(out, "pinguard: report not whole: {}", escape(&p.text()));
+    }
+    for p in &o.accepted_problems {
+        let _ = writeln!(out, "pinguard: partial report accepted (--accept-partial): {}", escape(&p.text()));
+    }
     out
+}
+
+fn or_unknown(s: &str) -> &str {
+    if s.is_empty() { "reason unknown" } else { s }
 }
