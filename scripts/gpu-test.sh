@@ -14,8 +14,9 @@
 #    .gpu/cu12.tar.xz), dynamic and static runtime, on the real driver;
 # 5. pinguard run as CI uses it: a static-runtime app, a program that forks and execs
 #    CUDA children, a PyTorch training script whose DataLoader does not pin memory, each
-#    with --error-exitcode 3; the SARIF and HTML of the last one; and the caching
-#    unwinder against the C library's (scripts/compare_stacks.py);
+#    with --error-exitcode 3; the SARIF and HTML of the last one; the caching unwinder
+#    against the C library's (scripts/compare_stacks.py); the gate (a static program is
+#    not watched, a clean one renders empty SARIF); a thrust sort's site and title;
 # 6. the reliability scenarios (fork, exec, signals, exit, stress) on nvcc builds.
 # PARTS (comma list of manifest,differential,scenarios,cuda12,run,reliability; default
 # all) picks parts, so that a long run can be split. Logs go to $OUT (or
@@ -141,8 +142,35 @@ unwind_case torch_pageable --allow-slow -- python3 scripts/gpu_scenarios.py torc
 # One report per process that made a CUDA call pinguard saw: the parent and the
 # posix_spawn, vfork+exec and system children (a forked child's calls are refused by the
 # static runtime before they reach the driver, so it has none).
-procs=$(ls "$out/run-spawner" | wc -l)
+procs=$(grep -l '"event":"process"' "$out"/run-spawner/*.jsonl | wc -l)
 if [ "$procs" -eq 4 ]; then echo "PASS run spawner: one report per process that used CUDA (4)"; pass 1; else echo "FAIL run spawner: $procs reports, expected 4"; fail 1; fi
+# The gate never fails open (issue 23): a static program is not watched (exit 69); a
+# clean program leaves a run that renders as valid, empty SARIF; PyTorch's run is
+# watched (a static helper it starts, such as ldconfig, is noted, not failing).
+printf 'int main(void) { return 0; }\n' > "$out/static_c.c" && gcc -static -O1 "$out/static_c.c" -o build/gpu/static_c
+expect_run static_c 69 build/gpu/static_c
+grep -q 'static binary' "$out/run-static_c.log" && { echo "PASS run static_c: says static binary"; pass 1; } ||
+    { echo "FAIL run static_c: no reason given"; fail 1; }
+expect_run clean_true 0 true
+if "$pg" report "$out/run-clean_true" --format sarif --fail-on-findings -o "$out/clean.sarif" &&
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); r=d["runs"][0]; assert r["results"]==[] and r["invocations"][0]["executionSuccessful"]' "$out/clean.sarif"; then
+    echo "PASS run clean_true: valid empty SARIF"; pass 1
+else echo "FAIL run clean_true: SARIF"; fail 1; fi
+if grep -q 'result: NOT WATCHED' "$out/run-torch_dataloader.log"; then echo "FAIL torch_dataloader: not watched"; fail 1; else pass 1; fi
+grep 'not watched' "$out/run-torch_dataloader.log" | head -n 3
+# Names a person can read: a thrust sort's site is the program's own testSort, its
+# title short (thrust's template arguments elided).
+if nvcc -O2 -lineinfo test-apps/gpu/thrust_sort.cu -o build/gpu/thrust_sort > "$out/thrust-build.log" 2>&1; then
+    expect_run thrust_sort 3 build/gpu/thrust_sort
+    site=$(grep -E '^pinguard:   1\. ' "$out/run-thrust_sort.log" | head -n 1)
+    if [[ "$site" == *" in testSort("* ]] && [ "${#site}" -lt 400 ]; then
+        echo "PASS thrust_sort: the site is testSort, ${#site} characters: $site"; pass 1
+    else
+        echo "FAIL thrust_sort: ${#site} characters: ${site:0:600}"; fail 1
+    fi
+else
+    echo "FAIL thrust_sort: nvcc failed"; tail -n 5 "$out/thrust-build.log"; fail 1
+fi
 fi
 
 if want reliability; then
