@@ -78,11 +78,17 @@ compile() {
     local build=${1#reliability/} app=$2 src="$apps/$2.cpp" dst="$out/$1/${2#reliability/}"
     local pt=()
     grep -q 'define CUDA_API_PER_THREAD_DEFAULT_STREAM' "$src" && pt=(--default-stream per-thread)
+    # `// link: NAME` in a scenario: it needs test-apps/reliability/lib/NAME.cpp, built
+    # beside it as libNAME.so (runtime linked as a shared library), found through $ORIGIN.
+    local link=()
+    for lib in $(sed -n 's|^//   link: ||p' "$src"); do
+        link+=(-L"$(dirname "$dst")" -l"$lib" -Wl,-rpath,'$ORIGIN')
+    done
     if [ "$toolchain" = nvcc ]; then
         local base=(-std=c++17 -O1 -I"$apps" -Xcompiler -Wno-attributes,-Wno-deprecated-declarations)
         case $build in
-            dynamic) nvcc -x cu "${base[@]}" "${pt[@]}" -cudart shared "$src" -o "$dst" -lpthread ;;
-            static)  nvcc -x cu "${base[@]}" "${pt[@]}" -cudart static "$src" -o "$dst" -lpthread ;;
+            dynamic) nvcc -x cu "${base[@]}" "${pt[@]}" -cudart shared "$src" -o "$dst" "${link[@]}" -lpthread ;;
+            static)  nvcc -x cu "${base[@]}" "${pt[@]}" -cudart static "$src" -o "$dst" "${link[@]}" -lpthread ;;
             driver)  nvcc -x c++ "${base[@]}" -DTK_DRIVER "$src" -o "$dst" -lcuda -lpthread ;;
             dlsym)   nvcc -x c++ "${base[@]}" -DTK_DLSYM "$src" -o "$dst" -ldl -lpthread ;;
         esac
@@ -90,8 +96,8 @@ compile() {
         local base=(-std=c++17 -O1 -g -Wall -Wno-attributes -Wno-deprecated-declarations -Wno-unused-variable -I"$apps" -I"$CUDA_INCLUDE")
         local fk="$out/fakecuda"
         case $build in
-            dynamic) g++ "${base[@]}" "$src" -o "$dst" -L"$fk" -lcudart -lpthread ;;
-            static)  g++ "${base[@]}" "$src" -o "$dst" "$fk/libfakecudart_static.a" -ldl -lpthread ;;
+            dynamic) g++ "${base[@]}" "$src" -o "$dst" "${link[@]}" -L"$fk" -lcudart -lpthread ;;
+            static)  g++ "${base[@]}" "$src" -o "$dst" "${link[@]}" "$fk/libfakecudart_static.a" -ldl -lpthread ;;
             driver)  g++ "${base[@]}" -DTK_DRIVER "$src" -o "$dst" -L"$fk" -lcuda -lpthread ;;
             dlsym)   g++ "${base[@]}" -DTK_DLSYM "$src" -o "$dst" -ldl -lpthread ;;
         esac
@@ -99,6 +105,22 @@ compile() {
 }
 export -f compile
 export toolchain apps out CUDA_INCLUDE
+
+# The scenarios' libraries (test-apps/reliability/lib/*.cpp), before the apps that link
+# them, in both reliability builds: each reaches the driver by dlopen + dlsym (the test
+# kit's dlsym backend), so that it links no runtime of its own beside the program's.
+for f in "$apps"/reliability/lib/*.cpp; do
+    [ -e "$f" ] || continue
+    name=$(basename "$f" .cpp)
+    for b in dynamic static; do
+        dst="$out/reliability/$b/lib$name.so"
+        if [ "$toolchain" = nvcc ]; then
+            nvcc -x c++ -std=c++17 -O1 -DTK_DLSYM -I"$apps" -Xcompiler -fPIC,-Wno-attributes -shared "$f" -o "$dst" -ldl
+        else
+            g++ -std=c++17 -O1 -g -fPIC -shared -DTK_DLSYM -Wno-attributes -Wno-deprecated-declarations -I"$apps" -I"$CUDA_INCLUDE" "$f" -o "$dst" -ldl
+        fi
+    done
+done
 
 echo "$plan" | xargs -P "$jobs" -L 1 bash -c 'compile "$0" "$1"' || {
     echo "build-test-apps: some apps failed to build" >&2

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Cheap guards on the preload library's source, run in CI:
-# - one constructor, in src/lifecycle.rs, that registers the fork handlers and writes
-#   the run mark (run_marks::at_load: system calls on stack buffers) and nothing else
+# - one constructor, in src/lifecycle.rs, that registers the fork handlers, notes fd 2's
+#   identity and writes the run mark (system calls on stack buffers) and nothing else
 #   (pinguard initialises lazily on its first hooked call), and one destructor there;
 # - no call of the public dlsym (our own hook) and no crate that makes one;
 # - exports come only from the hook declarations (src/hooks.rs), the dlsym trampoline
@@ -23,7 +23,8 @@ if [ "$(grep -c 'link_section = ".init_array"' src/lifecycle.rs)" != 1 ] ||
 fi
 # The constructor's body: pthread_atfork, the run mark, and nothing else.
 body=$(awk '/extern "C" fn at_load\(\)/ {on=1; next} on && /^}/ {exit} on' src/lifecycle.rs |
-    grep -vE '^\s*//' | grep -v 'pthread_atfork' | grep -vx '\s*run_marks::at_load();' | tr -d '[:space:]' || true)
+    grep -vE '^\s*//' | grep -v 'pthread_atfork' | grep -vxE '\s*(run_marks::at_load|sink::note_stderr_at_load)\(\);' |
+    grep -vx '\s*process::set_child_reset(after_fork_in_child);' | tr -d '[:space:]' || true)
 if [ -n "$body" ]; then
     echo "check-guards: the constructor does more than register fork handlers and write the run mark: $body" >&2
     fail=1

@@ -12,7 +12,7 @@
 //! gets a moment to finish it, so the summary counts it and comes after it.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pinguard_core::events;
@@ -45,6 +45,8 @@ impl End {
 static DONE: AtomicBool = AtomicBool::new(false);
 static CLOSING: AtomicBool = AtomicBool::new(false);
 static SAYING: AtomicBool = AtomicBool::new(false);
+/// The summary has been said in full: a line about later calls may follow it.
+static SAID: AtomicBool = AtomicBool::new(false);
 
 /// Has the summary begun? Hooks then pass calls through without reporting.
 pub fn closing() -> bool {
@@ -65,6 +67,10 @@ const TOP_SITES: usize = 5;
 
 /// Writes the summary and the report's final records, once.
 pub fn finish(end: End) {
+    if process::forked_unseen() {
+        // A raw fork's child that made no CUDA call: none of the counts are its own.
+        process::reset_unseen_fork();
+    }
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -129,6 +135,7 @@ pub fn finish(end: End) {
     // stderr: the summary line and the sites that cost the most.
     let said_anything = counts.checked > 0 || counts.unknown_variants > 0 || sites > 0;
     if !process.settings.summary || !said_anything {
+        SAID.store(true, Ordering::SeqCst);
         return;
     }
     let mut line = FixedBuf::<2048>::new();
@@ -159,6 +166,7 @@ pub fn finish(end: End) {
         }
         emit(&mut line);
     }
+    SAID.store(true, Ordering::SeqCst);
 }
 
 /// Writes a buffered line to stderr (cut with `...` if it did not fit) and clears it.
@@ -173,8 +181,35 @@ fn emit<const N: usize>(line: &mut FixedBuf<N>) {
     line.clear();
 }
 
+/// Watched calls made once the summary had begun (threads racing exit, and other
+/// libraries' destructors, which the C library runs after pinguard's when it finalises a
+/// library the program needs after a preloaded one): not checked, since the summary must
+/// stay last; counted, said once, and written to the report as a `late` record.
+static LATE: AtomicU64 = AtomicU64::new(0);
+
+/// A watched call after the summary began. No allocation, no lock.
+pub fn late_call(hook: &str) {
+    let n = LATE.fetch_add(1, Ordering::Relaxed) + 1;
+    if n == 1 && SAID.load(Ordering::SeqCst) {
+        let mut line = FixedBuf::<512>::new();
+        let _ = write!(
+            line,
+            "{LINE_PREFIX}{hook} was called after the summary (by an exit-time destructor, or a thread still running at exit): not checked; such calls are counted in the report"
+        );
+        emit(&mut line);
+    }
+    let mut iid = FixedBuf::<24>::new();
+    let _ = write!(iid, "{:016x}", process::iid());
+    let mut rec = FixedBuf::<256>::new();
+    if events::write_late(&mut rec, iid.as_str(), std::process::id(), n).is_ok() && rec.write_char('\n').is_ok() {
+        sink::record_to_open_report(rec.as_bytes());
+    }
+}
+
 /// In a freshly forked child: its summary is still to come.
 pub fn reset_in_child() {
+    LATE.store(0, Ordering::Relaxed);
+    SAID.store(false, Ordering::Relaxed);
     DONE.store(false, Ordering::Relaxed);
     CLOSING.store(false, Ordering::Relaxed);
     SAYING.store(false, Ordering::Relaxed);

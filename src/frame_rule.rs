@@ -90,11 +90,15 @@ pub fn packed_rbp_saved_at(word: u64) -> Option<isize> {
 /// module's unwind tables, and allocates: once per address, never on the hot path.
 pub fn rule_for(address: usize) -> FrameRule {
     // Allocated here, not under the loader's lock that `visit` runs with.
-    let mut search = Search { address, rule: FrameRule::Unsupported, context: Box::new(UnwindContext::new()) };
+    let mut search =
+        Search { address, rule: FrameRule::Unsupported, context: Box::new(UnwindContext::new()), slept: false };
     // SAFETY: `visit` reads the info glibc passes and writes only through `data`, which
     // points to `search` for the whole call. glibc holds its loader lock across the
     // callbacks, so the module whose tables `visit` reads cannot be unloaded meanwhile.
-    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut c_void) };
+    // A fork waits for it to end (`loader_call`).
+    crate::symbols::loader_call(|| unsafe {
+        libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search as *mut c_void)
+    });
     search.rule
 }
 
@@ -102,12 +106,26 @@ struct Search {
     address: usize,
     rule: FrameRule,
     context: Box<UnwindContext<usize>>,
+    /// The test-only delay was taken ([`test_slow_rules`]).
+    slept: bool,
+}
+
+/// Debug builds only: `PINGUARD_TEST_SLOW_RULES` holds every rule lookup 20 ms inside
+/// the loader's lock, so that a test can fork while another thread is in there.
+fn test_slow_rules() {
+    if cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_RULES").is_some() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 unsafe extern "C" fn visit(info: *mut libc::dl_phdr_info, _size: usize, data: *mut c_void) -> i32 {
     // SAFETY: glibc passes a valid info for the duration of the call; data is the Search
     // that rule_for passed and nothing else touches it meanwhile.
     let (info, search) = unsafe { (&*info, &mut *(data as *mut Search)) };
+    if !search.slept {
+        search.slept = true;
+        test_slow_rules(); // once a lookup, inside the loader's lock
+    }
     // SAFETY: dlpi_phdr holds dlpi_phnum program headers.
     let headers = unsafe { std::slice::from_raw_parts(info.dlpi_phdr, info.dlpi_phnum as usize) };
     let base = info.dlpi_addr as usize;

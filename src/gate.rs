@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::settings::Mode;
 
+use pinguard_core::summary::Counter;
+
 use crate::counters::{self, Here};
 use crate::hook_table::Scope;
 use crate::process::{self, Process};
-use crate::sink::line as write_line;
-use crate::{finish, report_file};
+use crate::sink::{OnceNote, line as write_line};
+use crate::{finish, memory, report_file};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -66,7 +68,8 @@ impl Drop for Frame {
 /// crashes `exit` (seen under load: `sigterm_exit`, 2 runs in about 1 000). A lookup
 /// loads the root only when the hashed table cannot answer, and a release always does,
 /// so the root is loaded here (`at_base`), not left to a lookup. Blocked signals wait
-/// until the mask is restored; two system calls, once per thread.
+/// until the mask is restored; two system calls, once per thread. The thread's stack
+/// bounds are read here too, for the same reason.
 fn prepare_thread() {
     // SAFETY: sigset_t is plain C data; sigfillset and pthread_sigmask only write the
     // sets we pass, and the old mask is restored before returning.
@@ -77,6 +80,9 @@ fn prepare_thread() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
         let _ = crate::pinned::REGISTRY.at_base(0);
         let _ = crate::pinned::REGISTRY.lookup(0, 1);
+        // The thread's stack bounds, read once: for the main thread the C library reads
+        // them from /proc/self/maps with malloc, which a signal handler must not re-enter.
+        let _ = crate::unwind::stack_room();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
     }
 }
@@ -96,13 +102,23 @@ impl Gate {
             Scope::Watch => Some(Frame::enter()?),
             Scope::Route => None,
         };
+        if process::forked_unseen() {
+            process::reset_unseen_fork(); // a raw fork's child: its own counts from here
+        }
         // The common case costs two loads: initialised, and no report to open.
         let process = match process::ready() {
             Some(p) if !report_file::needs_open() => p,
             _ => first_calls(hook)?,
         };
-        if process.settings.mode == Mode::Off || (scope == Scope::Watch && finish::closing()) {
+        if process.settings.mode == Mode::Off {
             return None;
+        }
+        if scope == Scope::Watch && finish::closing() {
+            finish::late_call(hook); // after the summary: counted, not checked
+            return None;
+        }
+        if memory::starved() {
+            return starved(scope);
         }
         Some(Gate { process, frame })
     }
@@ -115,6 +131,23 @@ impl Gate {
         }
     }
 }
+
+/// pinguard ran out of memory: the call passes through unchecked, counted, and said
+/// once. Routing still answers (no memory needed: the table is static), so that a
+/// program's later entry-point lookups keep getting the wrappers that count.
+#[cold]
+#[inline(never)]
+fn starved(scope: Scope) -> Option<Gate> {
+    if scope == Scope::Watch {
+        counters::add_shared(Counter::Unchecked, 1);
+    }
+    STARVED_SAID.say(|| {
+        format!("{LINE_PREFIX}out of memory for pinguard's own work: from now on calls pass through unchecked (counted as unchecked in the summary); the program runs on as without pinguard")
+    });
+    None
+}
+
+static STARVED_SAID: OnceNote = OnceNote::new();
 
 /// [`Gate::enter`] until pinguard is initialised and its report open: kept out of line,
 /// so that the common case does not pay for this path's registers on every call.

@@ -315,6 +315,15 @@ fn report_after(
     if !begin_report(mine) {
         return;
     }
+    if !room_to_report() {
+        // Too little stack left to walk it and name a site: each finding is counted,
+        // without a site (said once), and the call has already gone through.
+        for r in records.iter() {
+            count(r.kind, None, mine);
+        }
+        mine.leave_report();
+        return;
+    }
     // The first record's site is what a replayed walk's note most likely holds (the
     // only record, but for batches): then the stack's addresses are not even copied.
     let want = records.first.as_ref().and_then(|r| sites::note_tag(r.kind, r.verdict.direction, call.row));
@@ -354,6 +363,20 @@ fn report_after(
         report_file::aggregates();
     }
     mine.leave_report();
+}
+
+/// The stack a finding's report needs at most: walking frames not seen before (their
+/// unwind rules read from `.eh_frame`) and building a new site (symbolising it) took up
+/// to 28 KiB in a release build and 90 KiB in a debug build (threads of every size from
+/// 16 KiB up, measured); twice that is asked for.
+const REPORT_STACK: usize = if cfg!(debug_assertions) { 192 << 10 } else { 64 << 10 };
+
+/// Is there stack enough left on this thread to report a finding? A thread with a small
+/// stack (a green thread, a pool's worker) must not overflow it for pinguard's sake: its
+/// findings are counted without a site, and the summary says so (`unsited`, with its
+/// reason). Not said here: a line takes stack too, which such a thread lacks.
+fn room_to_report() -> bool {
+    crate::unwind::stack_room().is_none_or(|room| room >= REPORT_STACK)
 }
 
 /// Begins a report line in the handshake with the summary: false, and nothing begun, if

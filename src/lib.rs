@@ -22,12 +22,19 @@
 //! - `process`, `clock`: initialisation; the copy path's clock;
 //! - `symbols`: finding the real functions;
 //! - `sink`, `counters`: the descriptors lines go to; per-thread counters;
-//! - `pinned`, `spin`: the registry; a fork-safe lock.
+//! - `pinned`, `spin`: the registry; a fork-safe lock;
+//! - `memory`: pinguard's own allocator (no `malloc`; starved, pinguard stops).
 //!
 //! The pure logic (registry, extents, verdicts, settings, report lines, counters) lives
 //! in the `pinguard-core` crate, where it is unit- and property-tested.
 #![allow(non_snake_case, reason = "hooks carry the exact CUDA symbol names they replace")]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+
+/// Every allocation pinguard makes comes from its own memory, never the C library's
+/// `malloc` (`memory`: a handler that interrupted `malloc` may build a site; memory the
+/// system refuses stops pinguard, not the program).
+#[global_allocator]
+static MEMORY: memory::PinguardMemory = memory::PinguardMemory;
 
 mod clock;
 mod counters;
@@ -40,6 +47,7 @@ mod hooks;
 mod intercept;
 mod lifecycle;
 mod loader;
+mod memory;
 mod name_index;
 mod oracle;
 mod pinned;

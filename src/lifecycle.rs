@@ -14,7 +14,7 @@
 
 use crate::finish::{self, End};
 use crate::pinned::REGISTRY;
-use crate::{counters, intercept, process, report_file, run_marks, sink, sites, stack};
+use crate::{counters, intercept, memory, process, report_file, run_marks, sink, sites, stack, symbols};
 
 // ---- constructor, destructor, fork ------------------------------------------------------
 
@@ -22,6 +22,8 @@ use crate::{counters, intercept, process, report_file, run_marks, sink, sites, s
 extern "C" fn at_load() {
     // SAFETY: registering plain extern "C" handlers with the C library.
     unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork_in_parent), Some(after_fork_in_child)) };
+    process::set_child_reset(after_fork_in_child);
+    sink::note_stderr_at_load();
     run_marks::at_load();
 }
 
@@ -44,20 +46,29 @@ static CONSTRUCTOR: extern "C" fn() = at_load;
 #[unsafe(link_section = ".fini_array")]
 static DESTRUCTOR: extern "C" fn() = at_exit;
 
-/// Held across fork: the locks a child may need.
+/// Held across fork: the locks a child may need. The allocator's last: code holding the
+/// others allocates, and nothing that holds an allocator lock takes another.
 extern "C" fn before_fork() {
     stack::SYMBOLS.lock_for_fork();
     counters::UNKNOWN_VARIANTS.lock_for_fork();
+    symbols::hold_loader_for_fork();
+    memory::lock_for_fork();
 }
 
 extern "C" fn after_fork_in_parent() {
+    memory::unlock_after_fork();
+    symbols::release_loader_after_fork(false);
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
 }
 
 /// The child has one thread and its own pid: everything counted from here on is its
-/// own. Atomic stores and `close` only.
+/// own. Atomic stores and `close` only. Also run by the first hook in a child of a fork
+/// no handler saw (`process::forked_unseen`).
 extern "C" fn after_fork_in_child() {
+    process::rearm_witness();
+    memory::unlock_after_fork();
+    symbols::release_loader_after_fork(true);
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
     process::reset_in_child();

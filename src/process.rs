@@ -7,10 +7,10 @@
 //! ([`reset_in_child`], called by the fork handler in `lifecycle`) and initialises
 //! itself. The exit path asks [`ready`], which never initialises.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::report::{LINE_PREFIX, SETTINGS_FILE_MAX, escape_controls};
 use pinguard_core::settings::{OPTIONS_VAR, Settings};
 use pinguard_core::suppressions::Suppressions;
 
@@ -91,18 +91,22 @@ fn initialise() -> Process {
     let raw = read_options(secure);
     let (settings, mut notes) = Settings::parse(&raw);
     sink::own_stderr();
+    arm_witness();
     let suppressions = if settings.suppressions.is_set() {
         let path = &settings.suppressions.0;
-        match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|t| Suppressions::parse(&t)) {
+        match read_settings_file(path).and_then(|t| Suppressions::parse(&t)) {
             Ok(s) => s,
             Err(why) => {
-                notes.push(format!("ignoring the suppressions file {path}: {why}"));
+                notes.push(format!("ignoring the suppressions file {}: {why}", escape_controls(path)));
                 Suppressions::default()
             }
         }
     } else {
         Suppressions::default()
     };
+    if sink::stderr_replaced() {
+        notes.push("fd 2 is no longer the stderr this process started with (the program replaced it before its first CUDA call): pinguard's lines go to this report only".into());
+    }
     if secure {
         notes.push("privileged process (AT_SECURE): PINGUARD_OPTIONS is not read and no report is written".into());
     }
@@ -113,6 +117,14 @@ fn initialise() -> Process {
         sink::line(&format!("{LINE_PREFIX}{n}"));
     }
     let test_panic = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_PANIC").is_some();
+    // Debug builds only: `PINGUARD_TEST_MAPS_LEFT=N` lets pinguard's allocator map N more
+    // regions, then refuses as a system out of memory would (issue 24's failing
+    // allocation, deterministic).
+    if cfg!(debug_assertions)
+        && let Some(n) = std::env::var("PINGUARD_TEST_MAPS_LEFT").ok().and_then(|v| v.parse().ok())
+    {
+        crate::memory::fail_mappings_after(n);
+    }
     let test_slow_exit = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_EXIT").is_some();
     Process {
         skip: settings.skip_frames.0.clone(),
@@ -125,6 +137,29 @@ fn initialise() -> Process {
         clock: Clock::start(),
         wall_start_ms: now_ms(),
     }
+}
+
+/// Reads a settings file (suppressions): only a regular file, of at most
+/// [`SETTINGS_FILE_MAX`] bytes, opened without blocking (a FIFO given as one would wait
+/// for a writer for ever; `/dev/zero` would be read until memory ran out).
+fn read_settings_file(path: &str) -> Result<String, String> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    if !meta.is_file() {
+        return Err("not a regular file".into());
+    }
+    if meta.len() > SETTINGS_FILE_MAX {
+        return Err(format!("larger than {} KiB", SETTINGS_FILE_MAX >> 10));
+    }
+    let mut text = String::new();
+    file.take(SETTINGS_FILE_MAX).read_to_string(&mut text).map_err(|e| e.to_string())?;
+    Ok(text)
 }
 
 /// Milliseconds since the epoch.
@@ -152,6 +187,88 @@ pub fn iid() -> u64 {
 pub fn iid_if_known() -> u64 {
     let v = IID.load(Ordering::Relaxed);
     if v >> 32 == u64::from(std::process::id()) { v } else { 0 }
+}
+
+// ---- a fork no handler saw --------------------------------------------------------------
+
+/// A word on a page the kernel zeroes in every child of a fork (`MADV_WIPEONFORK`,
+/// Linux 4.14), whatever made the fork. The fork handler sets it again in the child; a
+/// child made by a raw `fork` or `clone` system call runs no handler (Go's runtime, and
+/// code that forks without the C library), and finds it zero: it is such a child, holding
+/// its parent's counts, and starts its own ([`forked_unseen`]). Null where the kernel
+/// cannot: such children are then not told apart.
+static WITNESS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Maps and arms the witness page (at initialisation).
+fn arm_witness() {
+    if !WITNESS.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    // SAFETY: a fresh anonymous private page; nothing else refers to it.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if page == libc::MAP_FAILED {
+        return;
+    }
+    // SAFETY: advice on our own page.
+    if unsafe { libc::madvise(page, 4096, libc::MADV_WIPEONFORK) } != 0 {
+        // SAFETY: unmapping the page mapped above, which nothing refers to.
+        unsafe { libc::munmap(page, 4096) };
+        return;
+    }
+    let word = page as *mut AtomicU64;
+    // SAFETY: the page is ours, zeroed, and aligned for an AtomicU64.
+    unsafe { (*word).store(1, Ordering::Relaxed) };
+    WITNESS.store(word, Ordering::Release);
+}
+
+/// Is this process a child of a fork that no fork handler saw? One load; no system call.
+#[inline]
+pub fn forked_unseen() -> bool {
+    let w = WITNESS.load(Ordering::Relaxed);
+    // SAFETY: a non-null witness is a mapped page that lives as long as the process.
+    !w.is_null() && unsafe { (*w).load(Ordering::Relaxed) } == 0
+}
+
+/// Arms the witness again (the fork handler in the child, and after a reset for a fork
+/// no handler saw).
+pub fn rearm_witness() {
+    let w = WITNESS.load(Ordering::Relaxed);
+    if !w.is_null() {
+        // SAFETY: as in `forked_unseen`.
+        unsafe { (*w).store(1, Ordering::Relaxed) };
+    }
+}
+
+/// What a child of a fork resets (the fork handler's work, in `lifecycle`): set at load,
+/// so that a hook that finds a fork no handler saw can do the same without importing the
+/// file above every other.
+static CHILD_RESET: AtomicPtr<()> = AtomicPtr::new(std::ptr::null_mut());
+
+pub fn set_child_reset(f: extern "C" fn()) {
+    CHILD_RESET.store(f as *mut (), Ordering::Release);
+}
+
+/// In a child of a fork no handler saw: starts its own state as a fork handler would,
+/// once (the witness is armed again).
+#[cold]
+#[inline(never)]
+pub fn reset_unseen_fork() {
+    let f = CHILD_RESET.load(Ordering::Acquire);
+    if !f.is_null() {
+        // SAFETY: only `set_child_reset` stores here, an `extern "C" fn()`.
+        let f = unsafe { std::mem::transmute::<*mut (), extern "C" fn()>(f) };
+        f();
+    }
+    rearm_witness();
 }
 
 /// In a forked child (one thread, a new pid): a parent thread that was initialising does

@@ -189,7 +189,7 @@ fn append(pid: u32, record: &str) -> bool {
     if !report_path(pid, &mut path) {
         return false;
     }
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
     // SAFETY: the path is NUL-terminated (report_path wrote the NUL); the mode is an integer.
     let fd = unsafe { libc::open(path.as_bytes().as_ptr().cast(), flags, 0o644 as libc::c_uint) };
     if fd < 0 {

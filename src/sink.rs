@@ -66,7 +66,25 @@ fn own(fd: i32, close_original: bool) -> i32 {
     fd
 }
 
-/// Takes our own duplicate of fd 2 (at initialisation).
+/// fd 2's identity when the library loaded (0, 0: not noted, or no fd 2 then).
+static LOAD_DEV: AtomicU64 = AtomicU64::new(0);
+static LOAD_INO: AtomicU64 = AtomicU64::new(0);
+static LOAD_NOTED: AtomicBool = AtomicBool::new(false);
+
+/// Notes which file fd 2 is as the library loads (the constructor: one `fstat`), so
+/// that pinguard never takes for stderr a file the program put at fd 2 before its first
+/// CUDA call (a data file opened after closing stderr gets fd 2).
+pub fn note_stderr_at_load() {
+    if let Some((dev, ino)) = identity(2) {
+        LOAD_DEV.store(dev, Ordering::Relaxed);
+        LOAD_INO.store(ino, Ordering::Relaxed);
+    }
+    LOAD_NOTED.store(true, Ordering::Release);
+}
+
+/// Takes our own duplicate of fd 2 (at initialisation), if fd 2 is still the file it was
+/// when the library loaded: if the program replaced it since, pinguard's lines go nowhere
+/// (counted as unwritten; the report has them), never into the program's file.
 pub fn own_stderr() {
     if STDERR_FD.load(Ordering::Acquire) >= 0 {
         return;
@@ -74,6 +92,12 @@ pub fn own_stderr() {
     let Some((dev, ino)) = identity(2) else {
         return; // no stderr at all: lines go nowhere
     };
+    if LOAD_NOTED.load(Ordering::Acquire)
+        && (LOAD_DEV.load(Ordering::Relaxed), LOAD_INO.load(Ordering::Relaxed)) != (dev, ino)
+    {
+        STDERR_REPLACED.store(true, Ordering::Relaxed);
+        return;
+    }
     let fd = own(2, false);
     if fd == 2 {
         return;
@@ -97,10 +121,22 @@ pub fn line(text: &str) {
     }
 }
 
+/// fd 2 was replaced before pinguard started: its lines go nowhere.
+static STDERR_REPLACED: AtomicBool = AtomicBool::new(false);
+
+/// Was fd 2 replaced before pinguard started (its lines then reach the report only)?
+pub fn stderr_replaced() -> bool {
+    STDERR_REPLACED.load(Ordering::Relaxed)
+}
+
 /// Writes bytes that already end in a newline to stderr, with one `write(2)`.
 pub fn write_stderr(bytes: &[u8]) {
     #[cfg(test)]
     String::from_utf8_lossy(bytes).lines().for_each(capture::record);
+    if STDERR_REPLACED.load(Ordering::Relaxed) {
+        counters::bump(Counter::Unwritten);
+        return;
+    }
     let fd = STDERR_FD.load(Ordering::Acquire);
     if fd >= 0 {
         let want = (STDERR_DEV.load(Ordering::Relaxed), STDERR_INO.load(Ordering::Relaxed));
@@ -182,7 +218,10 @@ pub fn report_fd(path: impl FnOnce() -> String, header: impl FnOnce() -> String)
             }
             Err(why) => {
                 REPORT_DISABLED.store(true, Ordering::Relaxed);
-                line(&format!("{LINE_PREFIX}cannot write the report {path}: {why}; findings go to stderr only"));
+                line(&format!(
+                    "{LINE_PREFIX}cannot write the report {}: {why}; findings go to stderr only",
+                    pinguard_core::report::escape_controls(&path)
+                ));
                 None
             }
         }
@@ -192,19 +231,20 @@ pub fn report_fd(path: impl FnOnce() -> String, header: impl FnOnce() -> String)
 }
 
 /// Opens the report file: appended to (a pid that execs writes a second process into
-/// the same file), created 0644, never through a symbolic link, and refused unless it is
-/// a regular file owned by this user.
+/// the same file), created 0644, never through a symbolic link, without blocking (a FIFO
+/// at the path would otherwise wait for a reader for ever), and refused unless it is a
+/// regular file owned by this user.
 fn open_report(path: &str) -> Result<i32, String> {
     let c = CString::new(path).map_err(|_| "the path holds a NUL byte".to_string())?;
-    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW;
+    let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
     // SAFETY: open with a NUL-terminated path; the mode is an integer.
     let fd = unsafe { libc::open(c.as_ptr(), flags, 0o644 as libc::c_uint) };
     if fd < 0 {
         let err = std::io::Error::last_os_error();
-        return Err(if err.raw_os_error() == Some(libc::ELOOP) {
-            "it is a symbolic link, which pinguard does not follow".into()
-        } else {
-            err.to_string()
+        return Err(match err.raw_os_error() {
+            Some(libc::ELOOP) => "it is a symbolic link, which pinguard does not follow".into(),
+            Some(libc::ENXIO) => "it is not a regular file (a FIFO with no reader)".into(),
+            _ => err.to_string(),
         });
     }
     // SAFETY: `stat` is plain C data; all-zero is a valid value.

@@ -105,7 +105,9 @@ fn own_text() -> (usize, usize) {
     }
     let mut data = (here, found);
     // SAFETY: visit reads the info it is given and writes only through `data`.
-    unsafe { libc::dl_iterate_phdr(Some(visit), &mut data as *mut (usize, (usize, usize)) as *mut c_void) };
+    crate::symbols::loader_call(|| unsafe {
+        libc::dl_iterate_phdr(Some(visit), &mut data as *mut (usize, (usize, usize)) as *mut c_void)
+    });
     found = data.1;
     OWN_TEXT[0].store(found.0, Ordering::Relaxed);
     OWN_TEXT[1].store(found.1, Ordering::Relaxed);

@@ -12,7 +12,62 @@
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::ptr::null_mut;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+
+// ---- calls into the loader, and fork --------------------------------------------------
+
+/// pinguard's calls into the loader now under way (`dl_iterate_phdr`, `dladdr`, `dlsym`,
+/// `dlopen` with `RTLD_NOLOAD`).
+static LOADER_CALLS: AtomicUsize = AtomicUsize::new(0);
+/// A fork is being prepared: new loader calls wait for it.
+static FORKING: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f`, a call into the loader, so that no `fork` happens in the middle of it.
+///
+/// The loader's locks (`dl_iterate_phdr`'s among them) are not reset in a forked child
+/// (glibc 2.36 too: measured): a child forked while another thread of its parent was
+/// inside the loader finds the lock held by a thread that does not exist there, and the
+/// child's first call into the loader waits for ever (issue 24: a child whose first
+/// finding read an unwind rule). So the fork handler ([`hold_loader_for_fork`]) waits for
+/// pinguard's loader calls under way to end and keeps new ones waiting until the fork is
+/// done.
+pub fn loader_call<R>(f: impl FnOnce() -> R) -> R {
+    loop {
+        while FORKING.load(Ordering::Acquire) {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+        LOADER_CALLS.fetch_add(1, Ordering::SeqCst);
+        if !FORKING.load(Ordering::SeqCst) {
+            break;
+        }
+        LOADER_CALLS.fetch_sub(1, Ordering::SeqCst);
+    }
+    let r = f();
+    LOADER_CALLS.fetch_sub(1, Ordering::Release);
+    r
+}
+
+/// The fork's prepare handler: no new loader call starts, and those under way end
+/// (waited for at most 2 s: a thread stopped inside one, by a debugger say, must not
+/// stop the fork for ever).
+pub fn hold_loader_for_fork() {
+    FORKING.store(true, Ordering::SeqCst);
+    let start = std::time::Instant::now();
+    while LOADER_CALLS.load(Ordering::SeqCst) != 0 && start.elapsed() < std::time::Duration::from_secs(2) {
+        std::hint::spin_loop();
+        std::thread::yield_now();
+    }
+}
+
+/// The fork's parent and child handlers (in the child, no call is under way: its one
+/// thread is the one that forked).
+pub fn release_loader_after_fork(child: bool) {
+    if child {
+        LOADER_CALLS.store(0, Ordering::Relaxed);
+    }
+    FORKING.store(false, Ordering::Release);
+}
 
 /// glibc's `dlsym`.
 pub type DlsymFn = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
@@ -47,8 +102,9 @@ pub fn real_dlsym() -> DlsymFn {
 /// # Safety
 /// `handle` must be a handle from `dlopen`, `RTLD_DEFAULT` or `RTLD_NEXT`.
 pub unsafe fn lookup(handle: *mut c_void, name: &CStr) -> *mut c_void {
+    let dlsym = real_dlsym();
     // SAFETY: forwarded contract; name is NUL-terminated.
-    unsafe { real_dlsym()(handle, name.as_ptr()) }
+    loader_call(|| unsafe { dlsym(handle, name.as_ptr()) })
 }
 
 /// Which library a real function lives in.
@@ -80,7 +136,7 @@ pub fn find(library: Library, name: &CStr) -> *mut c_void {
 fn by_soname(library: &CStr, name: &CStr) -> *mut c_void {
     // SAFETY: RTLD_NOLOAD never loads or initialises a library; it only returns a handle
     // (with a reference we drop below) if the library is already in the process.
-    let handle = unsafe { libc::dlopen(library.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) };
+    let handle = loader_call(|| unsafe { libc::dlopen(library.as_ptr(), libc::RTLD_LAZY | libc::RTLD_NOLOAD) });
     if handle.is_null() {
         return null_mut();
     }
@@ -88,7 +144,7 @@ fn by_soname(library: &CStr, name: &CStr) -> *mut c_void {
     let p = unsafe { lookup(handle, name) };
     // SAFETY: balances the reference RTLD_NOLOAD took; the library stays loaded by its
     // original owner, so `p` stays valid.
-    unsafe { libc::dlclose(handle) };
+    loader_call(|| unsafe { libc::dlclose(handle) });
     p
 }
 
@@ -116,7 +172,7 @@ pub fn loaded_objects_matching(needle: &str) -> Vec<CString> {
     let mut search = Search { needle, found: Vec::new() };
     // SAFETY: visit only reads the info it is given and writes through the Search pointer,
     // which outlives the call.
-    unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search<'_> as *mut c_void) };
+    loader_call(|| unsafe { libc::dl_iterate_phdr(Some(visit), &mut search as *mut Search<'_> as *mut c_void) });
     search.found
 }
 
@@ -141,7 +197,7 @@ fn link_map_of(addr: *const c_void) -> *mut LinkMap {
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     let mut map: *mut c_void = null_mut();
     // SAFETY: dladdr1 reads the loader's tables and fills `info` and `map`.
-    if unsafe { dladdr1(addr, &mut info, &mut map, RTLD_DL_LINKMAP) } == 0 {
+    if loader_call(|| unsafe { dladdr1(addr, &mut info, &mut map, RTLD_DL_LINKMAP) }) == 0 {
         return null_mut();
     }
     map.cast()
@@ -191,7 +247,7 @@ pub fn object_path_of(addr: *const c_void) -> Option<CString> {
     // SAFETY: Dl_info is plain C data (pointers and integers); all-zero is a valid value.
     let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
     // SAFETY: dladdr only reads the loader's tables and fills `info`.
-    if unsafe { libc::dladdr(addr, &mut info) } == 0 || info.dli_fname.is_null() {
+    if loader_call(|| unsafe { libc::dladdr(addr, &mut info) }) == 0 || info.dli_fname.is_null() {
         return None;
     }
     // SAFETY: dli_fname is a NUL-terminated string owned by the loader.

@@ -196,6 +196,24 @@ fn stack_bounds_of_thread() -> (usize, usize) {
     }
 }
 
+/// The bytes of this thread's stack left below the caller's frame; `None` where they
+/// cannot be told (a thread being torn down, a stack whose bounds are unknown: a signal
+/// handler's alternate stack, say).
+pub fn stack_room() -> Option<usize> {
+    let sp: usize;
+    // SAFETY: reads the stack pointer into a register; touches no memory and no flags.
+    unsafe { std::arch::asm!("mov {sp}, rsp", sp = out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    let walker = WALKER.try_with(|w| w.get()).ok()?;
+    // SAFETY: the walker is this thread's own; the bounds are written once per thread,
+    // with the same value by whichever reader comes first (as in `walk_unless_noted`).
+    let walker = unsafe { &mut *walker };
+    if walker.bounds.0 == 0 {
+        walker.bounds = stack_bounds_of_thread();
+    }
+    let (low, high) = walker.bounds;
+    (low..high).contains(&sp).then(|| sp - low)
+}
+
 /// How a walk ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Walked {

@@ -158,7 +158,7 @@ fn a_site_is_shown_once_and_its_totals_count_every_copy() {
     assert_eq!(r["pid"], run.pid.to_string(), "the finding names the child's own pid");
     assert!(r["blocked_us"].parse::<u64>().is_ok());
     assert_eq!(r["result"], "0");
-    let sites: Vec<_> = run.report.sites().into_iter().filter(|s| s.is_finding()).collect();
+    let sites: Vec<_> = run.report.sites().iter().filter(|s| s.is_finding()).collect();
     assert_eq!(sites.len(), 1, "{sites:?}");
     assert_eq!((sites[0].count, sites[0].bytes_total, sites[0].bytes_max), (8, 8 * 65536, 65536));
     let summary = run.summary.expect("a summary line");
@@ -189,7 +189,7 @@ fn sites_on_one_line_each_keep_their_stack() {
             ("straddles", "H2D", 2, 8192),
         ];
         assert_eq!(shape, expect.into_iter().collect(), "{build}: {stderr}");
-        for s in &sites {
+        for s in sites {
             let from_main = s.frames.iter().any(|f| f.function.as_deref().is_some_and(|n| n.contains("main")));
             assert!(s.location.is_some() && from_main, "{build}: a site without its stack: {s:?}\n{stderr}");
         }
@@ -323,4 +323,61 @@ fn a_panic_inside_pinguard_never_crosses_into_the_program() {
         assert!(!stderr.contains("panicked at"), "{build}: Rust's panic report leaked: {stderr}");
         assert!(run.records.is_empty(), "{build}: no verdict from a failed check: {stderr}");
     }
+}
+
+/// Odd files as settings (issue 24, item 5): a FIFO as `log_path` or `suppressions` never
+/// hangs the program (each is opened without blocking and must be a regular file);
+/// `/dev/zero` as suppressions is refused, not read until memory runs out; and no setting
+/// can put a raw control character (a forged `pinguard:` line) into pinguard's messages.
+#[test]
+fn fifos_devices_and_control_characters_in_settings_are_refused_in_one_line() {
+    let setup = support::fake_setup();
+    let dir = support::profile_dir().join("odd-files");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo with a NUL-terminated path.
+    assert_eq!(unsafe { mkfifo(c.as_ptr(), 0o644) }, 0);
+    let program = app(setup, "dynamic", "pageable_h2d");
+    let run = |options: String| {
+        let mut child = Command::new(&program)
+            .env("LD_PRELOAD", &setup.lib)
+            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+            .env("PINGUARD_OPTIONS", options)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > std::time::Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("the program hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.wait_with_output().unwrap()
+    };
+    for (options, said) in [
+        (format!("log_path={}", fifo.display()), "it is not a regular file"),
+        (format!("suppressions={}", fifo.display()), "not a regular file"),
+        ("suppressions=/dev/zero".into(), "not a regular file"),
+    ] {
+        let o = run(options.clone());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{options}: {err}");
+        assert!(err.contains(said), "{options}: {err}");
+        assert_eq!(err.matches("[verdict=pageable").count(), 1, "{options}: the finding still goes to stderr: {err}");
+    }
+    // A path with a newline and an escape sequence: written escaped, on one line.
+    let o = run(format!("log_path=\"{}/no/such/dir\npinguard: forged\u{1b}[31m/r.jsonl\"", dir.display()));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.lines().any(|l| l.starts_with("pinguard: forged")), "a forged line: {err}");
+    assert!(!err.contains('\u{1b}'), "a raw escape reached stderr: {err}");
+    assert!(err.contains("\\x0apinguard: forged\\x1b[31m"), "{err}");
+}
+
+unsafe extern "C" {
+    fn mkfifo(path: *const std::ffi::c_char, mode: u32) -> i32;
 }

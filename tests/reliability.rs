@@ -62,3 +62,38 @@ fn fork_exec_spawn_vfork_and_system_children_report_their_own_work() {
 fn sixteen_threads_of_mixed_operations_account_exactly() {
     check("stress");
 }
+
+#[test]
+fn a_child_forked_while_a_thread_reads_unwind_rules_never_hangs() {
+    check("fork_finding");
+}
+
+#[test]
+fn threads_with_small_stacks_never_overflow() {
+    check("small_stack");
+}
+
+#[test]
+fn a_copy_from_a_signal_handler_never_crashes_the_program() {
+    check("signal_copy");
+}
+
+#[test]
+fn a_raw_fork_child_reports_its_own_work_only() {
+    check("raw_fork");
+}
+
+#[test]
+fn copies_in_other_libraries_destructors_are_counted_and_said() {
+    check("late_destructor");
+}
+
+#[test]
+fn lines_never_go_to_an_fd_2_replaced_before_the_first_cuda_call() {
+    check("stderr_early");
+}
+
+#[test]
+fn memory_refused_stops_pinguard_not_the_program() {
+    check("out_of_memory");
+}

@@ -6,6 +6,7 @@
 //! are not pinguard reports are an error (2), never data. A folder with no report
 //! renders a valid, empty report in every format.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -89,16 +90,31 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
     }
     let top = *m.get_one::<usize>("top").unwrap_or(&20);
     let sarif_root = root.clone().unwrap_or_else(|| std::env::current_dir().unwrap_or_default());
-    let text = match m.get_one::<String>("format").map(String::as_str).unwrap_or("text") {
-        "markdown" => render::markdown::render(&run, top),
-        "json" => render::json::render(&run),
-        "sarif" => render::sarif::render(&run, &sarif_root),
-        "html" => render::html::render(&run),
-        _ => render::text::render(&run, top),
+    let format = m.get_one::<String>("format").map(String::as_str).unwrap_or("text");
+    // Written as it is rendered (SARIF, JSON and HTML site by site): a run of many sites
+    // is never one string in memory.
+    let render_into = |out: &mut dyn std::io::Write| -> std::io::Result<()> {
+        match format {
+            "markdown" => out.write_all(render::markdown::render(&run, top).as_bytes()),
+            "json" => render::json::write(&run, out),
+            "sarif" => render::sarif::write(&run, &sarif_root, out),
+            "html" => render::html::write(&run, out),
+            _ => out.write_all(render::text::render(&run, top).as_bytes()),
+        }
     };
     match m.get_one::<String>("output") {
-        Some(out) => write_output(Path::new(out), &text)?,
-        None => print!("{text}"),
+        Some(out) => {
+            let path = Path::new(out);
+            let mut file = std::io::BufWriter::new(open_output(path)?);
+            render_into(&mut file)
+                .and_then(|_| file.flush())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            let _ = render_into(&mut lock).and_then(|_| lock.flush());
+        }
     }
     if !m.get_flag("fail-on-findings") {
         return Ok(ExitCode::SUCCESS);
@@ -116,10 +132,19 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
     Ok(ExitCode::from(code))
 }
 
-/// Writes the rendering, never through a symbolic link someone planted at the path.
-fn write_output(out: &Path, text: &str) -> Result<(), String> {
-    if std::fs::symlink_metadata(out).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(format!("cannot write {}: it is a symbolic link, which pinguard does not follow", out.display()));
-    }
-    std::fs::write(out, text).map_err(|e| format!("cannot write {}: {e}", out.display()))
+/// Opens the output, never through a symbolic link someone planted at the path.
+fn open_output(out: &Path) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(out)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => {
+                format!("cannot write {}: it is a symbolic link, which pinguard does not follow", out.display())
+            }
+            _ => format!("cannot write {}: {e}", out.display()),
+        })
 }

@@ -216,7 +216,7 @@ fn suppressions_remove_exactly_the_matching_sites() {
         pinguard_run(&dir, &["--suppressions", &rules.to_string_lossy()], &app("dynamic", "default_both_ways"), &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let run = pinguard_report::merge::run(&all_reports(&dir)).unwrap();
-    let findings: Vec<_> = run.sites().into_iter().filter(|s| s.is_finding()).collect();
+    let findings: Vec<_> = run.sites().iter().filter(|s| s.is_finding()).collect();
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].dir, "H2D", "the H2D site stays");
     let p = &run.processes[0];

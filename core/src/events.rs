@@ -273,6 +273,13 @@ pub fn write_exec_failed<W: Write>(w: &mut W, iid: &str, pid: u32, mono_ns: u64,
         .end()
 }
 
+/// Watched calls made after the summary (exit-time destructors of other libraries,
+/// threads still running at exit), not checked: `calls` so far (the last record holds
+/// the total).
+pub fn write_late<W: Write>(w: &mut W, iid: &str, pid: u32, calls: u64) -> fmt::Result {
+    Object::begin(w).str("event", "late").str("iid", iid).num("pid", pid).num("calls", calls).end()
+}
+
 /// A diagnostic line (a malformed setting, an internal error, ...).
 pub fn write_note<W: Write>(w: &mut W, iid: &str, pid: u32, text: &str) -> fmt::Result {
     Object::begin(w).str("event", "note").str("iid", iid).num("pid", pid).str("text", text).end()

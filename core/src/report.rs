@@ -14,6 +14,28 @@ use crate::verdict::{CopyVerdict, Direction, VerdictKind};
 /// Every line pinguard prints starts with this.
 pub const LINE_PREFIX: &str = "pinguard: ";
 
+/// `s` with every control character written as `\xNN` (a tab stays a tab): text from
+/// outside (a path, a setting) in a message can neither break its line in two, nor forge
+/// a `pinguard:` line, nor drive a terminal.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() && c != '\t' {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                out.push_str(&format!("\\x{byte:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The largest settings file pinguard reads (a suppressions file is a few KiB): a
+/// device such as `/dev/zero` given as one must not be read until memory runs out.
+pub const SETTINGS_FILE_MAX: u64 = 1 << 20;
+
 /// A CUDA runtime's version from its file name: `libcudart.so.13.0.96` -> 13000,
 /// `libcudart.so.12.9.79` -> 12090 (as `cudaRuntimeGetVersion` gives it).
 pub fn cudart_version_of(file_name: &str) -> Option<i32> {
@@ -276,6 +298,12 @@ pub(crate) fn tail_fields(text: &str) -> Option<BTreeMap<String, String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(escape_controls("a\nb\u{1b}[31m\tc"), "a\\x0ab\\x1b[31m\tc");
+        assert!(!escape_controls("x\npinguard: forged").contains('\n'));
+    }
 
     #[test]
     fn runtime_versions_from_file_names() {

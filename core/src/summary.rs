@@ -78,7 +78,8 @@ declare_counters! {
     slow_stacks, SlowStacks: NonZero, "finding stacks the caching unwinder could not follow (walked by the C library's, several microseconds each)";
     report_lost, ReportLost: NonZero, "report record not written (a full disk or a write error)|report records not written (a full disk or a write error)";
     unsettled, Unsettled: NonZero, "report line unfinished at exit (its copy may be in the summary, not yet in its site)|report lines unfinished at exit (their copies may be in the summary, not yet in their sites)";
-    unsited, Unsited: NonZero, "finding past the site table's capacity (counted, no site of its own)|findings past the site table's capacity (counted, no site of their own)";
+    unchecked, Unchecked: NonZero, "call passed through unchecked (pinguard ran out of memory)|calls passed through unchecked (pinguard ran out of memory)";
+    unsited, Unsited: NonZero, "finding counted without a site (the site table full, or too little stack left to name one)|findings counted without a site (the site table full, or too little stack left to name one)";
 }
 
 impl SummaryCounts {

@@ -46,6 +46,13 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario { name: "way_out", check: way_out },
         Scenario { name: "spawner", check: spawner },
         Scenario { name: "stress", check: stress },
+        Scenario { name: "fork_finding", check: fork_finding },
+        Scenario { name: "small_stack", check: small_stack },
+        Scenario { name: "signal_copy", check: signal_copy },
+        Scenario { name: "raw_fork", check: raw_fork },
+        Scenario { name: "late_destructor", check: late_destructor },
+        Scenario { name: "stderr_early", check: stderr_early },
+        Scenario { name: "out_of_memory", check: out_of_memory },
     ]
 }
 
@@ -562,6 +569,158 @@ fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     }
     report_valid(&r)?;
     Ok(format!("{threads} threads x {ops} ops: {want} pageable, {want} straddling, {forks} children of 10"))
+}
+
+// ---- issue 24: never take the program down ----------------------------------------------
+
+/// Does this build of the library read the test-only knobs (a debug build)? Release
+/// builds compile them out, so a scenario that needs one says it was not applicable.
+fn has_test_knobs(setup: &Setup) -> bool {
+    std::fs::read(&setup.lib).is_ok_and(|b| b.windows(23).any(|w| w == b"PINGUARD_TEST_MAPS_LEFT"))
+}
+
+fn stdout_line(r: &Run, prefix: &str) -> Option<String> {
+    String::from_utf8_lossy(&r.output.stdout).lines().find(|l| l.starts_with(prefix)).map(str::to_string)
+}
+
+/// Forks while another thread takes its first finding at a new site (its unwind rules
+/// read inside the loader's lock; a test build holds each lookup 20 ms there): no child
+/// may hang on the lock its parent's thread held at the fork.
+fn fork_finding(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let rounds = scale.pick(20, 40);
+    let r = run(setup, apps, "fork_finding", &[&rounds.to_string()], &[("PINGUARD_TEST_SLOW_RULES", "1")], 300)?;
+    let line = stdout_line(&r, "fork_finding:").unwrap_or_default();
+    if !r.output.status.success() || !line.ends_with(" 0 hung") {
+        return Err(format!("ended with {}: {line}{}", r.output.status, tail(&r)));
+    }
+    Ok(format!(
+        "{line} (the loader's lookups held {} in the lock)",
+        if has_test_knobs(setup) { "20 ms" } else { "as long as they take" }
+    ))
+}
+
+/// Threads with 16, 24, 36 and 64 KiB stacks take findings at new sites: no overflow;
+/// every copy counted (without a site where too little stack was left).
+fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "small_stack", &[], &[], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let s = r.summary.ok_or_else(|| format!("no summary{}", tail(&r)))?;
+    if s.counts.pageable != 13 {
+        return Err(format!("{} of 13 copies counted{}", s.counts.pageable, tail(&r)));
+    }
+    report_valid(&r)?;
+    Ok(format!("13 of 13 counted, {} without a site (too little stack)", s.counts.unsited))
+}
+
+/// A timer's handler copies at new sites while the main thread allocates: no crash in
+/// any run, every handler's copy counted.
+fn signal_copy(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
+    let runs = scale.pick(5, 20);
+    let mut copies = 0;
+    for i in 0..runs {
+        let r = run(setup, apps, "signal_copy", &["300"], &[], 60).map_err(|e| format!("run {i}: {e}"))?;
+        if !r.output.status.success() {
+            return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
+        }
+        let line = stdout_line(&r, "signal_copy:").unwrap_or_default();
+        let k: u64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let counted = r.summary.map(|s| s.counts.pageable);
+        if counted != Some(k + 1) {
+            return Err(format!("run {i}: {counted:?} copies counted, {k} made in handlers and 1 before{}", tail(&r)));
+        }
+        copies += k;
+    }
+    Ok(format!("{runs} runs, no crash, {copies} copies in handlers, each counted"))
+}
+
+/// A child of a raw fork system call (no fork handler) reports its own 10 findings, not
+/// its parent's 100 as well.
+fn raw_fork(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "raw_fork", &[], &[], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let by_pid = pageable_by_pid(&r);
+    let parent = by_pid.get(&r.pid).copied();
+    let child: Vec<u64> = by_pid.iter().filter(|(p, _)| **p != r.pid).map(|(_, n)| *n).collect();
+    // A real driver refuses CUDA in a forked child, and a static runtime refuses it before
+    // the driver: then pinguard sees none of the child's copies and it says nothing.
+    let silent_ok = static_runtime_on_real_driver(setup, apps) && child.is_empty();
+    if parent != Some(100) || !(child == vec![10] || silent_ok) {
+        return Err(format!("by pid {by_pid:?}: expected the parent 100 and the child 10{}", tail(&r)));
+    }
+    report_valid(&r)?;
+    Ok("parent 100, child 10".into())
+}
+
+/// Copies in another library's destructor, after the summary: counted and said.
+fn late_destructor(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let r = run(setup, apps, "late_destructor", &[], &[], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let counted = r.summary.map(|s| s.counts.pageable);
+    let late = r.report.processes.iter().map(|p| p.late).max().unwrap_or(0);
+    if counted != Some(3) || late < 2 || !r.stderr().contains("was called after the summary") {
+        return Err(format!(
+            "{counted:?} copies before the summary (expected 3), {late} calls after it (expected 2 or more){}",
+            tail(&r)
+        ));
+    }
+    summary_is_last(&r)?;
+    Ok(format!("3 counted before the summary; {late} calls after it counted and said"))
+}
+
+/// The program replaces fd 2 with a data file before its first CUDA call: the data file
+/// stays the program's alone; the finding is in the report.
+fn stderr_early(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let data = std::env::temp_dir().join(format!("pinguard-stderr-early-{}.txt", std::process::id()));
+    let arg = data.to_string_lossy().into_owned();
+    let r = run(setup, apps, "stderr_reuse", &[&arg, "early"], &[], 60)?;
+    let content = std::fs::read_to_string(&data).unwrap_or_default();
+    let _ = std::fs::remove_file(&data);
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    if content != "DATA\n" {
+        return Err(format!("the data file holds {content:?}, not the program's own line"));
+    }
+    let reported = r.report.totals().findings;
+    if reported != 1 {
+        return Err(format!("the report holds {reported} findings, expected 1"));
+    }
+    Ok("the data file is the program's alone; the finding is in the report".into())
+}
+
+/// pinguard's memory refused part-way (a test build maps one region, then no more): the
+/// program runs on and ends as without pinguard; pinguard says so once and counts the
+/// calls it let through unchecked.
+fn out_of_memory(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    if !has_test_knobs(setup) {
+        return Ok("not applicable: a release build has no test knob to refuse memory".into());
+    }
+    let r = run(setup, apps, "many_sites", &[], &[("PINGUARD_TEST_MAPS_LEFT", "1")], 120)?;
+    let bare = launch(setup, &apps.join("many_sites"), Launch { args: &[], env: &[], bare: true, timeout: None })
+        .map_err(|e| e.to_string())?;
+    if r.output.status.code() != bare.output.status.code() || r.output.stdout != bare.output.stdout {
+        return Err(format!("ended with {}, without pinguard {}{}", r.output.status, bare.output.status, tail(&r)));
+    }
+    let s = r.summary.ok_or_else(|| format!("no summary{}", tail(&r)))?;
+    let said = r.stderr().matches("out of memory for pinguard's own work").count();
+    if s.counts.unchecked == 0 || said != 1 || s.counts.checked + s.counts.unchecked < 256 {
+        return Err(format!(
+            "checked {}, unchecked {}, said {said} times: expected some unchecked, said once{}",
+            s.counts.checked,
+            s.counts.unchecked,
+            tail(&r)
+        ));
+    }
+    Ok(format!(
+        "{} checked, then {} let through unchecked; the program's own output and end",
+        s.counts.checked, s.counts.unchecked
+    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,13 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("pinguard-render-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rounds: u32 = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(7);
-    let (processes, sites) = (64u32, 2_000u32);
+    // SITES (per process), DISTINCT=1 (no site shared between processes: as many merged
+    // sites as sites in all) and FRAMES (frames per stack) scale it: the 170 000
+    // merged sites are `SITES=2656 DISTINCT=1 FRAMES=16 ROUNDS=1`.
+    let env = |k: &str, d: u32| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let (processes, sites) = (64u32, env("SITES", 2_000));
+    let distinct = env("DISTINCT", 0) == 1;
+    let depth = env("FRAMES", 1) as usize;
     let mut records = 0u64;
     let t0 = Instant::now();
     for p in 0..processes {
@@ -47,15 +53,18 @@ fn main() {
         writeln!(f, "{line}").unwrap();
         records += 1;
         for s in 0..sites {
-            let frames = [FrameInfo {
-                kind: FrameKind::Native,
-                address: 0x1000 + s as usize,
-                function: Some(format!("upload_{s}").as_str().into()),
-                file: Some("src/app.cpp".into()),
-                line: std::num::NonZeroU32::new(s + 1),
-                module: Some("/bin/app".into()),
-                offset: 0x1000 + s as usize,
-            }];
+            let id = if distinct { p * sites + s } else { s };
+            let frames: Vec<FrameInfo> = (0..depth)
+                .map(|d| FrameInfo {
+                    kind: FrameKind::Native,
+                    address: 0x1000 + id as usize + d,
+                    function: Some(format!("upload_{id}_{d}").as_str().into()),
+                    file: Some("src/app.cpp".into()),
+                    line: std::num::NonZeroU32::new(id + 1),
+                    module: Some("/bin/app".into()),
+                    offset: 0x1000 + id as usize + d,
+                })
+                .collect();
             let first = FirstCall {
                 bytes: 4096,
                 host: 0x7f00_0000,
@@ -72,7 +81,7 @@ fn main() {
                 iid: &iid,
                 pid: 1000 + p,
                 site: s,
-                fingerprint: &format!("{s:016x}"),
+                fingerprint: &format!("{id:016x}"),
                 kind: "pageable",
                 api: "cudaMemcpyAsync",
                 layer: "runtime",
@@ -120,13 +129,27 @@ fn main() {
     for (name, f) in [
         ("text", Box::new(|r: &merge::Run| render::text::render(r, 20)) as Box<dyn Fn(&merge::Run) -> String>),
         ("markdown", Box::new(|r| render::markdown::render(r, 20))),
-        ("json", Box::new(render::json::render)),
-        ("sarif", Box::new(|r| render::sarif::render(r, std::path::Path::new("/")))),
-        ("html", Box::new(render::html::render)),
     ] {
         let t = Instant::now();
         let out = f(&run);
         formats.push(format!("{name} {:.2} s ({} KiB)", t.elapsed().as_secs_f64(), out.len() / 1024));
+    }
+    // The formats that hold every site are written as `pinguard report -o` writes them:
+    // streamed into a file.
+    type Writer = Box<dyn Fn(&merge::Run, &mut dyn Write) -> std::io::Result<()>>;
+    for (name, f) in [
+        ("json", Box::new(render::json::write) as Writer),
+        ("sarif", Box::new(|r: &merge::Run, w: &mut dyn Write| render::sarif::write(r, std::path::Path::new("/"), w))),
+        ("html", Box::new(render::html::write)),
+    ] {
+        let t = Instant::now();
+        let path = dir.join(format!("out.{name}"));
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        f(&run, &mut w).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let kib = std::fs::metadata(&path).unwrap().len() / 1024;
+        formats.push(format!("{name} {:.2} s ({kib} KiB)", t.elapsed().as_secs_f64()));
     }
     println!(
         "render: {records} records ({} MiB) in {processes} files written in {write_s:.1} s; read and merged in {read_s:.2} s ({sites_merged} merged sites); {}; peak RSS {} MiB (before reading {} MiB)",

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
 use crate::read::{self, Exec, ExecFailed, Frame, Invocation, Problem, Process, ReadError, Start, Unwatched};
 
@@ -15,7 +16,8 @@ pub struct MergedSite {
     pub dir: String,
     pub apis: BTreeSet<String>,
     pub location: Option<Frame>,
-    pub frames: Vec<Frame>,
+    /// Shared with every other holder of this site's stack (kept once per fingerprint).
+    pub frames: Arc<[Frame]>,
     pub advice: String,
     pub suppressed: bool,
     pub count: u64,
@@ -93,6 +95,8 @@ pub struct RunTotals {
     pub sites: usize,
     pub blocked_ns: u64,
     pub bytes: u64,
+    /// Watched calls made after a process's summary (exit-time destructors): not checked.
+    pub late: u64,
 }
 
 /// A run: every process of every report file read.
@@ -117,6 +121,8 @@ pub struct Run {
     /// records drop theirs once they are here): memory grows with processes times sites,
     /// never with records, and stacks are held once.
     stacks: BTreeMap<String, Shared>,
+    /// The merged sites, made once ([`Run::sites`]).
+    merged: OnceLock<Vec<MergedSite>>,
 }
 
 /// Reads every report among `paths` (files, or folders of `*.jsonl`).
@@ -140,7 +146,7 @@ pub fn run(paths: &[PathBuf]) -> Result<Run, ReadError> {
         for p in &mut got.processes {
             for s in p.sites.values_mut() {
                 let shared = Shared {
-                    frames: std::mem::take(&mut s.frames),
+                    frames: std::mem::take(&mut s.frames).into(),
                     location: s.location.take(),
                     advice: std::mem::take(&mut s.advice),
                 };
@@ -153,9 +159,9 @@ pub fn run(paths: &[PathBuf]) -> Result<Run, ReadError> {
 }
 
 /// What every occurrence of a site shares.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shared {
-    frames: Vec<Frame>,
+    frames: Arc<[Frame]>,
     location: Option<Frame>,
     advice: String,
 }
@@ -177,9 +183,12 @@ impl Run {
             }
         };
         for s in self.stacks.values_mut() {
-            s.frames.iter_mut().for_each(rel);
+            let mut frames = s.frames.to_vec();
+            frames.iter_mut().for_each(rel);
+            s.frames = frames.into();
             s.location.iter_mut().for_each(rel);
         }
+        self.merged = OnceLock::new();
     }
 
     /// A site's stack and location as its first record gave them.
@@ -187,8 +196,13 @@ impl Run {
         self.stacks.get(fingerprint).map(|s| (&s.frames[..], s.location.as_ref())).unwrap_or((&[], None))
     }
 
-    /// Sites merged across processes, the costliest (host time blocked) first.
-    pub fn sites(&self) -> Vec<MergedSite> {
+    /// Sites merged across processes, the costliest (host time blocked) first; made once
+    /// (a run of 170 000 sites was merged anew by every renderer and every total).
+    pub fn sites(&self) -> &[MergedSite] {
+        self.merged.get_or_init(|| self.merge_sites())
+    }
+
+    fn merge_sites(&self) -> Vec<MergedSite> {
         let mut by: BTreeMap<String, MergedSite> = BTreeMap::new();
         for p in &self.processes {
             for (id, s) in &p.sites {
@@ -198,7 +212,7 @@ impl Run {
                     kind: s.kind.clone(),
                     dir: s.dir.clone(),
                     location: shared.and_then(|x| x.location.clone()),
-                    frames: shared.map(|x| x.frames.clone()).unwrap_or_default(),
+                    frames: shared.map(|x| x.frames.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
                     advice: shared.map(|x| x.advice.clone()).unwrap_or_default(),
                     suppressed: s.suppressed,
                     bytes_min: u64::MAX,
@@ -231,13 +245,15 @@ impl Run {
                         &first_only
                     }
                 };
-                m.count += t.count;
-                m.bytes_total += t.bytes_total;
+                // Saturating: counts near u64::MAX in hostile or huge reports stop at the
+                // top, never wrap to small numbers.
+                m.count = m.count.saturating_add(t.count);
+                m.bytes_total = m.bytes_total.saturating_add(t.bytes_total);
                 m.bytes_min = m.bytes_min.min(t.bytes_min);
                 m.bytes_max = m.bytes_max.max(t.bytes_max);
-                m.blocked_ns_total += t.blocked_ns_total;
+                m.blocked_ns_total = m.blocked_ns_total.saturating_add(t.blocked_ns_total);
                 m.blocked_ns_max = m.blocked_ns_max.max(t.blocked_ns_max);
-                m.errors += t.errors;
+                m.errors = m.errors.saturating_add(t.errors);
                 m.first_ms = m.first_ms.min(t.first_ms);
                 m.last_ms = m.last_ms.max(t.last_ms);
                 m.streams.extend(t.streams.iter().cloned());
@@ -322,26 +338,64 @@ impl Run {
             ..Default::default()
         };
         for p in &self.processes {
+            t.late = t.late.saturating_add(p.late);
             match &p.summary {
                 Some(s) => {
-                    t.checked += s.counts.get("checked").copied().unwrap_or(0);
-                    t.suppressed += s.counts.get("suppressed").copied().unwrap_or(0);
+                    t.checked = t.checked.saturating_add(s.counts.get("checked").copied().unwrap_or(0));
+                    t.suppressed = t.suppressed.saturating_add(s.counts.get("suppressed").copied().unwrap_or(0));
                 }
                 None => t.unfinished += 1,
             }
         }
         let sites = self.sites();
         for s in sites.iter().filter(|s| s.is_finding()) {
-            t.findings += s.count;
+            t.findings = t.findings.saturating_add(s.count);
             if s.kind == "pageable" {
-                t.pageable += s.count;
+                t.pageable = t.pageable.saturating_add(s.count);
             } else {
-                t.straddles += s.count;
+                t.straddles = t.straddles.saturating_add(s.count);
             }
-            t.blocked_ns += s.blocked_ns_total;
-            t.bytes += s.bytes_total;
+            t.blocked_ns = t.blocked_ns.saturating_add(s.blocked_ns_total);
+            t.bytes = t.bytes.saturating_add(s.bytes_total);
             t.sites += 1;
         }
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &std::path::Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    /// Hostile or huge reports: counts near `u64::MAX` saturate when summed (they wrapped
+    /// to small numbers), and a site's text with terminal escapes is written escaped.
+    #[test]
+    fn sums_saturate_and_text_is_escaped() {
+        let dir = std::env::temp_dir().join(format!("pinguard-merge-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (pid, count) in [(1u32, u64::MAX - 1), (2, 5)] {
+            let header = format!(
+                r#"{{"event":"process","schema":1,"pinguard":"0","iid":"{pid}","pid":{pid},"cuda_driver":null,"schema":1}}"#
+            );
+            let site = format!(
+                r#"{{"event":"site","iid":"{pid}","pid":{pid},"site":1,"fingerprint":"00000000000000aa","kind":"pageable","api":"cudaMemcpyAsync","layer":"runtime","dir":"H2D","first":{{"bytes":1,"host":"0x1","stream":"0x0","stream_kind":"explicit","element":null,"tid":1,"result":0,"outcome":"completed","blocked_ns":1,"time_ms":1}},"location":{{"kind":"native","address":"0x1","function":"evil\u001b[2J\nname","file":null,"line":null,"module":"m","offset":"0x1"}},"frames":[],"advice":"","suppressed":false}}"#
+            );
+            let agg = format!(
+                r#"{{"event":"aggregate","iid":"{pid}","pid":{pid},"site":1,"final":true,"count":{count},"bytes_total":{count},"bytes_min":1,"bytes_max":1,"blocked_ns_total":{count},"blocked_ns_max":1,"first_ms":1,"last_ms":1,"errors":0,"streams":[],"streams_more":false}}"#
+            );
+            write(&dir, &format!("pinguard.{pid}.h.jsonl"), &format!("{header}\n{site}\n{agg}\n"));
+        }
+        let run = run(std::slice::from_ref(&dir)).unwrap();
+        let t = run.totals();
+        assert_eq!((t.findings, t.bytes, t.blocked_ns), (u64::MAX, u64::MAX, u64::MAX));
+        let text = crate::render::text::render(&run, 5);
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(text.contains("evil\\x1b[2J\\x0aname"), "{text}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -139,6 +139,8 @@ pub struct Process {
     pub totals: BTreeMap<u32, Totals>,
     pub summary: Option<Summary>,
     pub notes: Vec<String>,
+    /// Watched calls made after the summary (exit-time destructors): not checked.
+    pub late: u64,
     /// Where the process's records came from.
     pub file: PathBuf,
 }
@@ -248,6 +250,8 @@ pub enum ProblemKind {
     RecordsLost,
     /// A report file with no record in it.
     Empty,
+    /// Calls pinguard let through unchecked (it ran out of memory).
+    Unchecked,
 }
 
 impl ProblemKind {
@@ -344,7 +348,8 @@ struct Tag {
 }
 
 /// The events this reader knows; a record of another event is skipped (a newer writer).
-const EVENTS: &[&str] = &["process", "site", "aggregate", "summary", "note", "start", "exec", "exec_failed", "run"];
+const EVENTS: &[&str] =
+    &["process", "site", "aggregate", "summary", "note", "late", "start", "exec", "exec_failed", "run"];
 
 /// Does a line look like the start of a pinguard record (whole or cut)?
 fn looks_like_a_record(line: &[u8]) -> bool {
@@ -362,7 +367,12 @@ struct Reading {
 /// Reads one report file.
 pub fn file(path: &Path) -> Result<FileRead, ReadError> {
     let io = |e| ReadError::Io(path.to_path_buf(), e);
-    let bytes_total = std::fs::metadata(path).map_err(io)?.len();
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        // A FIFO or a device (`/dev/zero`) would block or never end: not a report.
+        return Err(ReadError::NotAReport(path.to_path_buf()));
+    }
+    let bytes_total = meta.len();
     let reader = BufReader::new(std::fs::File::open(path).map_err(io)?);
     let mut out = FileRead::default();
     let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -420,7 +430,7 @@ pub fn file(path: &Path) -> Result<FileRead, ReadError> {
             "exec" => serde_json::from_slice::<Exec>(&line).map(|e| out.execs.push(e)),
             "exec_failed" => serde_json::from_slice::<ExecFailed>(&line).map(|e| out.exec_failures.push(e)),
             "run" => serde_json::from_slice::<Invocation>(&line).map(|r| out.invocation = Some(r)),
-            "site" | "aggregate" | "summary" | "note" => {
+            "site" | "aggregate" | "summary" | "note" | "late" => {
                 // A record before its header (a header lost to a crash): a process of its own.
                 let i = *index.entry(tag.iid.clone()).or_insert_with(|| {
                     out.processes.push(Process {
@@ -446,6 +456,9 @@ pub fn file(path: &Path) -> Result<FileRead, ReadError> {
                     "summary" => serde_json::from_slice::<Summary>(&line).map(|s| {
                         r.summary_line = Some(n + 1);
                         p.summary = Some(s);
+                    }),
+                    "late" => serde_json::from_slice::<serde_json::Value>(&line).map(|v| {
+                        p.late = p.late.max(v["calls"].as_u64().unwrap_or(0));
                     }),
                     _ => serde_json::from_slice::<serde_json::Value>(&line).map(|v| {
                         p.notes.push(v["text"].as_str().unwrap_or("").to_string());
@@ -496,6 +509,13 @@ fn check(p: &Process, r: &Reading) -> Vec<(Option<usize>, ProblemKind, String)> 
             r.summary_line,
             ProblemKind::RecordsLost,
             format!("{who} could not write {} of its records (a full disk or a write error)", count("report_lost")),
+        ));
+    }
+    if count("unchecked") > 0 {
+        out.push((
+            r.summary_line,
+            ProblemKind::Unchecked,
+            format!("{who} let {} through unchecked: pinguard ran out of memory", count("unchecked")),
         ));
     }
     let (mut findings, mut sites) = (0u64, 0u64);

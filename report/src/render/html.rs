@@ -58,7 +58,7 @@ document.querySelectorAll('#sites th').forEach(function (th, col) {
 "#;
 
 fn chart(run: &Run) -> String {
-    let sites: Vec<_> = run.sites().into_iter().filter(|s| s.is_finding()).take(15).collect();
+    let sites: Vec<_> = run.sites().iter().filter(|s| s.is_finding()).take(15).collect();
     if sites.is_empty() {
         return String::from("<p>No findings: nothing to chart.</p>");
     }
@@ -139,35 +139,35 @@ fn head(run: &Run) -> String {
     out
 }
 
-pub fn render(run: &Run) -> String {
+/// One row of the sites table.
+fn row(i: usize, s: &crate::merge::MergedSite) -> String {
+    let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
+    let stack: String = s.frames.iter().enumerate().map(|(k, f)| format!("#{k} {}\n", f.text())).collect();
+    format!(
+        r#"<tr class="site"><td class="n" data-v="{n}">{n}</td><td data-v="{kind}"><span class="kind-{kind}">{kind}</span> {dir}</td><td data-v="{apis}"><code>{apis}</code></td><td data-v="{place}"><details><summary><code>{place}</code></summary><pre>{stack}</pre><p>{advice}</p></details></td><td class="n" data-v="{count}">{count}</td><td class="n" data-v="{bytes}">{hbytes}</td><td class="n" data-v="{blocked}">{hblocked}</td><td class="n" data-v="{max}">{hmax}</td><td class="n" data-v="{procs}">{procs}</td></tr>"#,
+        n = i + 1,
+        kind = esc(&s.kind),
+        dir = esc(&s.dir),
+        apis = esc(&apis),
+        place = esc(&s.where_text()),
+        stack = esc(&stack),
+        advice = esc(&s.advice),
+        count = s.count,
+        bytes = s.bytes_total,
+        hbytes = human_bytes(s.bytes_total),
+        blocked = s.blocked_ns_total,
+        hblocked = human_ns(s.blocked_ns_total),
+        max = s.blocked_ns_max,
+        hmax = human_ns(s.blocked_ns_max),
+        procs = s.pids.len(),
+    )
+}
+
+/// The page, written as it goes: the table's rows one at a time.
+pub fn write(run: &Run, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let t = run.totals();
-    let mut rows = String::new();
-    for (i, s) in run.sites().iter().filter(|s| s.is_finding()).enumerate() {
-        let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
-        let stack: String = s.frames.iter().enumerate().map(|(k, f)| format!("#{k} {}\n", f.text())).collect();
-        let _ = write!(
-            rows,
-            r#"<tr class="site"><td class="n" data-v="{n}">{n}</td><td data-v="{kind}"><span class="kind-{kind}">{kind}</span> {dir}</td><td data-v="{apis}"><code>{apis}</code></td><td data-v="{place}"><details><summary><code>{place}</code></summary><pre>{stack}</pre><p>{advice}</p></details></td><td class="n" data-v="{count}">{count}</td><td class="n" data-v="{bytes}">{hbytes}</td><td class="n" data-v="{blocked}">{hblocked}</td><td class="n" data-v="{max}">{hmax}</td><td class="n" data-v="{procs}">{procs}</td></tr>"#,
-            n = i + 1,
-            kind = esc(&s.kind),
-            dir = esc(&s.dir),
-            apis = esc(&apis),
-            place = esc(&s.where_text()),
-            stack = esc(&stack),
-            advice = esc(&s.advice),
-            count = s.count,
-            bytes = s.bytes_total,
-            hbytes = human_bytes(s.bytes_total),
-            blocked = s.blocked_ns_total,
-            hblocked = human_ns(s.blocked_ns_total),
-            max = s.blocked_ns_max,
-            hmax = human_ns(s.blocked_ns_max),
-            procs = s.pids.len(),
-        );
-    }
-    let mut page = String::new();
-    let _ = write!(
-        page,
+    write!(
+        out,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>pinguard report</title><style>{STYLE}</style></head><body>
 <h1>pinguard: asynchronous CUDA copies from pageable host memory</h1>
 {head}
@@ -176,10 +176,7 @@ pub fn render(run: &Run) -> String {
 <h2>Host time blocked, by site</h2>
 {chart}
 <h2>Sites</h2>
-<table id="sites"><thead><tr><th>#</th><th>finding</th><th>API</th><th>where</th><th>copies</th><th>bytes</th><th>host blocked</th><th>at most once</th><th>processes</th></tr></thead><tbody>{rows}</tbody></table>
-<script>{SCRIPT}</script>
-</body></html>
-"#,
+<table id="sites"><thead><tr><th>#</th><th>finding</th><th>API</th><th>where</th><th>copies</th><th>bytes</th><th>host blocked</th><th>at most once</th><th>processes</th></tr></thead><tbody>"#,
         findings = t.findings,
         sites = t.sites,
         blocked = human_ns(t.blocked_ns),
@@ -188,6 +185,15 @@ pub fn render(run: &Run) -> String {
         processes = t.watched,
         chart = chart(run),
         head = head(run),
-    );
-    page
+    )?;
+    for (i, s) in run.sites().iter().filter(|s| s.is_finding()).enumerate() {
+        out.write_all(row(i, s).as_bytes())?;
+    }
+    write!(out, "</tbody></table>\n<script>{SCRIPT}</script>\n</body></html>\n")
+}
+
+pub fn render(run: &Run) -> String {
+    let mut out = Vec::new();
+    let _ = write(run, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }

@@ -1,11 +1,14 @@
 //! The run as one JSON document, for tools: what was run, the gate's result, totals,
 //! processes, merged sites, and what was not watched or is not whole.
 
+use std::io::Write;
+
 use serde_json::json;
 
 use crate::merge::Run;
 
-pub fn value(run: &Run) -> serde_json::Value {
+/// Everything but the sites.
+fn head(run: &Run) -> serde_json::Value {
     let processes: Vec<_> = run
         .processes
         .iter()
@@ -16,6 +19,7 @@ pub fn value(run: &Run) -> serde_json::Value {
                 "settings": p.settings,
                 "end": p.summary.as_ref().map(|s| s.end.clone()),
                 "counts": p.summary.as_ref().map(|s| s.counts.clone()),
+                "late": p.late,
                 "report": p.file,
             })
         })
@@ -31,12 +35,24 @@ pub fn value(run: &Run) -> serde_json::Value {
         "totals": run.totals(),
         "processes": processes,
         "started": run.starts,
-        "sites": run.sites(),
     })
 }
 
+/// The document, written as it goes: the sites one at a time (a run of many sites is
+/// never one value in memory).
+pub fn write(run: &Run, out: &mut dyn Write) -> std::io::Result<()> {
+    let head = serde_json::to_string_pretty(&head(run)).map_err(std::io::Error::other)?;
+    out.write_all(head.strip_suffix("\n}").unwrap_or(&head).as_bytes())?;
+    out.write_all(b",\n  \"sites\": [")?;
+    for (i, s) in run.sites().iter().enumerate() {
+        out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+        serde_json::to_writer(&mut *out, s).map_err(std::io::Error::other)?;
+    }
+    out.write_all(b"\n  ]\n}\n")
+}
+
 pub fn render(run: &Run) -> String {
-    let mut s = serde_json::to_string_pretty(&value(run)).unwrap_or_default();
-    s.push('\n');
-    s
+    let mut out = Vec::new();
+    let _ = write(run, &mut out);
+    String::from_utf8(out).unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! a partial fingerprint (the site's fingerprint: verdict, direction, function, file,
 //! line) so that a site keeps its identity across runs, and the native stack.
 
+use std::io::Write;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -125,7 +126,10 @@ fn result(s: &MergedSite, root: &Path) -> Value {
     r
 }
 
-pub fn value(run: &Run, source_root: &Path) -> Value {
+/// SARIF, written as it goes: one result at a time, so that a run of 170 000 sites
+/// never builds the whole document in memory (the results were a tree of values, then
+/// one string: 6.8 GB).
+pub fn write(run: &Run, source_root: &Path, out: &mut dyn Write) -> std::io::Result<()> {
     let rules: Vec<Value> = RULES
         .iter()
         .map(|(id, name, short, full, help, level)| {
@@ -140,28 +144,38 @@ pub fn value(run: &Run, source_root: &Path) -> Value {
             })
         })
         .collect();
-    let results: Vec<Value> = run.sites().iter().filter(|s| s.is_finding()).map(|s| result(s, source_root)).collect();
-    let invocations = vec![invocation(run)];
     let mut root_uri = format!("file://{}", uri_path(&source_root.to_string_lossy()));
     if !root_uri.ends_with('/') {
         root_uri.push('/');
     }
-    json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "pinguard",
-                "version": env!("CARGO_PKG_VERSION"),
-                "rules": rules,
-            }},
-            "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
-            "invocations": invocations,
-            "results": results,
-        }],
-    })
+    let head = json!({
+        "tool": { "driver": {
+            "name": "pinguard",
+            "version": env!("CARGO_PKG_VERSION"),
+            "rules": rules,
+        }},
+        "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
+        "invocations": [invocation(run)],
+    });
+    let head = serde_json::to_string(&head).map_err(std::io::Error::other)?;
+    // The run object, its closing brace replaced by the results array.
+    write!(
+        out,
+        "{{\"$schema\":\"https://json.schemastore.org/sarif-2.1.0.json\",\"version\":\"2.1.0\",\"runs\":[{},\"results\":[",
+        head.strip_suffix('}').unwrap_or(&head)
+    )?;
+    for (i, s) in run.sites().iter().filter(|s| s.is_finding()).enumerate() {
+        out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+        serde_json::to_writer(&mut *out, &result(s, source_root)).map_err(std::io::Error::other)?;
+    }
+    out.write_all(b"\n]}]}\n")
 }
 
+pub fn render(run: &Run, source_root: &Path) -> String {
+    let mut out = Vec::new();
+    let _ = write(run, source_root, &mut out);
+    String::from_utf8(out).unwrap_or_default()
+}
 /// `2026-12-06T01:02:03.456Z`.
 fn utc(ms: u64) -> String {
     let (d, t) = super::civil(ms / 1000);
@@ -216,10 +230,4 @@ fn invocation(run: &Run) -> Value {
         }
     }
     inv
-}
-
-pub fn render(run: &Run, source_root: &Path) -> String {
-    let mut s = serde_json::to_string_pretty(&value(run, source_root)).unwrap_or_default();
-    s.push('\n');
-    s
 }

@@ -58,6 +58,13 @@ pub fn render(run: &Run, top: usize) -> String {
             plural(s.pids.len() as u64, "process")
         );
     }
+    if t.late > 0 {
+        let _ = writeln!(
+            out,
+            "pinguard: {} after the summary (exit-time destructors of other libraries, or threads still running at exit) not checked",
+            plural(t.late, "watched call")
+        );
+    }
     let o = run.outcome();
     for u in &o.failing_unwatched {
         let _ = writeln!(

@@ -1,0 +1,41 @@
+// Threads with small stacks (16, 24, 36 and 64 KiB) each make pageable copies at three
+// new call sites. A program that runs with such stacks without pinguard must run with
+// it: pinguard may not build a site where too little stack is left, but it must not
+// overflow the stack; every copy is still counted.
+//   small_stack     prints "small_stack: N copies"; exit 0
+#include "leaves.h"
+
+#include <pthread.h>
+
+struct job {
+    rel_copier *c;
+    int first;
+};
+
+static void *run(void *arg) {
+    job *j = static_cast<job *>(arg);
+    for (int k = 0; k < 3; ++k) leaves[j->first + k](*j->c);
+    return nullptr;
+}
+
+int main() {
+    tk_init();
+    rel_copier c;
+    c.site_a();  // pinguard starts on the main thread; the small threads take their first findings
+    const size_t sizes[] = {16 << 10, 24 << 10, 36 << 10, 64 << 10};
+    int n = 0;
+    for (size_t size : sizes) {
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (pthread_attr_setstacksize(&attr, size) != 0) TK_FAIL("pthread_attr_setstacksize");
+        job j{&c, 3 * n};
+        pthread_t t;
+        if (pthread_create(&t, &attr, run, &j) != 0) TK_FAIL("pthread_create");
+        pthread_join(t, nullptr);
+        pthread_attr_destroy(&attr);
+        ++n;
+    }
+    tk_stream_sync(c.s);
+    printf("small_stack: %d copies\n", 3 * n + 1);
+    return 0;
+}
