@@ -6,7 +6,7 @@
 //   exporting nothing, exactly like nvcc's default `-cudart static`.
 //
 // Either way it reaches the driver only as the real CUDA 13 runtime does
-// (cuda-facts.md section 2): dlopen("libcuda.so.1"), one dlsym of cuGetProcAddress_v2,
+// (docs/cuda-facts.md, section 2): dlopen("libcuda.so.1"), one dlsym of cuGetProcAddress_v2,
 // then "" / cuInit / the cuGetProcAddress self-lookup (11030 and 12000), and every other
 // entry point through the pointer that self-lookup returned.
 

@@ -6,10 +6,15 @@
 # the fakecuda stand-in. It says which. (Without cargo, as on the GPU machine, it uses
 # the build scripts/prepare-gpu.sh put in .gpu/.) Ends with the exit code pinguard run
 # gave and what it means.
+#
+# PINGUARD=COMMAND runs an installed pinguard instead (a wheel's, a release's,
+# `cargo install`'s), which finds its own library: CI runs the demo through each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-if command -v cargo >/dev/null; then
+if [ -n "${PINGUARD:-}" ]; then
+    bin=""
+elif command -v cargo >/dev/null; then
     cargo build --release --quiet -p pinguard -p pinguard-cli
     bin="$root/target/release"
 elif [ -f "$root/.gpu/libpinguard.so" ] && [ -x "$root/.gpu/pinguard" ]; then
@@ -33,10 +38,17 @@ rm -rf build/demo/report
 echo "demo: pinguard run --error-exitcode 3 --report-dir build/demo/report -- build/demo/pageable_h2d"
 echo
 rc=0
-env "${env[@]}" "$bin/pinguard" run --lib "$bin/libpinguard.so" --error-exitcode 3 \
+if [ -n "${PINGUARD:-}" ]; then
+    pg=("$PINGUARD")
+    lib=()
+else
+    pg=("$bin/pinguard")
+    lib=(--lib "$bin/libpinguard.so")
+fi
+env "${env[@]}" "${pg[@]}" run "${lib[@]}" --error-exitcode 3 \
     --report-dir build/demo/report -- build/demo/pageable_h2d || rc=$?
 echo
 case $rc in
-    3) echo "demo: exit 3: pinguard found the pageable copy (a CI job fails here); the report: $bin/pinguard report build/demo/report --format html -o report.html" ;;
+    3) echo "demo: exit 3: pinguard found the pageable copy (a CI job fails here); the report: ${pg[*]} report build/demo/report --format html -o report.html" ;;
     *) echo "demo: exit $rc: expected 3 (a finding)" >&2; exit 1 ;;
 esac

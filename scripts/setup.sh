@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian/Ubuntu machine to build and test pinguard:
 # - Debian packages: a C++ compiler and binutils (fakecuda, the test apps, readelf),
-#   python3 with pip (to fetch wheels), valgrind, strace and time (instruction and system-call
-#   counts, a call site's memory), chromium (the HTML
-#   report's browser test);
+#   python3 with pip and venv (to fetch wheels; CI installs pinguard's own wheel into a
+#   fresh virtual environment), valgrind, strace and time (instruction and system-call
+#   counts, a call site's memory), chromium (the HTML report's browser test), Open MPI
+#   (ranks under a real mpirun), util-linux's unshare (a tiny file system of a test's
+#   own);
 # - the CUDA 13 headers, from the PyPI wheels nvidia-cuda-runtime and nvidia-cuda-crt,
 #   downloaded and unpacked into build/cuda (no system-wide pip install: a stock Debian
 #   or Ubuntu Python refuses one, as it is "externally managed"). No GPU or CUDA toolkit
@@ -16,8 +18,11 @@ command -v g++ >/dev/null || need+=(g++)
 command -v readelf >/dev/null || need+=(binutils)
 command -v python3 >/dev/null || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v strace >/dev/null || need+=(strace)
+command -v mpirun >/dev/null || need+=(openmpi-bin)
+command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/time ] || need+=(time)
 [ -x /usr/bin/chromium ] || [ -x /usr/bin/chromium-browser ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

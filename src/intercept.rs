@@ -410,8 +410,7 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
         RangeLookup::Inside(range) => Some(range.origin),
         _ => None,
     });
-    // SAFETY: gettid has no preconditions.
-    let tid = i64::from(unsafe { libc::gettid() });
+    let tid = i64::from(crate::spin::gettid());
     let stream_kind = StreamKind::of(call.stream, call.row.per_thread);
     let (result, blocked) = match outcome {
         Outcome::Completed { result, blocked } => (Some(result), blocked),

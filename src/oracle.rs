@@ -1,6 +1,6 @@
 //! The driver oracle: `cuPointerGetAttributes` through the real driver, asked only when
 //! the registry has no pinned range for a copy's host side. It returns success with
-//! zero values for memory CUDA does not know (cuda-facts.md section 1), which reads as
+//! zero values for memory CUDA does not know (docs/cuda-facts.md, section 1), which reads as
 //! pageable; it costs about 0.2 us a query, on the miss path only.
 
 use std::ffi::c_void;

@@ -28,6 +28,8 @@ pub struct Process {
     pub notes: Vec<String>,
     /// The options string in force, for the report header.
     pub options: String,
+    /// The rank a launcher gave this process (`mpirun`, `srun`, `torchrun`), if any.
+    pub rank: Option<u32>,
     /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
     /// every copy hook, so a test can prove no panic crosses into the program.
     pub test_panic: bool,
@@ -72,17 +74,23 @@ unsafe extern "C" {
 }
 
 fn read_options(secure: bool) -> String {
+    read_env(OPTIONS_VAR, secure).unwrap_or_default()
+}
+
+/// A variable of the environment, read with `secure_getenv` (never in a privileged
+/// process).
+fn read_env(name: &str, secure: bool) -> Option<String> {
     if secure {
-        return String::new();
+        return None;
     }
-    let name = std::ffi::CString::new(OPTIONS_VAR).unwrap_or_default();
+    let name = std::ffi::CString::new(name).ok()?;
     // SAFETY: a NUL-terminated name; the result is null or a string of the environment.
     let p = unsafe { secure_getenv(name.as_ptr()) };
     if p.is_null() {
-        return String::new();
+        return None;
     }
     // SAFETY: a non-null result is a NUL-terminated string in the environment.
-    unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_string_lossy().into_owned())
 }
 
 fn initialise() -> Process {
@@ -126,7 +134,9 @@ fn initialise() -> Process {
         crate::memory::fail_mappings_after(n);
     }
     let test_slow_exit = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_EXIT").is_some();
+    let rank = pinguard_core::settings::launcher_rank(|v| read_env(v, secure));
     Process {
+        rank,
         skip: settings.skip_frames.0.clone(),
         options: settings.to_options(),
         settings,

@@ -35,7 +35,7 @@ pub fn open_if_needed(process: &Process) {
     let pid = std::process::id();
     let host = host_name();
     let _ = sink::report_fd(
-        || process.settings.log_path.expand(pid, &host),
+        || process.settings.log_path.expand(pid, &host, process.rank),
         || {
             let argv = command_line();
             let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
@@ -51,6 +51,7 @@ pub fn open_if_needed(process: &Process) {
                 start_ms: process::now_ms(),
                 cuda_driver: cuda_version(Library::Driver, c"cuDriverGetVersion"),
                 cuda_runtime: runtime_version(),
+                rank: process.rank,
                 framework: sites::framework_name(),
                 settings: &process.options,
             };

@@ -169,24 +169,55 @@ fn now(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// This process's report file in the run folder: `DIR/pinguard.PID.HOST.jsonl` (the
-/// name `pinguard run` gives `log_path`).
-fn report_path(pid: u32, out: &mut FixedBuf<{ DIR_MAX + HOST_MAX + 64 }>) -> bool {
+/// A process's report file in the run folder: `DIR/pinguard.PID.HOST[.rRANK].jsonl`,
+/// the name `pinguard run` gives `log_path` (`pinguard.%p.%h%r.jsonl`).
+fn report_path(pid: u32, rank: Option<u32>, out: &mut FixedBuf<{ DIR_MAX + HOST_MAX + 64 }>) -> bool {
     let (Some(dir), host) = (RUN_DIR.get(), HOST.get().unwrap_or(b"unknown")) else {
         return false;
     };
     let (Ok(dir), Ok(host)) = (std::str::from_utf8(dir), std::str::from_utf8(host)) else {
         return false;
     };
-    write!(out, "{dir}/pinguard.{pid}.{host}.jsonl\0").is_ok()
+    match rank {
+        Some(r) => write!(out, "{dir}/pinguard.{pid}.{host}.r{r}.jsonl\0").is_ok(),
+        None => write!(out, "{dir}/pinguard.{pid}.{host}.jsonl\0").is_ok(),
+    }
 }
 
-/// Appends one record (a newline is added) to `pid`'s report file: opened for
-/// appending, never through a symbolic link, only if it is a regular file of this user.
-/// False if it could not be written whole.
-fn append(pid: u32, record: &str) -> bool {
+/// The launcher's rank in an environment (`RANK_VARIABLES`, the first set wins), read
+/// without allocating.
+///
+/// # Safety
+/// `env` is null or a valid, NULL-terminated array of NUL-terminated strings.
+unsafe fn rank_in(env: *const *const c_char) -> Option<u32> {
+    if env.is_null() {
+        return None;
+    }
+    for var in pinguard_core::settings::RANK_VARIABLES {
+        let mut i = 0;
+        loop {
+            // SAFETY: by the contract, entries up to the NULL terminator are readable.
+            let entry = unsafe { *env.add(i) };
+            if entry.is_null() {
+                break;
+            }
+            // SAFETY: each entry is a NUL-terminated string.
+            let e = unsafe { CStr::from_ptr(entry) }.to_bytes();
+            if let Some(value) = e.strip_prefix(var.as_bytes()).and_then(|v| v.strip_prefix(b"=")) {
+                return std::str::from_utf8(value).ok()?.trim().parse().ok();
+            }
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Appends one record (a newline is added) to the report file of `pid` (of `rank`):
+/// opened for appending, never through a symbolic link, only if it is a regular file of
+/// this user. False if it could not be written whole.
+fn append(pid: u32, rank: Option<u32>, record: &str) -> bool {
     let mut path = FixedBuf::new();
-    if !report_path(pid, &mut path) {
+    if !report_path(pid, rank, &mut path) {
         return false;
     }
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
@@ -256,8 +287,10 @@ fn mark_start() {
         time_ms: now(libc::CLOCK_REALTIME) / 1_000_000,
         mono_ns: now(libc::CLOCK_MONOTONIC),
     };
+    // SAFETY: `environ` is this process's environment, NULL-terminated.
+    let rank = unsafe { rank_in(environ) };
     let mut record = FixedBuf::<6144>::new();
-    if events::write_start(&mut record, &mark).is_ok() && !append(pid, record.as_str()) {
+    if events::write_start(&mut record, &mark).is_ok() && !append(pid, rank, record.as_str()) {
         // The gate must not read a process it could not mark as unwatched for no
         // reason: say why here, where the program's stderr is still its own.
         let err = std::io::Error::last_os_error();
@@ -330,19 +363,21 @@ unsafe fn note_exec(pid: u32, path: *const c_char, env: *const *const c_char, mo
     };
     let mut record = FixedBuf::<6144>::new();
     if events::write_exec(&mut record, &note).is_ok() {
-        append(pid, record.as_str());
+        // SAFETY: forwarded contract: the environment the program gets names its rank.
+        append(pid, unsafe { rank_in(env) }, record.as_str());
     }
     restore_errno(errno);
 }
 
-/// Notes that the exec noted at `mono_ns` failed (the call returned).
-fn note_exec_failed(mono_ns: u64) {
+/// Notes that the exec noted at `mono_ns` (into the file of `rank`) failed: the call
+/// returned.
+fn note_exec_failed(mono_ns: u64, rank: Option<u32>) {
     let errno = std::io::Error::last_os_error().raw_os_error();
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
     let mut record = FixedBuf::<256>::new();
     if events::write_exec_failed(&mut record, iid_text().as_str(), pid, mono_ns, errno.unwrap_or(0)).is_ok() {
-        append(pid, record.as_str());
+        append(pid, rank, record.as_str());
     }
     restore_errno(errno);
 }
@@ -401,9 +436,11 @@ pub unsafe fn exec_with(
     }
     let watching = under_run();
     let mono = if watching { now(libc::CLOCK_MONOTONIC) } else { 0 };
+    // SAFETY: `environ` is this process's environment (execv and execvp pass it on).
+    let env = envp.unwrap_or(unsafe { environ });
     if watching {
-        // SAFETY: the caller's arguments; execv/execvp use this process's environment.
-        unsafe { note_exec(std::process::id(), path, envp.unwrap_or(environ), mono) };
+        // SAFETY: the caller's arguments.
+        unsafe { note_exec(std::process::id(), path, env, mono) };
     }
     let rc = match envp {
         // SAFETY: f is the real function of this slot, whose ABI is ExecveFn here.
@@ -412,7 +449,8 @@ pub unsafe fn exec_with(
         None => unsafe { std::mem::transmute::<*mut c_void, ExecvFn>(f)(path, argv) },
     };
     if watching {
-        note_exec_failed(mono);
+        // SAFETY: the caller's environment, as above.
+        note_exec_failed(mono, unsafe { rank_in(env) });
     }
     rc
 }

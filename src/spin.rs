@@ -127,8 +127,7 @@ impl<T> ForkSafeLazy<T> {
         if let Some(v) = self.get_if_built() {
             return Some(v); // every call but the first few: one load, no system call
         }
-        // SAFETY: gettid has no preconditions.
-        let me = unsafe { libc::gettid() };
+        let me = gettid();
         loop {
             match self.state.load(Ordering::Acquire) {
                 // SAFETY: BUILT is stored (Release) after the value was written.
@@ -179,6 +178,13 @@ impl<T> Deref for ForkSafeLazy<T> {
     fn deref(&self) -> &T {
         self.get()
     }
+}
+
+/// This thread's kernel id. The system call itself, not glibc's `gettid` wrapper, which
+/// only glibc 2.30 and later have: the library must load on glibc 2.17.
+pub fn gettid() -> i32 {
+    // SAFETY: the gettid system call has no arguments and no preconditions.
+    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
 }
 
 #[cfg(test)]

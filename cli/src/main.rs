@@ -17,6 +17,8 @@ use std::process::ExitCode;
 use clap::{Arg, ArgAction, Command};
 use pinguard_core::settings::Settings;
 
+const BASELINE_HELP: &str = "count only findings at sites this baseline does not hold (a run folder, reports, or a baseline, JSON or SARIF file pinguard report wrote); sites are matched by function and file, so rebuilds that move code keep them";
+
 /// Settings `pinguard run` sets itself (not offered as flags).
 const SET_BY_RUN: &[&str] = &["log_path"];
 
@@ -49,6 +51,7 @@ fn cli() -> Command {
                 .action(ArgAction::SetTrue)
                 .help("read a killed process's report as far as it got (no summary, a cut last line) instead of failing the run as incomplete (exit 74)"),
         )
+        .arg(Arg::new("baseline").long("baseline").value_name("PATH").help(BASELINE_HELP))
         .arg(
             Arg::new("options")
                 .long("options")
@@ -76,8 +79,10 @@ fn cli() -> Command {
                 .long("format")
                 .short('f')
                 .default_value("text")
-                .value_parser(["text", "markdown", "json", "sarif", "html"]),
+                .value_parser(["text", "markdown", "json", "sarif", "html", "baseline"])
+                .help("baseline: the finding sites' keys, a file for --baseline"),
         )
+        .arg(Arg::new("baseline").long("baseline").value_name("PATH").help(BASELINE_HELP))
         .arg(Arg::new("output").long("output").short('o').value_name("OUT").help("write here instead of stdout"))
         .arg(
             Arg::new("source-root")

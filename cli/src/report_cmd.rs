@@ -68,6 +68,9 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
     let mut run = merge::run(&paths).map_err(|e| e.to_string())?;
     run.policy.accept_partial |= m.get_flag("accept-partial");
     run.policy.allow_unwatched |= m.get_flag("allow-unwatched");
+    if let Some(b) = m.get_one::<String>("baseline") {
+        run.set_baseline(pinguard_report::baseline::load(Path::new(b))?);
+    }
     if let Some(root) = &root {
         run.relativize(root);
     }
@@ -99,6 +102,7 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
             "json" => render::json::write(&run, out),
             "sarif" => render::sarif::write(&run, &sarif_root, out),
             "html" => render::html::write(&run, out),
+            "baseline" => out.write_all(pinguard_report::baseline::render(run.sites()).as_bytes()),
             _ => out.write_all(render::text::render(&run, top).as_bytes()),
         }
     };

@@ -234,8 +234,15 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
     let mut settings = settings(m)?;
     let lib = library(m)?;
     program::check_library(&lib)?;
-    let policy =
-        Policy { accept_partial: m.get_flag("accept-partial"), allow_unwatched: m.get_flag("allow-unwatched") };
+    let baseline = match m.get_one::<String>("baseline") {
+        Some(b) => Some(std::sync::Arc::new(pinguard_report::baseline::load(Path::new(b))?)),
+        None => None,
+    };
+    let policy = Policy {
+        accept_partial: m.get_flag("accept-partial"),
+        allow_unwatched: m.get_flag("allow-unwatched"),
+        baseline,
+    };
     let argv: Vec<&String> = m.get_many::<String>("program").map(|v| v.collect()).unwrap_or_default();
     let (name, args) = argv.split_first().ok_or("no program to run".to_string())?;
     let resolved = match program::resolve(name) {
@@ -246,7 +253,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
         }
     };
     let (dir, created) = report_dir(m)?;
-    settings.log_path = PathSetting(dir.join("pinguard.%p.%h.jsonl").to_string_lossy().into_owned());
+    settings.log_path = PathSetting(dir.join("pinguard.%p.%h%r.jsonl").to_string_lossy().into_owned());
 
     let mut preload = OsString::from(&lib);
     if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|v| !v.is_empty()) {
@@ -291,7 +298,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
         Ok(r) => (r, None),
         Err(e) => (Run::default(), Some(e.to_string())),
     };
-    run.policy = policy;
+    run.policy = policy.clone();
     // A program that left no mark because the run folder could not be written was
     // watched, but its report is not whole: incomplete, not unwatched.
     let (unwatched, unwritten): (Vec<Unwatched>, Vec<Unwatched>) = run
@@ -329,13 +336,14 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
         unwatched: unwatched.clone(),
         accept_partial: policy.accept_partial,
         allow_unwatched: policy.allow_unwatched,
+        baseline: m.get_one::<String>("baseline").cloned(),
         ..Default::default()
     };
     if let Some(e) = &read_error {
         run.problems.push(Problem { file: dir.clone(), line: None, kind: ProblemKind::NotARecord, detail: e.clone() });
     }
     let error_exitcode = m.get_one::<u8>("error-exitcode").copied();
-    let mut outcome = Outcome::of(&run, unwatched.clone(), Some(pid), policy);
+    let mut outcome = Outcome::of(&run, unwatched.clone(), Some(pid), &policy);
     invocation.result = outcome.verdict.name().into();
     invocation.exit_code = exit_code(&outcome, error_exitcode, own);
     if let Err(e) = write_invocation(&dir, &invocation) {
@@ -386,6 +394,12 @@ fn exit_code(outcome: &Outcome, error_exitcode: Option<u8>, own: i32) -> i32 {
 fn result_line(o: &Outcome, run: &Run, code: i32) -> String {
     let t = run.totals();
     let tail = match o.verdict {
+        Verdict::Findings if run.policy.baseline.is_some() => format!(
+            "findings: {} at {} not in the baseline ({} known from it)",
+            plural(t.findings, "new finding"),
+            plural(t.sites as u64, "site"),
+            t.known
+        ),
         Verdict::Findings => {
             format!("findings: {} at {}", plural(t.findings, "finding"), plural(t.sites as u64, "site"))
         }
@@ -411,9 +425,15 @@ fn result_line(o: &Outcome, run: &Run, code: i32) -> String {
             }
         ),
         Verdict::Clean => format!(
-            "clean: {} watched, {} checked, no finding",
+            "clean: {} watched, {} checked, no {}finding{}",
             plural(t.watched as u64, "process"),
-            plural(t.checked, "async copy")
+            plural(t.checked, "async copy"),
+            if run.policy.baseline.is_some() { "new " } else { "" },
+            if t.known > 0 {
+                format!(" ({} known from the baseline)", plural(t.known, "finding"))
+            } else {
+                String::new()
+            }
         ),
     };
     let also = match o.verdict {

@@ -29,6 +29,8 @@ pub struct ProcessHeader<'a> {
     /// `cudaRuntimeGetVersion`, where a shared CUDA runtime is loaded (a static one
     /// cannot be asked from outside).
     pub cuda_runtime: Option<i32>,
+    /// The rank a launcher gave the process (`mpirun`, `srun`, `torchrun`).
+    pub rank: Option<u32>,
     pub framework: &'a str,
     /// The settings in force, as an options string.
     pub settings: &'a str,
@@ -62,6 +64,10 @@ pub fn write_process<W: Write>(w: &mut W, h: &ProcessHeader<'_>) -> fmt::Result 
             None => o.raw(key, "null"),
         };
     }
+    match h.rank {
+        Some(r) => o.num("rank", r),
+        None => o.raw("rank", "null"),
+    };
     o.str("framework", h.framework).str("settings", h.settings).end()
 }
 

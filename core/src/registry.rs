@@ -547,7 +547,7 @@ mod tests {
         assert_eq!(reg.lookup(0x1000, 0x1000), RangeLookup::Inside(range(0x1000, 0x1000)));
         assert_eq!(reg.lookup(0x1800, 0x10), RangeLookup::Inside(range(0x1000, 0x1000)));
         assert_eq!(reg.lookup(0x1fff, 1), RangeLookup::Inside(range(0x1000, 0x1000)));
-        // one past the end is not pinned (cuda-facts: type 0 for one-past-the-end)
+        // one past the end is not pinned (docs/cuda-facts.md: type 0 for one-past-the-end)
         assert_eq!(reg.lookup(0x2000, 1), RangeLookup::Outside);
         assert_eq!(reg.lookup(0xfff, 1), RangeLookup::Outside);
         assert_eq!(reg.lookup(0x1ff0, 0x20), RangeLookup::Straddles(range(0x1000, 0x1000)));

@@ -85,8 +85,10 @@ impl PathSetting {
         !self.0.is_empty()
     }
 
-    /// The path for one process: `%p` -> pid, `%h` -> host, `%%` -> `%`.
-    pub fn expand(&self, pid: u32, host: &str) -> String {
+    /// The path for one process: `%p` -> pid, `%h` -> host, `%r` -> `.r` and the
+    /// launcher's rank (`torchrun`, `mpirun`, `srun`: [`launcher_rank`]) where there is
+    /// one, else nothing; `%%` -> `%`.
+    pub fn expand(&self, pid: u32, host: &str, rank: Option<u32>) -> String {
         let mut out = String::with_capacity(self.0.len() + 16);
         let mut chars = self.0.chars();
         while let Some(c) = chars.next() {
@@ -97,6 +99,11 @@ impl PathSetting {
             match chars.next() {
                 Some('p') => out.push_str(&pid.to_string()),
                 Some('h') => out.push_str(host),
+                Some('r') => {
+                    if let Some(r) = rank {
+                        out.push_str(&format!(".r{r}"));
+                    }
+                }
                 Some('%') => out.push('%'),
                 Some(other) => {
                     out.push('%');
@@ -109,8 +116,19 @@ impl PathSetting {
     }
 }
 
+/// The variables launchers name a process's rank in: Open MPI, PMIx, MPICH's PMI, Slurm's
+/// `srun`, `torchrun` (and `torch.distributed.launch`), MVAPICH; the first set wins.
+pub const RANK_VARIABLES: [&str; 6] =
+    ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID", "RANK", "MV2_COMM_WORLD_RANK"];
+
+/// The rank a launcher gave this process, read through `get` (the environment; the
+/// preload library reads it with `secure_getenv`).
+pub fn launcher_rank(get: impl Fn(&str) -> Option<String>) -> Option<u32> {
+    RANK_VARIABLES.iter().find_map(|v| get(v)).and_then(|r| r.trim().parse().ok())
+}
+
 impl SettingValue for PathSetting {
-    const VALUES: &'static str = "a path (`%p`: pid, `%h`: host)";
+    const VALUES: &'static str = "a path (`%p`: pid, `%h`: host, `%r`: the launcher's rank)";
     fn parse_value(text: &str) -> Option<Self> {
         Some(PathSetting(text.to_string()))
     }
@@ -233,7 +251,7 @@ declare_settings! {
     mode: Mode = Mode::Log, "`log`: report findings and run on. `abort`: print the first finding, then abort the process (SIGABRT, for debuggers) before the copy runs; other threads that hit a finding meanwhile wait. `off`: pass every call through untouched.";
     halt_on_error: bool = false, "stop at the first finding, before the copy runs: print it, write the summary and the report, and exit with `exitcode` (no core dump; for CI)";
     exitcode: Bounded<0, 255> = Bounded(23), "the exit code of `halt_on_error`";
-    log_path: PathSetting = PathSetting(String::new()), "also write a JSON Lines report to this path (`%p`: pid, `%h`: host, so each process writes its own; `docs/report-format.md`)";
+    log_path: PathSetting = PathSetting(String::new()), "also write a JSON Lines report to this path (`%p`: pid, `%h`: host, `%r`: `.r` and the launcher's rank where there is one; so each process writes its own; `docs/report-format.md`)";
     min_bytes: u64 = 0, "copies of fewer host bytes are counted, not reported";
     stack_depth: Bounded<1, 64> = Bounded(16), "native frames captured per finding";
     fast_unwind: bool = true, "walk finding stacks with pinguard's caching unwinder, which keeps each code address's unwind rule and replays a thread's last walk while the stack words it read are unchanged (0: the C library's unwinder on every finding, several microseconds each; the stacks are the same)";
@@ -559,9 +577,14 @@ mod tests {
     fn quoted_values_may_hold_separators_and_paths_expand() {
         let (s, p) = Settings::parse("log_path=\"/tmp/x:y/r.%p.%h.jsonl\":min_bytes=8");
         assert_eq!(p, Vec::<String>::new());
-        assert_eq!(s.log_path.expand(42, "node1"), "/tmp/x:y/r.42.node1.jsonl");
+        assert_eq!(s.log_path.expand(42, "node1", None), "/tmp/x:y/r.42.node1.jsonl");
+        assert_eq!(PathSetting("p.%p.%h%r.jsonl".into()).expand(7, "n", Some(3)), "p.7.n.r3.jsonl");
+        assert_eq!(PathSetting("p.%p.%h%r.jsonl".into()).expand(7, "n", None), "p.7.n.jsonl");
+        let env = |k: &str| (k == "SLURM_PROCID").then(|| "5".to_string());
+        assert_eq!(launcher_rank(env), Some(5));
+        assert_eq!(launcher_rank(|_| None), None);
         assert_eq!(s.min_bytes, 8);
-        assert_eq!(PathSetting("a%%b%q".into()).expand(1, "h"), "a%b%q");
+        assert_eq!(PathSetting("a%%b%q".into()).expand(1, "h", None), "a%b%q");
     }
 
     #[test]

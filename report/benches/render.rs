@@ -46,6 +46,7 @@ fn main() {
             start_ms: 1,
             cuda_driver: Some(13000),
             cuda_runtime: Some(13000),
+            rank: None,
             framework: "cuda",
             settings: "",
         };

@@ -9,8 +9,10 @@ use crate::merge::Run;
 use crate::read::{Problem, Unwatched};
 
 /// What the user accepts on the command line.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Policy {
+    /// `--baseline`: the keys of sites already known; only findings elsewhere count.
+    pub baseline: Option<std::sync::Arc<std::collections::BTreeSet<String>>>,
     /// `--accept-partial`: a process killed mid-run (no summary, a cut last line) is
     /// read as far as it got.
     pub accept_partial: bool,
@@ -44,7 +46,10 @@ impl Verdict {
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     pub verdict: Verdict,
+    /// Findings (new ones, where the run is read against a baseline).
     pub findings: u64,
+    /// Findings at sites the baseline holds.
+    pub known: u64,
     /// Programs not watched that fail the gate: the main program, and any that could
     /// have made CUDA calls pinguard did not see.
     pub failing_unwatched: Vec<Unwatched>,
@@ -60,8 +65,9 @@ impl Outcome {
     /// Reads `run`. `unwatched` are the programs it ran unwatched (from `pinguard
     /// run`'s record, or as `pinguard run` works them out); `main_pid` is the program
     /// `pinguard run` started.
-    pub fn of(run: &Run, unwatched: Vec<Unwatched>, main_pid: Option<u32>, policy: Policy) -> Outcome {
-        let findings = run.totals().findings;
+    pub fn of(run: &Run, unwatched: Vec<Unwatched>, main_pid: Option<u32>, policy: &Policy) -> Outcome {
+        let t = run.totals();
+        let (findings, known) = (t.findings, t.known);
         let (failing_unwatched, other_unwatched): (Vec<_>, Vec<_>) = unwatched
             .into_iter()
             .partition(|u| !policy.allow_unwatched && (Some(u.pid) == main_pid || u.could_use_cuda));
@@ -76,12 +82,12 @@ impl Outcome {
         } else {
             Verdict::Clean
         };
-        Outcome { verdict, findings, failing_unwatched, other_unwatched, failing_problems, accepted_problems }
+        Outcome { verdict, findings, known, failing_unwatched, other_unwatched, failing_problems, accepted_problems }
     }
 
     /// The outcome a run folder records (`pinguard run`'s record), else read from its
     /// reports alone.
-    pub fn recorded(run: &Run, policy: Policy) -> Outcome {
+    pub fn recorded(run: &Run, policy: &Policy) -> Outcome {
         let main = run.invocation.as_ref().map(|i| i.main_pid);
         Outcome::of(run, run.unwatched(None), main, policy)
     }

@@ -3,6 +3,7 @@
 //! ([`gate`]), and rendering it ([`render`]).
 //! The schema is `pinguard_core::events` and `docs/report-format.md`.
 
+pub mod baseline;
 pub mod gate;
 pub mod merge;
 pub mod read;

@@ -12,6 +12,10 @@ use crate::read::{self, Exec, ExecFailed, Frame, Invocation, Problem, Process, R
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct MergedSite {
     pub fingerprint: String,
+    /// The site's identity across rebuilds that move code ([`crate::baseline::key`]).
+    pub baseline_key: String,
+    /// In the baseline the run was read against: known, not new.
+    pub known: bool,
     pub kind: String,
     pub dir: String,
     pub apis: BTreeSet<String>,
@@ -83,6 +87,8 @@ pub struct RunTotals {
     pub watched: usize,
     /// Processes that wrote a report: they made a CUDA call.
     pub processes: usize,
+    /// The hosts the run's processes ran on (many under `mpirun` or `srun`).
+    pub hosts: usize,
     /// Programs started in the run that pinguard did not watch.
     pub unwatched: usize,
     /// Processes that ended without a summary (killed, or still running).
@@ -95,6 +101,9 @@ pub struct RunTotals {
     pub sites: usize,
     pub blocked_ns: u64,
     pub bytes: u64,
+    /// Findings at sites the baseline holds (not counted in `findings`), and those sites.
+    pub known: u64,
+    pub known_sites: usize,
     /// Watched calls made after a process's summary (exit-time destructors): not checked.
     pub late: u64,
 }
@@ -169,7 +178,7 @@ struct Shared {
 impl Run {
     /// The gate's reading of this run ([`crate::gate::Outcome::recorded`]).
     pub fn outcome(&self) -> crate::gate::Outcome {
-        crate::gate::Outcome::recorded(self, self.policy)
+        crate::gate::Outcome::recorded(self, &self.policy)
     }
 
     /// Makes every source path under `root` relative to it, in every frame (locations
@@ -194,6 +203,13 @@ impl Run {
     /// A site's stack and location as its first record gave them.
     pub fn stack_of(&self, fingerprint: &str) -> (&[Frame], Option<&Frame>) {
         self.stacks.get(fingerprint).map(|s| (&s.frames[..], s.location.as_ref())).unwrap_or((&[], None))
+    }
+
+    /// Reads the run against a baseline (the keys of sites already known): findings at
+    /// those sites are known, not new.
+    pub fn set_baseline(&mut self, keys: BTreeSet<String>) {
+        self.policy.baseline = Some(Arc::new(keys));
+        self.merged = OnceLock::new();
     }
 
     /// Sites merged across processes, the costliest (host time blocked) first; made once
@@ -266,6 +282,9 @@ impl Run {
                     m.bytes_min = 0;
                     m.first_ms = 0;
                 }
+                let from = m.location.as_ref().and_then(|l| m.frames.iter().position(|f| f == l)).unwrap_or(0);
+                m.baseline_key = crate::baseline::key(&m.kind, &m.dir, m.frames.get(from..).unwrap_or(&[]));
+                m.known = self.policy.baseline.as_ref().is_some_and(|b| b.contains(&m.baseline_key));
                 m
             })
             .collect();
@@ -331,7 +350,15 @@ impl Run {
     }
 
     pub fn totals(&self) -> RunTotals {
+        let hosts: BTreeSet<&str> = self
+            .starts
+            .iter()
+            .map(|s| s.host.as_str())
+            .chain(self.processes.iter().map(|p| p.host.as_str()))
+            .filter(|h| !h.is_empty())
+            .collect();
         let mut t = RunTotals {
+            hosts: hosts.len(),
             watched: self.watched_images(),
             processes: self.processes.len(),
             unwatched: self.unwatched(None).len(),
@@ -349,6 +376,11 @@ impl Run {
         }
         let sites = self.sites();
         for s in sites.iter().filter(|s| s.is_finding()) {
+            if s.known {
+                t.known = t.known.saturating_add(s.count);
+                t.known_sites += 1;
+                continue;
+            }
             t.findings = t.findings.saturating_add(s.count);
             if s.kind == "pageable" {
                 t.pageable = t.pageable.saturating_add(s.count);

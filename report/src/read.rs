@@ -132,6 +132,8 @@ pub struct Process {
     pub start_ms: u64,
     pub cuda_driver: Option<i32>,
     pub cuda_runtime: Option<i32>,
+    /// The rank a launcher gave the process (`mpirun`, `srun`, `torchrun`).
+    pub rank: Option<u32>,
     pub framework: String,
     pub settings: String,
     pub sites: BTreeMap<u32, Site>,
@@ -232,6 +234,9 @@ pub struct Invocation {
     pub accept_partial: bool,
     #[serde(default)]
     pub allow_unwatched: bool,
+    /// The baseline the run was read against (`--baseline`), as given.
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 /// What is wrong with a report file.
@@ -332,6 +337,8 @@ struct Header {
     #[serde(default)]
     cuda_runtime: Option<i32>,
     #[serde(default)]
+    rank: Option<u32>,
+    #[serde(default)]
     framework: String,
     #[serde(default)]
     settings: String,
@@ -420,6 +427,7 @@ pub fn file(path: &Path) -> Result<FileRead, ReadError> {
                     start_ms: h.start_ms,
                     cuda_driver: h.cuda_driver,
                     cuda_runtime: h.cuda_runtime,
+                    rank: h.rank,
                     framework: h.framework,
                     settings: h.settings,
                     file: path.to_path_buf(),

@@ -91,7 +91,15 @@ pub fn render(run: &Run, top: usize) -> String {
          and runs at about 1/8 of pinned bandwidth.\n\n",
     );
     out.push_str("| # | finding | where | copies | bytes | host blocked | fix |\n|---|---|---|---|---|---|---|\n");
-    for (i, s) in run.sites().iter().filter(|s| s.is_finding()).take(top).enumerate() {
+    if run.policy.baseline.is_some() {
+        let _ = writeln!(
+            out,
+            "Read against a baseline: {} at {} known from it are not counted above.\n",
+            plural(t.known, "finding"),
+            plural(t.known_sites as u64, "site")
+        );
+    }
+    for (i, s) in run.sites().iter().filter(|s| s.is_finding() && !s.known).take(top).enumerate() {
         let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
         let _ = writeln!(
             out,

@@ -97,6 +97,9 @@ fn shell_word(s: &str) -> String {
 pub fn processes_line(run: &Run) -> String {
     let t = run.totals();
     let mut s = format!("{} watched", plural(t.watched as u64, "process"));
+    if t.hosts > 1 {
+        s.push_str(&format!(" on {} hosts", t.hosts));
+    }
     if t.watched > 0 && t.processes != t.watched {
         s.push_str(&format!(" ({} made CUDA calls)", t.processes));
     }

@@ -77,7 +77,7 @@ fn location(frame: &Frame, root: &Path) -> Value {
     loc
 }
 
-fn result(s: &MergedSite, root: &Path) -> Value {
+fn result(s: &MergedSite, root: &Path, baseline: bool) -> Value {
     let i = rule_index(&s.kind);
     let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
     let text = format!(
@@ -96,7 +96,7 @@ fn result(s: &MergedSite, root: &Path) -> Value {
         "ruleIndex": i,
         "level": RULES[i].5,
         "message": { "text": text },
-        "partialFingerprints": { "pinguardSite/v1": s.fingerprint },
+        "partialFingerprints": { "pinguardSite/v1": s.fingerprint, "pinguardSite/v2": s.baseline_key },
         "properties": {
             "copies": s.count,
             "bytesTotal": s.bytes_total,
@@ -107,6 +107,9 @@ fn result(s: &MergedSite, root: &Path) -> Value {
     });
     if let Some(f) = &s.location {
         r["locations"] = json!([location(f, root)]);
+    }
+    if baseline {
+        r["baselineState"] = json!(if s.known { "unchanged" } else { "new" });
     }
     if !s.frames.is_empty() {
         let frames: Vec<Value> = s
@@ -166,7 +169,8 @@ pub fn write(run: &Run, source_root: &Path, out: &mut dyn Write) -> std::io::Res
     )?;
     for (i, s) in run.sites().iter().filter(|s| s.is_finding()).enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        serde_json::to_writer(&mut *out, &result(s, source_root)).map_err(std::io::Error::other)?;
+        serde_json::to_writer(&mut *out, &result(s, source_root, run.policy.baseline.is_some()))
+            .map_err(std::io::Error::other)?;
     }
     out.write_all(b"\n]}]}\n")
 }

@@ -42,7 +42,15 @@ pub fn render(run: &Run, top: usize) -> String {
         human_ns(t.blocked_ns),
         if t.suppressed > 0 { format!(", {} suppressed", t.suppressed) } else { String::new() }
     );
-    for (i, s) in run.sites().iter().filter(|s| s.is_finding()).take(top).enumerate() {
+    if run.policy.baseline.is_some() {
+        let _ = writeln!(
+            out,
+            "pinguard: read against a baseline: the findings above are new; {} at {} known from the baseline",
+            plural(t.known, "finding"),
+            plural(t.known_sites as u64, "site")
+        );
+    }
+    for (i, s) in run.sites().iter().filter(|s| s.is_finding() && !s.known).take(top).enumerate() {
         let _ = writeln!(
             out,
             "pinguard:   {}. {} {} {} in {}: {}, {}, host blocked {} (at most {} once), {}",
