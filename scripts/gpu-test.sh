@@ -48,6 +48,7 @@ fail() { failed=$((failed + $1)); }
     python3 -c 'import torch, cupy; print("torch", torch.__version__, "cupy", cupy.__version__)'
     libcuda=$(ldconfig -p | awk '/libcuda.so.1 /{print $NF; exit}')
     echo "libcuda: $libcuda"
+    echo "pinguard build: $(cat .gpu/commit 2>/dev/null | tr "\n" " ") $(cat .gpu/build-kind 2>/dev/null)"
 } > "$out/env.txt" 2>&1
 cat "$out/env.txt"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds what the GPU machine needs (it has no Rust) into .gpu/, a git-ignored folder
-# that the device tool carries: the release libpinguard.so, the pinguard command, the
+# that the device tool carries: the release libpinguard.so (the glibc 2.17 build that
+# ships, where cargo-zigbuild is installed), the pinguard command, the
 # manifest runner, the benchmark binaries, fakecuda with its hot loop (pinguard's own
 # cost without GPU noise), and the test apps built against CUDA 12.9 (a solid tar.xz:
 # their static builds each hold the runtime).
@@ -21,10 +22,23 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --release --workspace
+# The release build for glibc 2.17 (cargo-zigbuild), the one that ships, where it can be
+# made here; else the host's build (GLIBC_217=0 asks for that).
+if [ "${GLIBC_217:-1}" = 1 ] && command -v cargo-zigbuild >/dev/null; then
+    PINGUARD_EMBED_LIBRARY= cargo zigbuild --release -p pinguard -p pinguard-cli -p pinguard-harness \
+        --target x86_64-unknown-linux-gnu.2.17
+    built=target/x86_64-unknown-linux-gnu/release
+    echo "glibc 2.17 (cargo-zigbuild)" > .gpu-build-kind
+else
+    cargo build --release --workspace
+    built=target/release
+    echo "host glibc ($(ldd --version | head -n 1))" > .gpu-build-kind
+fi
 mkdir -p .gpu
-cp target/release/libpinguard.so target/release/pinguard target/release/pinguard-manifest-run .gpu/
+mv .gpu-build-kind .gpu/build-kind
+cp "$built/libpinguard.so" "$built/pinguard" "$built/pinguard-manifest-run" .gpu/
 strip --strip-debug .gpu/libpinguard.so .gpu/pinguard .gpu/pinguard-manifest-run
+bash scripts/check-glibc.sh 9.99 .gpu/libpinguard.so .gpu/pinguard
 git rev-parse --short HEAD > .gpu/commit
 [ -z "$(git status --porcelain --untracked-files=no)" ] || echo "+uncommitted" >> .gpu/commit
 # Benchmarks (criterion and plain binaries), run there by scripts/bench-gpu.sh.
