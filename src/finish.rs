@@ -12,11 +12,11 @@
 //! gets a moment to finish it, so the summary counts it and comes after it.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use pinguard_core::events;
 use pinguard_core::jsonl::FixedBuf;
+use pinguard_core::records::write;
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::site::{human_bytes, human_ns};
 
@@ -74,6 +74,7 @@ pub fn finish(end: End) {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    EXITING_TID.store(crate::spin::gettid(), Ordering::Relaxed);
     CLOSING.store(true, Ordering::SeqCst);
     let Some(process) = process::ready() else {
         return; // pinguard never started: the program made no CUDA call
@@ -117,18 +118,23 @@ pub fn finish(end: End) {
             continue;
         }
         buf.clear();
-        if events::write_aggregate(&mut buf, iid.as_str(), pid, site.id, &t, true).is_ok()
-            && buf.write_char('\n').is_ok()
-        {
+        if t.record(iid.as_str(), pid, site.id, true).write(&mut buf).is_ok() && buf.write_char('\n').is_ok() {
             sink::record_to_open_report(buf.as_bytes());
         }
     }
     // Records the aggregates above could not write are lost too: the summary says so.
     counts.report_lost = counters::snapshot().report_lost;
     buf.clear();
-    if events::write_summary(&mut buf, iid.as_str(), pid, &counts, sites, end.name(), time_ms).is_ok()
-        && buf.write_char('\n').is_ok()
-    {
+    let summary = write::Summary {
+        iid: iid.as_str(),
+        pid,
+        end: end.name(),
+        time_ms,
+        sites,
+        findings: counts.findings(),
+        counts: &counts,
+    };
+    if summary.write(&mut buf).is_ok() && buf.write_char('\n').is_ok() {
         sink::record_to_open_report(buf.as_bytes());
     }
 
@@ -186,11 +192,22 @@ fn emit<const N: usize>(line: &mut FixedBuf<N>) {
 /// library the program needs after a preloaded one): not checked, since the summary must
 /// stay last; counted, said once, and written to the report as a `late` record.
 static LATE: AtomicU64 = AtomicU64::new(0);
+static LATE_SAID: AtomicBool = AtomicBool::new(false);
 
-/// A watched call after the summary began. No allocation, no lock.
+/// The thread that writes the summary: the one running `exit`, and so the destructors
+/// of the libraries finalised after pinguard's.
+static EXITING_TID: AtomicI32 = AtomicI32::new(0);
+
+/// A watched call after the summary began. No allocation, no lock. Only the exiting
+/// thread's calls (other libraries' destructors) are written to the report: a thread
+/// still running at exit can be stopped by the process's end in the middle of a write,
+/// which would leave the report's last line cut; its calls are counted, not written.
 pub fn late_call(hook: &str) {
     let n = LATE.fetch_add(1, Ordering::Relaxed) + 1;
-    if n == 1 && SAID.load(Ordering::SeqCst) {
+    if !SAID.load(Ordering::SeqCst) || crate::spin::gettid() != EXITING_TID.load(Ordering::Relaxed) {
+        return;
+    }
+    if !LATE_SAID.swap(true, Ordering::Relaxed) {
         let mut line = FixedBuf::<512>::new();
         let _ = write!(
             line,
@@ -201,7 +218,8 @@ pub fn late_call(hook: &str) {
     let mut iid = FixedBuf::<24>::new();
     let _ = write!(iid, "{:016x}", process::iid());
     let mut rec = FixedBuf::<256>::new();
-    if events::write_late(&mut rec, iid.as_str(), std::process::id(), n).is_ok() && rec.write_char('\n').is_ok() {
+    let late = write::Late { iid: iid.as_str(), pid: std::process::id(), calls: n };
+    if late.write(&mut rec).is_ok() && rec.write_char('\n').is_ok() {
         sink::record_to_open_report(rec.as_bytes());
     }
 }
@@ -209,6 +227,8 @@ pub fn late_call(hook: &str) {
 /// In a freshly forked child: its summary is still to come.
 pub fn reset_in_child() {
     LATE.store(0, Ordering::Relaxed);
+    LATE_SAID.store(false, Ordering::Relaxed);
+    EXITING_TID.store(0, Ordering::Relaxed);
     SAID.store(false, Ordering::Relaxed);
     DONE.store(false, Ordering::Relaxed);
     CLOSING.store(false, Ordering::Relaxed);

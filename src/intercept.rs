@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::cuda_types::ERROR_SYMBOL_NOT_FOUND;
-use pinguard_core::events::FirstCall;
 use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
 use pinguard_core::report::{Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
@@ -410,31 +409,7 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
         RangeLookup::Inside(range) => Some(range.origin),
         _ => None,
     });
-    let tid = i64::from(crate::spin::gettid());
-    let stream_kind = StreamKind::of(call.stream, call.row.per_thread);
-    let (result, blocked) = match outcome {
-        Outcome::Completed { result, blocked } => (Some(result), blocked),
-        _ => (None, Duration::ZERO),
-    };
-    report_file::site(
-        site,
-        FirstCall {
-            bytes: r.bytes(),
-            host: r.verdict.host.map(|h| h.start).unwrap_or(0),
-            stream: call.stream,
-            stream_kind: stream_kind.name(),
-            element: r.element,
-            tid,
-            result,
-            outcome: outcome.name(),
-            blocked_ns: blocked.as_nanos() as u64,
-            time_ms: time_ms(),
-        },
-    );
-    let stopping = !matches!(outcome, Outcome::Completed { .. });
-    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
-        return;
-    }
+    // One finding, two renderings: the site's first call in the report, and its line.
     let finding = Finding {
         kind: r.kind,
         api: call.row.name(),
@@ -443,13 +418,18 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
         edge_origin,
         element: r.element,
         stream: call.stream,
-        stream_kind,
+        stream_kind: StreamKind::of(call.stream, call.row.per_thread),
         outcome,
-        tid,
+        tid: i64::from(crate::spin::gettid()),
         pid: std::process::id(),
         site: Some(site.id),
         advice: "",
     };
+    report_file::site(site, finding.first_call(time_ms()));
+    let stopping = !matches!(outcome, Outcome::Completed { .. });
+    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
+        return;
+    }
     let mut text = render(&finding);
     text.push('\n');
     text.push_str(&sites::stack_lines(site));

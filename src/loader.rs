@@ -107,8 +107,15 @@ fn pseudo_handle_lookup(handle: *mut c_void, name: &CStr, caller: *const c_void)
     let ours = row.wrapper.0 as *mut c_void;
     let answer_would_be_ours = if handle.is_null() {
         // RTLD_DEFAULT: the global scope in order; the program itself may define the name.
-        // SAFETY: RTLD_DEFAULT is a valid pseudo-handle; name is NUL-terminated.
-        let global = unsafe { symbols::lookup(libc::RTLD_DEFAULT, name) };
+        // Asked through the main program's handle, which searches the same global scope:
+        // an RTLD_DEFAULT lookup made from inside this library would search it first (it
+        // is linked -Bsymbolic), and find our own export where the program has its own.
+        let main = symbols::main_program();
+        if main.is_null() {
+            return ASK_GLIBC;
+        }
+        // SAFETY: a live handle of the main program; name is NUL-terminated.
+        let global = unsafe { symbols::lookup(main, name) };
         global == ours
     } else {
         // RTLD_NEXT: the objects after the caller's; ours is next for objects before us.

@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use std::os::unix::ffi::OsStrExt as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use pinguard_core::events::{self, FirstCall, ProcessHeader, SiteRecord};
+use pinguard_core::records::{self, write};
 use pinguard_core::site;
 
 use crate::process::{self, Process};
@@ -40,7 +40,10 @@ pub fn open_if_needed(process: &Process) {
             let argv = command_line();
             let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
             let iid = format!("{:016x}", process::iid());
-            let header = ProcessHeader {
+            let header = write::Process {
+                schema: records::SCHEMA,
+                pinguard: env!("CARGO_PKG_VERSION"),
+                commit: Some(pinguard_core::COMMIT),
                 iid: &iid,
                 pid,
                 // SAFETY: getppid has no preconditions.
@@ -56,10 +59,10 @@ pub fn open_if_needed(process: &Process) {
                 settings: &process.options,
             };
             let mut text = String::new();
-            let _ = events::write_process(&mut text, &header);
+            let _ = header.write(&mut text);
             for note in &process.notes {
                 text.push('\n');
-                let _ = events::write_note(&mut text, &iid, pid, note);
+                let _ = write::Note { iid: &iid, pid, text: note }.write(&mut text);
             }
             text
         },
@@ -80,28 +83,28 @@ pub fn record(json: &str) {
 }
 
 /// The record of a new site, with the first call seen there.
-pub fn site(site: &Site, first: FirstCall<'_>) {
+pub fn site(site: &Site, first: write::First<'_>) {
     let iid = format!("{:016x}", process::iid());
     // Built here, once per site and report, not kept with the site: it was a third of a
     // site's memory (about 3.4 KiB of a 16-frame stack's 9).
     let frames_json = site::frames_json(&site.frames);
-    let rec = SiteRecord {
+    let rec = write::Site {
         iid: &iid,
         pid: std::process::id(),
         site: site.id,
         fingerprint: &site.fingerprint,
-        kind: site.kind.name(),
+        kind: site.kind.site_kind(),
         api: site.hook.name(),
         layer: site.hook.layer.name(),
         dir: site.dir.short(),
         first,
-        location: site.location_frame(),
-        frames_json: &frames_json,
+        location: site.location_frame().map(|f| f.record()),
+        frames: &frames_json,
         advice: site.advice,
         suppressed: site.suppressed,
     };
     let mut text = String::with_capacity(512 + frames_json.len());
-    if events::write_site(&mut text, &rec).is_ok() {
+    if rec.write(&mut text).is_ok() {
         record(&text);
     }
 }
@@ -116,7 +119,7 @@ pub fn aggregates() {
         if t.count == 0 {
             continue;
         }
-        if events::write_aggregate(&mut text, &iid, pid, s.id, &t, false).is_ok() {
+        if t.record(&iid, pid, s.id, false).write(&mut text).is_ok() {
             text.push('\n');
         }
     }

@@ -22,8 +22,8 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 
-use pinguard_core::events::{self, ExecNote, StartMark};
 use pinguard_core::jsonl::FixedBuf;
+use pinguard_core::records::{self, write};
 
 use crate::process;
 use crate::symbols;
@@ -276,21 +276,23 @@ fn mark_start() {
     let mut iid = FixedBuf::<24>::new();
     let _ = write!(iid, "{:016x}", process::iid());
     let host = HOST.get().and_then(|h| std::str::from_utf8(h).ok()).unwrap_or("unknown");
-    let mark = StartMark {
+    let mark = write::Start {
+        schema: records::SCHEMA,
+        pinguard: env!("CARGO_PKG_VERSION"),
         iid: iid.as_str(),
         pid,
         // SAFETY: getppid has no preconditions.
         ppid: unsafe { libc::getppid() } as u32,
         host,
         exe: &exe[..exe_len],
-        cmdline: &cmdline[..cmd_len],
+        argv: &cmdline[..cmd_len],
         time_ms: now(libc::CLOCK_REALTIME) / 1_000_000,
         mono_ns: now(libc::CLOCK_MONOTONIC),
     };
     // SAFETY: `environ` is this process's environment, NULL-terminated.
     let rank = unsafe { rank_in(environ) };
     let mut record = FixedBuf::<6144>::new();
-    if events::write_start(&mut record, &mark).is_ok() && !append(pid, rank, record.as_str()) {
+    if mark.write(&mut record).is_ok() && !append(pid, rank, record.as_str()) {
         // The gate must not read a process it could not mark as unwatched for no
         // reason: say why here, where the program's stderr is still its own.
         let err = std::io::Error::last_os_error();
@@ -350,7 +352,7 @@ unsafe fn note_exec(pid: u32, path: *const c_char, env: *const *const c_char, mo
     let path = if path.is_null() { &b""[..] } else { unsafe { CStr::from_ptr(path) }.to_bytes() };
     let host = HOST.get().and_then(|h| std::str::from_utf8(h).ok()).unwrap_or("unknown");
     let iid = iid_text();
-    let note = ExecNote {
+    let note = write::Exec {
         iid: iid.as_str(),
         pid,
         // SAFETY: getpid has no preconditions (not cached by glibc: right in a vfork child).
@@ -362,7 +364,7 @@ unsafe fn note_exec(pid: u32, path: *const c_char, env: *const *const c_char, mo
         mono_ns,
     };
     let mut record = FixedBuf::<6144>::new();
-    if events::write_exec(&mut record, &note).is_ok() {
+    if note.write(&mut record).is_ok() {
         // SAFETY: forwarded contract: the environment the program gets names its rank.
         append(pid, unsafe { rank_in(env) }, record.as_str());
     }
@@ -376,7 +378,9 @@ fn note_exec_failed(mono_ns: u64, rank: Option<u32>) {
     // SAFETY: getpid has no preconditions.
     let pid = unsafe { libc::getpid() } as u32;
     let mut record = FixedBuf::<256>::new();
-    if events::write_exec_failed(&mut record, iid_text().as_str(), pid, mono_ns, errno.unwrap_or(0)).is_ok() {
+    let iid = iid_text();
+    let failed = write::ExecFailed { iid: iid.as_str(), pid, mono_ns, errno: errno.unwrap_or(0) };
+    if failed.write(&mut record).is_ok() {
         append(pid, rank, record.as_str());
     }
     restore_errno(errno);

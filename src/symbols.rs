@@ -223,6 +223,19 @@ pub fn loaded_before_us(caller: *const c_void) -> bool {
     false
 }
 
+/// The main program's handle (`dlopen(NULL)`: its lookups search the global scope, as
+/// `RTLD_DEFAULT` from the program would), kept once found; null if the loader refuses.
+pub fn main_program() -> *mut c_void {
+    static MAIN: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+    let mut handle = MAIN.load(Ordering::Acquire);
+    if handle.is_null() {
+        // SAFETY: dlopen(NULL) returns the main program's handle; it loads nothing.
+        handle = loader_call(|| unsafe { libc::dlopen(std::ptr::null(), libc::RTLD_LAZY) });
+        MAIN.store(handle, Ordering::Release);
+    }
+    handle
+}
+
 /// Makes glibc set `dlerror` for `name` as a failed lookup does: looks it up in the C
 /// library alone, which never defines a CUDA name. The lookup is the last `dl` call
 /// before the trampoline returns (a later successful call would clear the error), so the

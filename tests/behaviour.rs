@@ -179,7 +179,7 @@ fn sites_on_one_line_each_keep_their_stack() {
         let stderr = run.stderr();
         let sites = run.report.sites();
         let shape: std::collections::BTreeSet<_> =
-            sites.iter().map(|s| (s.kind.as_str(), s.dir.as_str(), s.count, s.bytes_max)).collect();
+            sites.iter().map(|s| (s.kind.name(), s.dir.as_str(), s.count, s.bytes_max)).collect();
         let expect = [
             ("allowed", "H2D", 1, 8192),
             ("pageable", "D2H", 2, 65536),

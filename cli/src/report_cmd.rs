@@ -88,7 +88,7 @@ fn report(m: &ArgMatches) -> Result<ExitCode, String> {
     if let Some(v) = run.unknown_schema {
         say(&format!(
             "a report has schema version {v}, which this pinguard ({}) does not know; its records may be read incompletely",
-            pinguard_core::events::SCHEMA
+            pinguard_core::records::SCHEMA
         ));
     }
     let top = *m.get_one::<usize>("top").unwrap_or(&20);

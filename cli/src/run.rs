@@ -286,6 +286,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
 
     let host = host_name();
     let main = Exec {
+        iid: String::new(),
         pid,
         by: std::process::id(),
         host: host.clone(),
@@ -321,7 +322,7 @@ fn run(m: &ArgMatches) -> Result<ExitCode, Refusal> {
         _ => 1,
     };
     let mut invocation = Invocation {
-        schema: pinguard_core::events::SCHEMA,
+        schema: pinguard_core::records::SCHEMA,
         pinguard: env!("CARGO_PKG_VERSION").into(),
         commit: pinguard_core::COMMIT.into(),
         argv: argv.iter().map(|a| a.to_string()).collect(),

@@ -117,7 +117,7 @@ fn the_caching_unwinder_finds_the_same_stacks_as_the_c_librarys() {
             let read = pinguard_report::read::file(&files[0]).unwrap();
             assert_eq!(read.processes.len(), 1);
             let p = &read.processes[0];
-            let slow = p.summary.as_ref().map(|s| s.counts.get("slow_stacks").copied().unwrap_or(0));
+            let slow = p.summary.as_ref().map(|s| s.counts.slow_stacks);
             assert_eq!(slow, Some(0), "{build} fast_unwind={fast}: no stack left to the C library's unwinder");
             let mut sites: Vec<Vec<String>> = p
                 .sites
@@ -220,8 +220,8 @@ fn suppressions_remove_exactly_the_matching_sites() {
     assert_eq!(findings.len(), 1);
     assert_eq!(findings[0].dir, "H2D", "the H2D site stays");
     let p = &run.processes[0];
-    assert_eq!(p.summary.as_ref().unwrap().counts["suppressed"], 1);
-    assert_eq!(p.summary.as_ref().unwrap().counts["pageable"], 1);
+    assert_eq!(p.summary.as_ref().unwrap().counts.suppressed, 1);
+    assert_eq!(p.summary.as_ref().unwrap().counts.pageable, 1);
     assert!(!stderr(&o).contains("dir=D2H"), "a suppressed site is not shown: {}", stderr(&o));
 }
 

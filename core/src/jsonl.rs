@@ -146,6 +146,14 @@ impl<'w, W: Write> Object<'w, W> {
         }
     }
 
+    /// A number, or `null`.
+    pub fn opt_num(&mut self, k: &str, v: Option<impl fmt::Display>) -> &mut Self {
+        match v {
+            Some(v) => self.num(k, v),
+            None => self.raw(k, "null"),
+        }
+    }
+
     pub fn num(&mut self, k: &str, v: impl fmt::Display) -> &mut Self {
         self.key(k);
         if self.result.is_ok() {

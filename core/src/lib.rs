@@ -13,7 +13,8 @@
 //! - [`site`] - call sites: frames, location, fingerprint, per-site totals;
 //! - [`cpp_name`] - demangled C++ names shortened for people and for `skip_frames`;
 //! - [`site_table`] - the live site table, its totals as atomics (the aggregation path);
-//! - [`events`] - the JSON Lines report's records (`docs/report-format.md`);
+//! - [`records`] - the JSON Lines report's records, each declared once: writer, reader
+//!   and documentation (`docs/report-format.md`);
 //! - [`jsonl`] - writing JSON without allocating;
 //! - [`suppressions`], [`glob`] - rules for findings to ignore;
 //! - [`advice`] - the fix a finding suggests, by framework.
@@ -32,13 +33,13 @@ pub mod advice;
 pub mod copy_shape;
 pub mod cpp_name;
 pub mod cuda_types;
-pub mod events;
 pub mod extent;
 pub mod glob;
 pub mod jsonl;
 pub mod pinned_range;
 pub mod pinned_table;
 pub mod pinned_tree;
+pub mod records;
 pub mod registry;
 pub mod report;
 pub mod settings;

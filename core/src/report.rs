@@ -140,9 +140,16 @@ pub enum RecordKind {
 
 impl RecordKind {
     pub fn name(self) -> &'static str {
+        self.site_kind().name()
+    }
+
+    /// The kind a site of these records has in the report.
+    pub fn site_kind(self) -> crate::records::SiteKind {
+        use crate::records::SiteKind;
         match self {
-            RecordKind::Finding(k) => k.name(),
-            RecordKind::AllowedByAttribute => "allowed",
+            RecordKind::Finding(VerdictKind::Straddles) => SiteKind::Straddles,
+            RecordKind::Finding(_) => SiteKind::Pageable,
+            RecordKind::AllowedByAttribute => SiteKind::Allowed,
         }
     }
 }
@@ -177,6 +184,28 @@ fn human_duration(d: Duration) -> String {
         format!("{:.1} ms", us / 1e3)
     } else {
         format!("{us:.0} us")
+    }
+}
+
+impl Finding<'_> {
+    /// The finding as its site's first call in the report (`time_ms`: when it was seen).
+    pub fn first_call(&self, time_ms: u64) -> crate::records::write::First<'static> {
+        let (result, blocked) = match self.outcome {
+            Outcome::Completed { result, blocked } => (Some(result), blocked),
+            _ => (None, Duration::ZERO),
+        };
+        crate::records::write::First {
+            bytes: self.verdict.host.map(|h| h.len as u64).unwrap_or(0),
+            host: self.verdict.host.map(|h| h.start).unwrap_or(0),
+            stream: self.stream,
+            stream_kind: self.stream_kind.name(),
+            element: self.element.map(|e| e as u64),
+            tid: self.tid,
+            result,
+            outcome: self.outcome.name(),
+            blocked_ns: blocked.as_nanos() as u64,
+            time_ms,
+        }
     }
 }
 

@@ -8,7 +8,8 @@ use std::ops::Deref;
 
 use crate::cpp_name;
 use crate::glob;
-use crate::jsonl::{self, Object};
+use crate::jsonl;
+use crate::records;
 
 /// How a frame was found. Only native frames exist today; interpreted frames (the
 /// Python file:line behind a PyTorch call) are the roadmap's next step and have a place
@@ -104,27 +105,55 @@ fn base_name(path: &str) -> &str {
     path.rsplit('/').next().unwrap_or(path)
 }
 
+/// `main at app.cpp:12 (app+0x11b9)`, or what is known of a frame; with `short`, the
+/// function's name shortened (`thrust::copy<…>(…)`, for titles). The one spelling of a
+/// frame, for the frames pinguard makes ([`FrameInfo`]) and those it reads back.
+pub fn frame_text(
+    function: Option<&str>,
+    file: Option<&str>,
+    line: Option<u32>,
+    module: Option<&str>,
+    offset: &dyn fmt::Display,
+    short: bool,
+) -> String {
+    let module = module.map(base_name).unwrap_or("?");
+    let place = format!("{module}+{offset}");
+    let name = |f: &str| if short { cpp_name::short(f) } else { f.to_string() };
+    match (function, file, line) {
+        (Some(f), Some(file), Some(line)) => format!("{} at {file}:{line} ({place})", name(f)),
+        (Some(f), _, _) => format!("{} ({place})", name(f)),
+        _ => place,
+    }
+}
+
 impl FrameInfo {
     /// `main at app.cpp:12 (app+0x11b9)`, or what is known of it.
     pub fn text(&self) -> String {
-        let module = self.module.as_deref().map(base_name).unwrap_or("?");
-        let place = format!("{module}+{:#x}", self.offset);
-        match (&self.function, &self.file, self.line) {
-            (Some(f), Some(file), Some(line)) => format!("{f} at {file}:{line} ({place})"),
-            (Some(f), _, _) => format!("{f} ({place})"),
-            _ => place,
-        }
+        self.text_as(false)
     }
 
-    /// `main at app.cpp:12 (app+0x11b9)` with the function's name shortened
-    /// (`thrust::copy<…>(…)`): for titles, where the stack keeps [`FrameInfo::text`].
+    /// [`FrameInfo::text`] with the function's name shortened (`thrust::copy<…>(…)`): for
+    /// titles, where the stack keeps the full name.
     pub fn short_text(&self) -> String {
-        let module = self.module.as_deref().map(base_name).unwrap_or("?");
-        let place = format!("{module}+{:#x}", self.offset);
-        match (&self.function, &self.file, self.line) {
-            (Some(f), Some(file), Some(line)) => format!("{} at {file}:{line} ({place})", cpp_name::short(f)),
-            (Some(f), _, _) => format!("{} ({place})", cpp_name::short(f)),
-            _ => place,
+        self.text_as(true)
+    }
+
+    fn text_as(&self, short: bool) -> String {
+        let offset = format!("{:#x}", self.offset);
+        let line = self.line.map(NonZeroU32::get);
+        frame_text(self.function.as_deref(), self.file.as_deref(), line, self.module.as_deref(), &offset, short)
+    }
+
+    /// The frame as its report record.
+    pub fn record(&self) -> records::write::Frame<'_> {
+        records::write::Frame {
+            kind: self.kind.name(),
+            address: self.address,
+            function: self.function.as_deref(),
+            file: self.file.as_deref(),
+            line: self.line.map(NonZeroU32::get),
+            module: self.module.as_deref(),
+            offset: self.offset,
         }
     }
 
@@ -142,16 +171,7 @@ impl FrameInfo {
     }
 
     pub fn write_json<W: Write>(&self, w: &mut W) -> fmt::Result {
-        let mut o = Object::begin(w);
-        o.str("kind", self.kind.name())
-            .hex("address", self.address)
-            .opt_str("function", self.function.as_deref())
-            .opt_str("file", self.file.as_deref());
-        match self.line {
-            Some(l) => o.num("line", l),
-            None => o.raw("line", "null"),
-        };
-        o.opt_str("module", self.module.as_deref()).hex("offset", self.offset).end()
+        self.record().write(w)
     }
 }
 
@@ -234,15 +254,25 @@ pub struct SiteTotals {
 }
 
 impl SiteTotals {
-    pub fn write_streams<W: Write>(&self, w: &mut W) -> fmt::Result {
-        w.write_char('[')?;
-        for (i, s) in self.streams[..self.streams_seen.min(4)].iter().enumerate() {
-            if i > 0 {
-                w.write_char(',')?;
-            }
-            write!(w, "\"{s:#x}\"")?;
+    /// The totals as a site's `aggregate` record (`last`: the final one, at exit).
+    pub fn record<'a>(&'a self, iid: &'a str, pid: u32, site: u32, last: bool) -> records::write::Aggregate<'a> {
+        records::write::Aggregate {
+            iid,
+            pid,
+            site,
+            last,
+            count: self.count,
+            bytes_total: self.bytes_total,
+            bytes_min: self.bytes_min,
+            bytes_max: self.bytes_max,
+            blocked_ns_total: self.blocked_ns_total,
+            blocked_ns_max: self.blocked_ns_max,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            errors: self.errors,
+            streams: &self.streams[..self.streams_seen.min(4)],
+            streams_more: self.streams_more,
         }
-        w.write_char(']')
     }
 }
 

@@ -17,8 +17,11 @@ pub enum Shown {
 
 macro_rules! declare_counters {
     ($( $name:ident, $variant:ident: $shown:ident, $words:literal; )*) => {
-        /// The summary's counters, in declaration order.
+        /// The summary's counters, in declaration order. Read back from reports, a counter
+        /// an older report lacks reads as 0.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        #[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
+        #[cfg_attr(feature = "serde", serde(default))]
         pub struct SummaryCounts {
             $( #[doc = $words] pub $name: u64, )*
         }
@@ -83,6 +86,15 @@ declare_counters! {
 }
 
 impl SummaryCounts {
+    /// Every counter as a JSON object, by name (the summary record's `counts`).
+    pub fn write_json<W: fmt::Write>(&self, w: &mut W) -> fmt::Result {
+        let mut o = crate::jsonl::Object::begin(w);
+        for (name, value, ..) in self.fields() {
+            o.num(name, value);
+        }
+        o.end()
+    }
+
     /// Findings: the copies that block the host or that CUDA rejects.
     pub fn findings(&self) -> u64 {
         self.pageable + self.straddles

@@ -286,7 +286,7 @@ fn add(groups: &mut Groups, verdict: &str, dir: &str, count: u64, total: u64, mi
 pub fn found_groups(report: &merge::Run) -> Groups {
     let mut groups = Groups::new();
     for s in report.sites().iter().filter(|s| !s.suppressed && s.count > 0) {
-        add(&mut groups, &s.kind, &s.dir, s.count, s.bytes_total, s.bytes_min, s.bytes_max);
+        add(&mut groups, s.kind.name(), &s.dir, s.count, s.bytes_total, s.bytes_min, s.bytes_max);
     }
     groups
 }

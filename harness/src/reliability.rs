@@ -339,7 +339,7 @@ fn fork_counts(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
         .report
         .processes
         .iter()
-        .map(|p| (p.pid, p.summary.as_ref().and_then(|s| s.counts.get("pageable").copied()).unwrap_or(u64::MAX)))
+        .map(|p| (p.pid, p.summary.as_ref().and_then(|s| s.counts.get("pageable")).unwrap_or(u64::MAX)))
         .collect();
     reported.sort();
     if reported.len() != want_summaries
@@ -377,7 +377,7 @@ fn teardown(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     }
     let p = r.report.processes.first().ok_or("no report")?;
     let last = p.summary.as_ref().ok_or("the report has no summary")?;
-    if last.counts.get("pageable") != Some(&want) || p.sites.len() as u64 != want {
+    if last.counts.get("pageable") != Some(want) || p.sites.len() as u64 != want {
         return Err(format!("report: {} sites, summary {:?}", p.sites.len(), last.counts));
     }
     Ok(format!("{want} late copies counted, summary last"))

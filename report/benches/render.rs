@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use pinguard_core::events::{self, FirstCall, ProcessHeader, SiteRecord};
+use pinguard_core::records::{self, write};
 use pinguard_core::site::{FrameInfo, FrameKind, SiteTotals, frames_json};
 use pinguard_report::{merge, render};
 
@@ -36,7 +36,10 @@ fn main() {
         let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join(format!("pinguard.{p}.jsonl"))).unwrap());
         let iid = format!("{p:016x}");
         let mut line = String::new();
-        let header = ProcessHeader {
+        let header = write::Process {
+            schema: records::SCHEMA,
+            pinguard: "0.1.0",
+            commit: None,
             iid: &iid,
             pid: 1000 + p,
             ppid: 1,
@@ -50,7 +53,7 @@ fn main() {
             framework: "cuda",
             settings: "",
         };
-        events::write_process(&mut line, &header).unwrap();
+        header.write(&mut line).unwrap();
         writeln!(f, "{line}").unwrap();
         records += 1;
         for s in 0..sites {
@@ -66,7 +69,7 @@ fn main() {
                     offset: 0x1000 + id as usize + d,
                 })
                 .collect();
-            let first = FirstCall {
+            let first = write::First {
                 bytes: 4096,
                 host: 0x7f00_0000,
                 stream: 0,
@@ -78,23 +81,24 @@ fn main() {
                 blocked_ns: 1000,
                 time_ms: 2,
             };
-            let rec = SiteRecord {
+            let frames_text = frames_json(&frames);
+            let rec = write::Site {
                 iid: &iid,
                 pid: 1000 + p,
                 site: s,
                 fingerprint: &format!("{id:016x}"),
-                kind: "pageable",
+                kind: records::SiteKind::Pageable,
                 api: "cudaMemcpyAsync",
                 layer: "runtime",
                 dir: "H2D",
                 first,
-                location: Some(&frames[0]),
-                frames_json: &frames_json(&frames),
+                location: Some(frames[0].record()),
+                frames: &frames_text,
                 advice: "pin it once",
                 suppressed: false,
             };
             line.clear();
-            events::write_site(&mut line, &rec).unwrap();
+            rec.write(&mut line).unwrap();
             writeln!(f, "{line}").unwrap();
             records += 1;
         }
@@ -113,7 +117,7 @@ fn main() {
                     ..Default::default()
                 };
                 line.clear();
-                events::write_aggregate(&mut line, &iid, 1000 + p, s, &t, r + 1 == rounds).unwrap();
+                t.record(&iid, 1000 + p, s, r + 1 == rounds).write(&mut line).unwrap();
                 writeln!(f, "{line}").unwrap();
                 records += 1;
             }

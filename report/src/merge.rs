@@ -16,7 +16,7 @@ pub struct MergedSite {
     pub baseline_key: String,
     /// In the baseline the run was read against: known, not new.
     pub known: bool,
-    pub kind: String,
+    pub kind: crate::read::SiteKind,
     pub dir: String,
     pub apis: BTreeSet<String>,
     pub location: Option<Frame>,
@@ -39,7 +39,7 @@ pub struct MergedSite {
 
 impl MergedSite {
     pub fn is_finding(&self) -> bool {
-        !self.suppressed && (self.kind == "pageable" || self.kind == "straddles")
+        !self.suppressed && self.kind.is_finding()
     }
 
     /// Where it is, briefly: `upload (app.cpp:12) <- main (app.cpp:40)`.
@@ -225,7 +225,7 @@ impl Run {
                 let shared = self.stacks.get(&s.fingerprint);
                 let m = by.entry(s.fingerprint.clone()).or_insert_with(|| MergedSite {
                     fingerprint: s.fingerprint.clone(),
-                    kind: s.kind.clone(),
+                    kind: s.kind,
                     dir: s.dir.clone(),
                     location: shared.and_then(|x| x.location.clone()),
                     frames: shared.map(|x| x.frames.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
@@ -283,7 +283,7 @@ impl Run {
                     m.first_ms = 0;
                 }
                 let from = m.location.as_ref().and_then(|l| m.frames.iter().position(|f| f == l)).unwrap_or(0);
-                m.baseline_key = crate::baseline::key(&m.kind, &m.dir, m.frames.get(from..).unwrap_or(&[]));
+                m.baseline_key = crate::baseline::key(m.kind.name(), &m.dir, m.frames.get(from..).unwrap_or(&[]));
                 m.known = self.policy.baseline.as_ref().is_some_and(|b| b.contains(&m.baseline_key));
                 m
             })
@@ -368,8 +368,8 @@ impl Run {
             t.late = t.late.saturating_add(p.late);
             match &p.summary {
                 Some(s) => {
-                    t.checked = t.checked.saturating_add(s.counts.get("checked").copied().unwrap_or(0));
-                    t.suppressed = t.suppressed.saturating_add(s.counts.get("suppressed").copied().unwrap_or(0));
+                    t.checked = t.checked.saturating_add(s.counts.get("checked").unwrap_or(0));
+                    t.suppressed = t.suppressed.saturating_add(s.counts.get("suppressed").unwrap_or(0));
                 }
                 None => t.unfinished += 1,
             }
@@ -382,7 +382,7 @@ impl Run {
                 continue;
             }
             t.findings = t.findings.saturating_add(s.count);
-            if s.kind == "pageable" {
+            if s.kind == crate::read::SiteKind::Pageable {
                 t.pageable = t.pageable.saturating_add(s.count);
             } else {
                 t.straddles = t.straddles.saturating_add(s.count);

@@ -14,111 +14,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// One frame of a site's stack.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Frame {
-    pub kind: String,
-    pub address: String,
-    pub function: Option<String>,
-    pub file: Option<String>,
-    pub line: Option<u32>,
-    pub module: Option<String>,
-    pub offset: String,
-}
-
-impl Frame {
-    /// `main at app.cpp:12 (app+0x11b9)`, or what is known of it.
-    pub fn text(&self) -> String {
-        self.text_with(|f| f.to_string())
-    }
-
-    /// [`Frame::text`] with the function's name shortened (`thrust::copy<…>(…)`): for
-    /// titles; stacks keep the full name.
-    pub fn short_text(&self) -> String {
-        self.text_with(pinguard_core::cpp_name::short)
-    }
-
-    /// The function's name shortened, if it has one.
-    pub fn short_function(&self) -> Option<String> {
-        self.function.as_deref().map(pinguard_core::cpp_name::short)
-    }
-
-    fn text_with(&self, name: impl Fn(&str) -> String) -> String {
-        let module = self.module.as_deref().map(|m| m.rsplit('/').next().unwrap_or(m)).unwrap_or("?");
-        let place = format!("{module}+{}", self.offset);
-        match (&self.function, &self.file, self.line) {
-            (Some(f), Some(file), Some(line)) => format!("{} at {file}:{line} ({place})", name(f)),
-            (Some(f), _, _) => format!("{} ({place})", name(f)),
-            _ => place,
-        }
-    }
-}
-
-/// The first call seen at a site.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct FirstCall {
-    pub bytes: u64,
-    pub host: String,
-    pub stream: String,
-    pub stream_kind: String,
-    pub element: Option<u64>,
-    pub tid: i64,
-    pub result: Option<i32>,
-    pub outcome: String,
-    pub blocked_ns: u64,
-    pub time_ms: u64,
-}
-
-/// A `site` record.
-#[derive(Clone, Debug, Deserialize)]
-pub struct Site {
-    pub site: u32,
-    pub fingerprint: String,
-    pub kind: String,
-    pub api: String,
-    pub layer: String,
-    pub dir: String,
-    pub first: FirstCall,
-    pub location: Option<Frame>,
-    pub frames: Vec<Frame>,
-    pub advice: String,
-    pub suppressed: bool,
-}
-
-impl Site {
-    pub fn is_finding(&self) -> bool {
-        !self.suppressed && (self.kind == "pageable" || self.kind == "straddles")
-    }
-}
-
-/// An `aggregate` record: a site's totals.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-pub struct Totals {
-    pub site: u32,
-    #[serde(rename = "final")]
-    pub last: bool,
-    pub count: u64,
-    pub bytes_total: u64,
-    pub bytes_min: u64,
-    pub bytes_max: u64,
-    pub blocked_ns_total: u64,
-    pub blocked_ns_max: u64,
-    pub first_ms: u64,
-    pub last_ms: u64,
-    pub errors: u64,
-    pub streams: Vec<String>,
-    pub streams_more: bool,
-}
-
-/// The `summary` record.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Summary {
-    pub end: String,
-    pub time_ms: u64,
-    pub sites: u64,
-    pub findings: u64,
-    pub counts: BTreeMap<String, u64>,
-}
+// The records, declared once in `pinguard_core::records` (the writer the preload uses,
+// and these readers).
+pub use pinguard_core::records::SiteKind;
+use pinguard_core::records::read::Process as Header;
+pub use pinguard_core::records::read::{
+    Aggregate as Totals, Exec, ExecFailed, First as FirstCall, Frame, Site, Start, Summary,
+};
 
 /// Everything one process wrote.
 #[derive(Clone, Debug, Default)]
@@ -145,47 +47,6 @@ pub struct Process {
     pub late: u64,
     /// Where the process's records came from.
     pub file: PathBuf,
-}
-
-/// A `start` record: a process image that loaded pinguard under `pinguard run`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Start {
-    pub iid: String,
-    pub pid: u32,
-    #[serde(default)]
-    pub ppid: u32,
-    #[serde(default)]
-    pub host: String,
-    #[serde(default)]
-    pub exe: String,
-    #[serde(default)]
-    pub argv: Vec<String>,
-    #[serde(default)]
-    pub time_ms: u64,
-    pub mono_ns: u64,
-}
-
-/// An `exec` record: a program about to start in process `pid`.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
-pub struct Exec {
-    pub pid: u32,
-    #[serde(default)]
-    pub by: u32,
-    #[serde(default)]
-    pub host: String,
-    pub path: String,
-    pub preload: bool,
-    pub run: bool,
-    pub mono_ns: u64,
-}
-
-/// An `exec_failed` record: the exec noted at `mono_ns` returned.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-pub struct ExecFailed {
-    pub pid: u32,
-    pub mono_ns: u64,
-    #[serde(default)]
-    pub errno: i32,
 }
 
 /// A process that ran a program pinguard did not watch.
@@ -320,32 +181,6 @@ impl std::fmt::Display for ReadError {
 }
 
 #[derive(Deserialize)]
-struct Header {
-    iid: String,
-    pid: u32,
-    #[serde(default)]
-    ppid: u32,
-    #[serde(default)]
-    host: String,
-    #[serde(default)]
-    exe: String,
-    #[serde(default)]
-    argv: Vec<String>,
-    #[serde(default)]
-    start_ms: u64,
-    cuda_driver: Option<i32>,
-    #[serde(default)]
-    cuda_runtime: Option<i32>,
-    #[serde(default)]
-    rank: Option<u32>,
-    #[serde(default)]
-    framework: String,
-    #[serde(default)]
-    settings: String,
-    schema: u32,
-}
-
-#[derive(Deserialize)]
 struct Tag {
     event: String,
     #[serde(default)]
@@ -412,7 +247,7 @@ pub fn file(path: &Path) -> Result<FileRead, ReadError> {
         };
         let ok = match tag.event.as_str() {
             "process" => serde_json::from_slice::<Header>(&line).map(|h| {
-                if h.schema != pinguard_core::events::SCHEMA {
+                if h.schema != pinguard_core::records::SCHEMA {
                     out.unknown_schema = Some(h.schema);
                 }
                 index.insert(h.iid.clone(), out.processes.len());
@@ -511,7 +346,7 @@ fn check(p: &Process, r: &Reading) -> Vec<(Option<usize>, ProblemKind, String)> 
         )];
     };
     let mut out = Vec::new();
-    let count = |name: &str| summary.counts.get(name).copied().unwrap_or(0);
+    let count = |name: &str| summary.counts.get(name).unwrap_or(0);
     if count("report_lost") > 0 {
         out.push((
             r.summary_line,

@@ -146,7 +146,7 @@ fn row(i: usize, s: &crate::merge::MergedSite) -> String {
     format!(
         r#"<tr class="site"><td class="n" data-v="{n}">{n}</td><td data-v="{kind}"><span class="kind-{kind}">{kind}</span> {dir}</td><td data-v="{apis}"><code>{apis}</code></td><td data-v="{place}"><details><summary><code>{place}</code></summary><pre>{stack}</pre><p>{advice}</p></details></td><td class="n" data-v="{count}">{count}</td><td class="n" data-v="{bytes}">{hbytes}</td><td class="n" data-v="{blocked}">{hblocked}</td><td class="n" data-v="{max}">{hmax}</td><td class="n" data-v="{procs}">{procs}</td></tr>"#,
         n = i + 1,
-        kind = esc(&s.kind),
+        kind = s.kind.name(),
         dir = esc(&s.dir),
         apis = esc(&apis),
         place = esc(&s.where_text()),

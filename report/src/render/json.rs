@@ -18,7 +18,7 @@ fn head(run: &Run) -> serde_json::Value {
                 "framework": p.framework, "cuda_driver": p.cuda_driver, "cuda_runtime": p.cuda_runtime,
                 "settings": p.settings,
                 "end": p.summary.as_ref().map(|s| s.end.clone()),
-                "counts": p.summary.as_ref().map(|s| s.counts.clone()),
+                "counts": p.summary.as_ref().map(|s| s.counts),
                 "late": p.late,
                 "report": p.file,
             })
@@ -27,7 +27,7 @@ fn head(run: &Run) -> serde_json::Value {
     let outcome = run.outcome();
     json!({
         "pinguard": pinguard_core::VERSION_AND_COMMIT,
-        "schema": pinguard_core::events::SCHEMA,
+        "schema": pinguard_core::records::SCHEMA,
         "about": super::about(run),
         "invocation": run.invocation,
         "result": outcome.verdict,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use pinguard_core::site::{human_bytes, human_ns};
 
 use crate::merge::{MergedSite, Run};
-use crate::read::Frame;
+use crate::read::{Frame, SiteKind};
 
 /// The rules: `(id, name, short, full, help, level)`.
 const RULES: [(&str, &str, &str, &str, &str, &str); 2] = [
@@ -33,8 +33,8 @@ const RULES: [(&str, &str, &str, &str, &str, &str); 2] = [
     ),
 ];
 
-fn rule_index(kind: &str) -> usize {
-    if kind == "straddles" { 1 } else { 0 }
+fn rule_index(kind: SiteKind) -> usize {
+    if kind == SiteKind::Straddles { 1 } else { 0 }
 }
 
 /// Percent-encodes what may not stand in a URI path.
@@ -78,7 +78,7 @@ fn location(frame: &Frame, root: &Path) -> Value {
 }
 
 fn result(s: &MergedSite, root: &Path, baseline: bool) -> Value {
-    let i = rule_index(&s.kind);
+    let i = rule_index(s.kind);
     let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
     let text = format!(
         "{} {} copy ({apis}) in {}: {} copies, {}, host blocked {} in all ({} at most once). {}",
