@@ -133,7 +133,7 @@ want pinned && for rt in ${RUNTIMES:-static shared}; do
         done
     done
     # pinguard must really have been there (a figure "with pinguard" means nothing else)
-    grep -q 'checked=[1-9]' "$out/stderr-$rt-log.txt" || log "WARNING: pinguard did not check the $rt loop's copies"
+    grep -q ' checked=[1-9]' "$out/stderr-$rt-log.txt" || log "WARNING: pinguard did not check the $rt loop's copies"
 done
 
 # 2. pageable loop (the program's own blocked time per call, and pinguard's on top):

@@ -82,7 +82,9 @@ compile() {
     # beside it as libNAME.so (runtime linked as a shared library), found through $ORIGIN.
     local link=()
     for lib in $(sed -n 's|^//   link: ||p' "$src"); do
-        link+=(-L"$(dirname "$dst")" -l"$lib" -Wl,-rpath,'$ORIGIN')
+        link+=(-L"$(dirname "$dst")" -l"$lib")
+        # nvcc takes no -Wl,…; -Xlinker hands each word to the host linker.
+        if [ "$toolchain" = nvcc ]; then link+=(-Xlinker -rpath -Xlinker '$ORIGIN'); else link+=(-Wl,-rpath,'$ORIGIN'); fi
     done
     if [ "$toolchain" = nvcc ]; then
         local base=(-std=c++17 -O1 -I"$apps" -Xcompiler -Wno-attributes,-Wno-deprecated-declarations)

@@ -197,7 +197,7 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
     hits=$(grep -c "verdict=pageable api=[^ ]* layer=[^ ]* dir=H2D bytes=${bytes:-x} " "$log")
     total=$(grep -c '\[verdict=' "$log")
     summary=$(grep 'pinguard: summary' "$log" | sed 's/.*\[//; s/\]//')
-    checked=$(sed -n 's/.*\[summary=1 .*checked=\([0-9]*\).*/\1/p' "$log" | head -n 1)
+    checked=$(sed -n 's/.*\[summary=1 .* checked=\([0-9]*\).*/\1/p' "$log" | head -n 1)
     if [ "$rc" -ne 0 ] || [ -z "$bytes" ]; then
         echo "FAIL $name: exit $rc"; tail -n 5 "$log"; fail 1
     elif [ "${checked:-0}" -lt 1 ]; then

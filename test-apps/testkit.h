@@ -92,6 +92,7 @@ struct tk_driver_fns {
     CUresult (*batch3d)(size_t, CUDA_MEMCPY3D_BATCH_OP *, unsigned long long, CUstream);
     CUresult (*get_proc_address)(const char *, void **, int, cuuint64_t, CUdriverProcAddressQueryResult *);
     CUresult (*htod_sync)(CUdeviceptr, const void *, size_t);
+    CUresult (*ctx_sync)(void);
     CUresult (*dtoh_sync)(void *, CUdeviceptr, size_t);
 };
 
@@ -137,6 +138,7 @@ static inline void tk_init() {
     tk_sym(h, tk_drv.batch3d, TK_PT("cuMemcpy3DBatchAsync_v2"));
     tk_sym(h, tk_drv.get_proc_address, "cuGetProcAddress_v2");
     tk_sym(h, tk_drv.htod_sync, "cuMemcpyHtoD_v2");
+    tk_sym(h, tk_drv.ctx_sync, "cuCtxSynchronize");
     tk_sym(h, tk_drv.dtoh_sync, "cuMemcpyDtoH_v2");
 #else
     tk_drv.init = cuInit;
@@ -166,6 +168,7 @@ static inline void tk_init() {
     tk_drv.batch3d = cuMemcpy3DBatchAsync;
     tk_drv.get_proc_address = cuGetProcAddress;
     tk_drv.htod_sync = cuMemcpyHtoD;
+    tk_drv.ctx_sync = cuCtxSynchronize;
     tk_drv.dtoh_sync = cuMemcpyDtoH;
 #endif
     TK_CHECK(tk_drv.init(0));
@@ -327,8 +330,15 @@ static inline void *tk_entry_point(const char *name, bool per_thread) {
 
 static inline int tk_error_invalid_value() { return CUDA_ERROR_INVALID_VALUE; }
 
-// Synchronous copies (not watched by pinguard): how the apps check the data.
-static inline void tk_htod_sync(void *dst, const void *src, size_t n) { TK_CHECK(tk_drv.htod_sync(TK_DPTR(dst), src, n)); }
+// Synchronous copies (not watched by pinguard): how the apps check the data. A
+// "synchronous" copy from pageable memory may return once the data is staged, before
+// the DMA to the device ends, and the apps' streams are non-blocking (no order with the
+// legacy stream): the context is synchronised after it, or an async copy on such a stream
+// could read the old bytes (seen once on an H100: "data mismatch after D2D").
+static inline void tk_htod_sync(void *dst, const void *src, size_t n) {
+    TK_CHECK(tk_drv.htod_sync(TK_DPTR(dst), src, n));
+    TK_CHECK(tk_drv.ctx_sync());
+}
 static inline void tk_dtoh_sync(void *dst, const void *src, size_t n) { TK_CHECK(tk_drv.dtoh_sync(dst, TK_DPTR(src), n)); }
 
 // ---------------------------------------------------------------- runtime backend ----
@@ -458,8 +468,12 @@ static inline void *tk_entry_point(const char *name, bool per_thread) {
 }
 static inline int tk_error_invalid_value() { return cudaErrorInvalidValue; }
 
-// Synchronous copies (not watched by pinguard): how the apps check the data.
-static inline void tk_htod_sync(void *dst, const void *src, size_t n) { TK_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice)); }
+// Synchronous copies (not watched by pinguard): how the apps check the data. The device
+// is synchronised after an upload: see the driver backend's tk_htod_sync.
+static inline void tk_htod_sync(void *dst, const void *src, size_t n) {
+    TK_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyHostToDevice));
+    TK_CHECK(cudaDeviceSynchronize());
+}
 static inline void tk_dtoh_sync(void *dst, const void *src, size_t n) { TK_CHECK(cudaMemcpy(dst, src, n, cudaMemcpyDeviceToHost)); }
 
 #endif

@@ -120,7 +120,18 @@ fn hung(r: &Run, timeout_s: u64) -> String {
 fn tail(r: &Run) -> String {
     let s = r.stderr();
     let lines: Vec<&str> = s.lines().collect();
-    format!("\n--- stderr (last lines) ---\n{}", lines[lines.len().saturating_sub(12)..].join("\n"))
+    let last = lines.len().saturating_sub(12);
+    // A crash's whole stack, even where it is longer than the tail: the frame that died
+    // comes first.
+    let crash: Vec<&str> =
+        lines[..last].iter().copied().filter(|l| l.starts_with("reliability: crash frame #")).collect();
+    let mut out = String::from("\n--- stderr (last lines) ---\n");
+    if !crash.is_empty() {
+        out += &crash.join("\n");
+        out += "\n";
+    }
+    out += &lines[last..].join("\n");
+    out
 }
 
 /// The summary comes last: no finding line after the first summary line.
@@ -184,7 +195,8 @@ fn sigterm_exit(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
 }
 
 /// Crashes of a real CUDA runtime that a scenario may meet: a thread still calling CUDA
-/// while `exit` tears the runtime down can die inside CUDA, with or without pinguard. Such
+/// while `exit` tears the runtime down can die inside CUDA, with or without pinguard, and
+/// so can a CUDA call from a signal handler (CUDA promises no async-signal safety). Such
 /// a crash is admitted only off fakecuda (which never tears down), and only when the
 /// program's crash reporter (test-apps/reliability/common.h) shows no pinguard frame on
 /// the crashing stack; then the same program runs as often without pinguard, and both
@@ -248,7 +260,7 @@ impl CudaCrashes {
             }
         }
         let mut what = format!(
-            "{} of {runs} runs died inside CUDA at exit with no pinguard frame on the stack ({:?})",
+            "{} of {runs} runs died outside pinguard, no pinguard frame on the crashing stack ({:?})",
             self.runs_crashed, self.places
         );
         if self.runs_hung > 0 {
@@ -603,15 +615,38 @@ fn fork_finding(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
 /// every copy counted (without a site where too little stack was left).
 fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let r = run(setup, apps, "small_stack", &[], &[], 60)?;
+    let bare = launch(setup, &apps.join("small_stack"), Launch { args: &[], env: &[], bare: true, timeout: None })
+        .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))?;
+    if r.output.status.code() != bare.output.status.code() || r.output.stdout != bare.output.stdout {
+        return Err(format!(
+            "ended with {} and {:?}, without pinguard {} and {:?}{}",
+            r.output.status,
+            String::from_utf8_lossy(&r.output.stdout),
+            bare.output.status,
+            String::from_utf8_lossy(&bare.output.stdout),
+            tail(&r)
+        ));
+    }
     if !r.output.status.success() {
         return Err(format!("ended with {}{}", r.output.status, tail(&r)));
     }
+    let made: u64 = String::from_utf8_lossy(&r.output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("small_stack: ")?.strip_suffix(" copies")?.parse().ok())
+        .ok_or_else(|| format!("no count of copies on stdout{}", tail(&r)))?;
+    let refused = String::from_utf8_lossy(&r.output.stdout).lines().filter(|l| l.contains("refused")).count();
+    // The main thread's copy and three on each of at least two small stacks.
     let s = r.summary.ok_or_else(|| format!("no summary{}", tail(&r)))?;
-    if s.counts.pageable != 13 {
-        return Err(format!("{} of 13 copies counted{}", s.counts.pageable, tail(&r)));
+    if s.counts.pageable != made || made < 7 {
+        return Err(format!("{} of {made} copies counted{}", s.counts.pageable, tail(&r)));
     }
     report_valid(&r)?;
-    Ok(format!("13 of 13 counted, {} without a site (too little stack)", s.counts.unsited))
+    let refused = if refused == 0 {
+        String::new()
+    } else {
+        format!("; {refused} stack sizes refused by the C library, as without pinguard")
+    };
+    Ok(format!("{made} of {made} counted, {} without a site (too little stack){refused}", s.counts.unsited))
 }
 
 /// A timer's handler copies at new sites while the main thread allocates: no crash in
@@ -619,8 +654,12 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
 fn signal_copy(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     let runs = scale.pick(5, 20);
     let mut copies = 0;
+    let mut crashes = CudaCrashes::default();
     for i in 0..runs {
         let r = run(setup, apps, "signal_copy", &["300"], &[], 60).map_err(|e| format!("run {i}: {e}"))?;
+        if crashes.admit(setup, &r) {
+            continue;
+        }
         if !r.output.status.success() {
             return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
         }
@@ -632,7 +671,10 @@ fn signal_copy(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Strin
         }
         copies += k;
     }
-    Ok(format!("{runs} runs, no crash, {copies} copies in handlers, each counted"))
+    let beside = crashes.compare(setup, apps, "signal_copy", &["300"], runs)?;
+    let crashed =
+        if crashes.runs_crashed == 0 { "no crash".to_string() } else { format!("{} crashed", crashes.runs_crashed) };
+    Ok(format!("{runs} runs, {crashed}, {copies} copies in handlers, each counted{beside}"))
 }
 
 /// A child of a raw fork system call (no fork handler) reports its own 10 findings, not
