@@ -111,15 +111,19 @@ export toolchain apps out CUDA_INCLUDE
 # The scenarios' libraries (test-apps/reliability/lib/*.cpp), before the apps that link
 # them, in both reliability builds: each reaches the driver by dlopen + dlsym (the test
 # kit's dlsym backend), so that it links no runtime of its own beside the program's.
+# Hidden visibility: the test kit's inline functions exist in the program too (built on
+# the runtime backend), and without it the library's calls bind to the program's copies
+# (seen on an H100: a static-runtime program's copies in the library never reached the
+# driver).
 for f in "$apps"/reliability/lib/*.cpp; do
     [ -e "$f" ] || continue
     name=$(basename "$f" .cpp)
     for b in dynamic static; do
         dst="$out/reliability/$b/lib$name.so"
         if [ "$toolchain" = nvcc ]; then
-            nvcc -x c++ -std=c++17 -O1 -DTK_DLSYM -I"$apps" -Xcompiler -fPIC,-Wno-attributes -shared "$f" -o "$dst" -ldl
+            nvcc -x c++ -std=c++17 -O1 -DTK_DLSYM -I"$apps" -Xcompiler -fPIC,-fvisibility=hidden,-Wno-attributes -shared "$f" -o "$dst" -ldl
         else
-            g++ -std=c++17 -O1 -g -fPIC -shared -DTK_DLSYM -Wno-attributes -Wno-deprecated-declarations -I"$apps" -I"$CUDA_INCLUDE" "$f" -o "$dst" -ldl
+            g++ -std=c++17 -O1 -g -fPIC -fvisibility=hidden -shared -DTK_DLSYM -Wno-attributes -Wno-deprecated-declarations -I"$apps" -I"$CUDA_INCLUDE" "$f" -o "$dst" -ldl
         fi
     done
 done

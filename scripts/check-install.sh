@@ -4,7 +4,9 @@
 #      checked (and the check seen to fail on a build that needs more);
 #   2. the wheel, installed into a fresh virtual environment: the demo through its
 #      `pinguard` command, `python -m pinguard`, and no `--lib` anywhere;
-#   3. the release tarball, unpacked elsewhere: the demo through its bin/pinguard;
+#   3. the release tarball, unpacked elsewhere: the demo through its bin/pinguard, and
+#      its library under every test app and reliability scenario on fakecuda (the tests
+#      run the host's build; this is the build that ships, linked by another linker);
 #   4. `cargo install --path cli`: the demo through the one file it installs.
 # Installs cargo-zigbuild (crates.io) and zig (the PyPI package ziglang) if missing.
 set -euo pipefail
@@ -39,6 +41,19 @@ echo "== the release tarball, unpacked elsewhere"
 tar -C "$work" -xzf dist/pinguard-*-x86_64-linux.tar.gz
 (cd "$work"/pinguard-*-x86_64-linux && sha256sum -c --quiet SHA256SUMS)
 PINGUARD=$(echo "$work"/pinguard-*-x86_64-linux/bin/pinguard) bash scripts/demo.sh
+shipped=$(echo "$work"/pinguard-*-x86_64-linux/lib/libpinguard.so)
+bash scripts/build-test-apps.sh "$work/apps" >/dev/null
+cargo build --quiet -p pinguard-harness
+harness() {
+    target/debug/pinguard-manifest-run --lib "$shipped" --apps "$work/apps" --library-path "$work/apps/fakecuda" "$@" \
+        >"$work/harness.log" 2>&1 || { grep -v '^PASS' "$work/harness.log" >&2; exit 1; }
+    tail -n 1 "$work/harness.log"
+}
+harness
+harness --reliability --quick
+# Full scale for the signal handler's copies: zig's linker once gave this build an
+# unwinder that crashed in 1 of 20 runs there.
+harness --reliability --only signal_copy
 
 echo "== cargo install --path cli"
 cargo install --quiet --locked --path cli --root "$work/cargo"

@@ -100,6 +100,7 @@ fn initialise() -> Process {
     let (settings, mut notes) = Settings::parse(&raw);
     sink::own_stderr();
     arm_witness();
+    crate::symbols::find_system_unwinder();
     let suppressions = if settings.suppressions.is_set() {
         let path = &settings.suppressions.0;
         match read_settings_file(path).and_then(|t| Suppressions::parse(&t)) {

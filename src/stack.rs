@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use pinguard_core::site::{FrameInfo, FrameKind, Name};
 
 use crate::spin::SpinLock;
+use crate::symbols;
 use crate::unwind::{self, Walked};
 
 /// The deepest stack pinguard keeps (`stack_depth` is at most this).
@@ -44,6 +45,29 @@ impl SharedNames {
         names.insert(n);
         n
     }
+}
+
+/// Walks this thread's stack with libgcc's unwinder (see [`symbols::find_system_unwinder`]
+/// for why not the one linked in), handing `keep` each return address until it says stop.
+fn walk_with_libgcc(unwinder: symbols::SystemUnwinder, keep: &mut dyn FnMut(usize) -> bool) {
+    struct Walk<'a> {
+        get_ip: unsafe extern "C" fn(*mut c_void) -> usize,
+        keep: &'a mut dyn FnMut(usize) -> bool,
+    }
+    unsafe extern "C" fn frame(context: *mut c_void, arg: *mut c_void) -> libc::c_int {
+        // SAFETY: arg is the &mut Walk passed to _Unwind_Backtrace below, alive for the
+        // whole walk; context is the unwinder's own for this frame.
+        let walk = unsafe { &mut *(arg as *mut Walk<'_>) };
+        // SAFETY: context comes from the unwinder for this call.
+        let ip = unsafe { (walk.get_ip)(context) };
+        // A panic must not unwind into C: keep neither allocates nor panics (an index
+        // past the array is prevented by its own length check).
+        if (walk.keep)(ip) { 0 } else { 5 } // _URC_NO_REASON, _URC_END_OF_STACK
+    }
+    let mut walk = Walk { get_ip: unwinder.get_ip, keep };
+    // SAFETY: _Unwind_Backtrace walks this thread's stack only, calling `frame` with the
+    // pointer it was given, which outlives the call.
+    unsafe { (unwinder.backtrace)(frame, &mut walk as *mut Walk<'_> as *mut c_void) };
 }
 
 /// Return addresses, innermost first, without pinguard's own frames.
@@ -152,13 +176,15 @@ impl Stack {
         }
         self.len = 0;
         self.slow = fast;
+        let mut keep = |ip: usize| ip != 0 && self.keep(ip, own, depth); // 0: the end of the stack
+        if let Some(unwinder) = symbols::system_unwinder() {
+            walk_with_libgcc(unwinder, &mut keep);
+            return self;
+        }
         // SAFETY: the unsynchronised tracer only walks this thread's stack; the closure
         // neither allocates nor unwinds.
         unsafe {
-            backtrace::trace_unsynchronized(|frame| {
-                let ip = frame.ip() as usize;
-                ip != 0 && self.keep(ip, own, depth) // 0: the end of the stack
-            });
+            backtrace::trace_unsynchronized(|frame| keep(frame.ip() as usize));
         }
         self
     }

@@ -1,14 +1,17 @@
-// Threads with small stacks (16, 24, 36 and 64 KiB) each make pageable copies at three
-// new call sites. A program that runs with such stacks without pinguard must run with
-// it: pinguard may not build a site where too little stack is left, but it must not
-// overflow the stack; every copy is still counted.
+// Threads with small stacks (16, 24, 36 and 64 KiB unless sizes are given) each make
+// pageable copies at three new call sites. A program that runs with such stacks without
+// pinguard must run with it: pinguard may not build a site where too little stack is
+// left, but it must not overflow the stack; every copy is still counted.
 // A size the C library refuses (its minimum grows with the static TLS of the loaded
-// libraries, a real CUDA driver's among them) is skipped and named on stdout; the harness
-// runs the program without pinguard too and requires the same lines.
-//   small_stack     prints "small_stack: N copies"; exit 0
+// libraries, a real CUDA driver's among them) is skipped and named on stdout. A size too
+// small for CUDA itself crashes without pinguard too: the harness runs each size without
+// pinguard first and gives pinguard only the sizes that pass there.
+//   small_stack [KIB...]   prints "small_stack: N copies"; exit 0
 #include "leaves.h"
 
 #include <pthread.h>
+
+#include <vector>
 
 struct job {
     rel_copier *c;
@@ -21,11 +24,13 @@ static void *run(void *arg) {
     return nullptr;
 }
 
-int main() {
+int main(int argc, char **argv) {
+    std::vector<size_t> sizes;
+    for (int i = 1; i < argc; ++i) sizes.push_back(size_t(atol(argv[i])) << 10);
+    if (sizes.empty()) sizes = {16 << 10, 24 << 10, 36 << 10, 64 << 10};
     tk_init();
     rel_copier c;
     c.site_a();  // pinguard starts on the main thread; the small threads take their first findings
-    const size_t sizes[] = {16 << 10, 24 << 10, 36 << 10, 64 << 10};
     int n = 0;
     for (size_t size : sizes) {
         pthread_attr_t attr;

@@ -6,7 +6,9 @@
 
 static rel_copier *copier;
 
-extern "C" void exit_copies_arm() {
+// The library is built with hidden visibility (scripts/build-test-apps.sh): this is its
+// one export.
+extern "C" __attribute__((visibility("default"))) void exit_copies_arm() {
     tk_init();  // the dlsym backend: its own driver entry points
     copier = new rel_copier();
 }
