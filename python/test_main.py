@@ -1,4 +1,4 @@
-"""The wheel's launcher on machines its build is not for (scripts/check-install.sh runs
+"""The wheel's launcher on machines its build is not for (scripts/ci/check-install.sh runs
 this): it says which platforms it supports, in one line, and exits 2."""
 import io
 import os

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds pinguard and runs a demo program under `pinguard run --error-exitcode 3`, as a CI
 # job would: the program copies a pageable buffer to the GPU with cudaMemcpyAsync
-# (test-apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
+# (testing/apps/pageable_h2d.cpp). With nvcc and a GPU present it uses
 # real CUDA (nvcc's default static runtime, so the driver layer catches it); otherwise
 # the fakecuda stand-in. It says which. (Without cargo, as on the GPU machine, it uses
-# the build scripts/prepare-gpu.sh put in .gpu/.) Ends with the exit code pinguard run
+# the build scripts/dev/prepare-gpu.sh put in .gpu/.) Ends with the exit code pinguard run
 # gave and what it means.
 #
 # PINGUARD=COMMAND runs an installed pinguard instead (a wheel's, a release's,
@@ -26,11 +26,11 @@ fi
 mkdir -p build/demo
 if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
     echo "demo: real CUDA ($(nvidia-smi --query-gpu=name --format=csv,noheader | head -n 1)), app built by nvcc -cudart static"
-    nvcc -x cu -std=c++17 -O1 -Xcompiler -Wno-deprecated-declarations -Itest-apps test-apps/pageable_h2d.cpp -o build/demo/pageable_h2d
+    nvcc -x cu -std=c++17 -O1 -Xcompiler -Wno-deprecated-declarations -Itesting/apps testing/apps/pageable_h2d.cpp -o build/demo/pageable_h2d
     env=()
 else
     echo "demo: no GPU/nvcc here, so the app runs against fakecuda (a test double, not a GPU)"
-    bash scripts/build-test-apps.sh build/demo-fake >/dev/null
+    bash scripts/dev/build-test-apps.sh build/demo-fake >/dev/null
     cp build/demo-fake/static/pageable_h2d build/demo/pageable_h2d
     env=(LD_LIBRARY_PATH="$root/build/demo-fake/fakecuda")
 fi

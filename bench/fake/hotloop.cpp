@@ -12,7 +12,7 @@
 //                                     functions), for the memory a site costs (max RSS)
 //
 // Prints `ns_per_call=N` (median of 9 batches).
-#include "../../test-apps/testkit.h"
+#include "../../testing/apps/testkit.h"
 #include <algorithm>
 #include <ctime>
 

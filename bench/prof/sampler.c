@@ -5,7 +5,7 @@
 // the interrupted instruction address, and at exit writes one line per distinct address:
 //
 //   COUNT MODULE OFFSET        (OFFSET: the address in MODULE's link-time terms, for
-//                               addr2line -e MODULE / nm; scripts/sample_report.py)
+//                               addr2line -e MODULE / nm; scripts/gpu/sample-report.py)
 //
 // after one line per loaded module, `# build-id MODULE HEX`, so that the addresses are
 // named only from the very build that ran (a file at the same path elsewhere may not be).

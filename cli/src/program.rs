@@ -45,9 +45,10 @@ pub fn resolve(name: &str) -> Result<PathBuf, NotStartable> {
         if meta.is_dir() {
             return Err(NotStartable::NotExecutable(format!("{}: is a directory", p.display())));
         }
-        // SAFETY: access(2) with a NUL-terminated path; no memory is written.
         let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap_or_default();
-        if unsafe { libc::access(c.as_ptr(), libc::X_OK) } != 0 {
+        // SAFETY: access(2) with a NUL-terminated path; no memory is written.
+        let executable = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
+        if !executable {
             return Err(NotStartable::NotExecutable(format!("{}: permission denied (not executable)", p.display())));
         }
         Ok(p.to_path_buf())

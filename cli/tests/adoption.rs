@@ -4,7 +4,7 @@
 //! The wheel, the glibc 2.17 build, the release tarball and `cargo install` are checked
 //! by CI itself (`.ci/run`), which builds and installs each and runs the demo through it.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../testing/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -47,7 +47,7 @@ fn build(dir: &Path, name: &str, source: &str) -> PathBuf {
     let src = dir.join("app.cpp");
     std::fs::write(&src, source).unwrap();
     let fake = support::fake_setup().library_path.clone().unwrap();
-    let include = support::repo_root().join("test-apps");
+    let include = support::repo_root().join("testing/apps");
     support::compile(
         "g++",
         &[

@@ -2,7 +2,7 @@
 //! codes, suppressions, halt_on_error, Ctrl-C, killed processes, SARIF against the
 //! official schema, and the HTML report in a real headless browser.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../testing/support/mod.rs"]
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn the_stack_of_a_finding_points_to_the_apps_own_function_and_line() {
-    let line = std::fs::read_to_string(support::repo_root().join("test-apps/pageable_h2d.cpp"))
+    let line = std::fs::read_to_string(support::repo_root().join("testing/apps/pageable_h2d.cpp"))
         .unwrap()
         .lines()
         .position(|l| l.contains("tk_memcpy_async(dev, host.data()"))
@@ -83,11 +83,11 @@ fn the_stack_of_a_finding_points_to_the_apps_own_function_and_line() {
             .iter()
             .find(|f| f.function.as_deref() == Some("main"))
             .unwrap_or_else(|| panic!("{build}: no main in {:?}", s.frames));
-        assert!(main.file.as_deref().unwrap_or("").ends_with("test-apps/pageable_h2d.cpp"), "{build}: {main:?}");
+        assert!(main.file.as_deref().unwrap_or("").ends_with("testing/apps/pageable_h2d.cpp"), "{build}: {main:?}");
         assert_eq!(main.line, Some(line), "{build}: the line of the copy");
         let loc = s.location.as_ref().unwrap();
         assert!(
-            loc.file.as_deref().unwrap_or("").contains("/test-apps/"),
+            loc.file.as_deref().unwrap_or("").contains("/testing/apps/"),
             "{build}: the location is in the app's code: {loc:?}"
         );
         assert!(
@@ -355,7 +355,7 @@ fn sarif_validates_against_the_official_2_1_0_schema() {
     assert_eq!(results.len(), 4, "straddle, pageable + two pageable");
     let straddle = results.iter().find(|r| r["ruleId"] == "PG002").unwrap();
     let uri = straddle["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str().unwrap();
-    assert!(uri.starts_with("test-apps/"), "relative to the source root: {uri}");
+    assert!(uri.starts_with("testing/apps/"), "relative to the source root: {uri}");
     assert!(straddle["locations"][0]["physicalLocation"]["region"]["startLine"].as_u64().unwrap() > 0);
     assert!(straddle["partialFingerprints"]["pinguardSite/v1"].as_str().unwrap().len() == 16);
 }

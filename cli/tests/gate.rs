@@ -2,7 +2,7 @@
 //! a run pinguard knows nothing about as clean (issue 23), each against fakecuda, each
 //! checked to fail on the code before it.
 
-#[path = "../../tests/support/mod.rs"]
+#[path = "../../testing/support/mod.rs"]
 mod support;
 
 use std::os::unix::fs::PermissionsExt;
@@ -451,13 +451,13 @@ fn source_root_makes_paths_relative_in_every_format_and_must_exist() {
     let dir = scratch("root");
     assert!(run(&dir, &["--report-dir", "r"], &[s(&app("dynamic", "pageable_h2d"))]).status.success());
     let root = support::repo_root();
-    let abs = root.join("test-apps").display().to_string();
+    let abs = root.join("testing/apps").display().to_string();
     for format in ["text", "markdown", "json", "html", "sarif"] {
         let out = format!("p.{format}");
         let o = report(&dir, &["r", "--format", format, "--source-root", s(&root), "-o", &out]);
         assert!(o.status.success(), "{}", stderr(&o));
         let text = std::fs::read_to_string(dir.join(&out)).unwrap();
-        assert!(text.contains("test-apps/"), "{format}");
+        assert!(text.contains("testing/apps/"), "{format}");
         assert!(!text.contains(&abs), "{format}: an absolute path is left:\n{text}");
     }
     let o = report(&dir, &["r", "--source-root", "/no/such/root"]);

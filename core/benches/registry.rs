@@ -1,5 +1,5 @@
 //! Registry and classification micro-benchmarks (criterion). Absolute times are
-//! meaningful only on the GPU machine (`scripts/bench-gpu.sh` carries this binary there);
+//! meaningful only on the GPU machine (`scripts/gpu/bench.sh` carries this binary there);
 //! `docs/benchmarks.md` has the figures.
 //!
 //! - lookup: one pinned-range lookup (a hit inside a range), at 1, 1 000 and 100 000 ranges;

@@ -3,7 +3,7 @@
 //! machine's drift between them (other tenants of a virtual machine's host) lands in the
 //! ratio; six runs on machines of one kind gave 11.1x to 13.5x. Here each round measures
 //! one thread and then 16 (the order alternating from round to round) back to back, and
-//! the ratio is taken within the round, as `scripts/bench-gpu.sh` does for the copy
+//! the ratio is taken within the round, as `scripts/gpu/bench.sh` does for the copy
 //! loops; the median over rounds comes with a 95% bootstrap interval. Beside the lookups,
 //! in the same rounds, the same threads each chasing a private cycle through 2.9 MB:
 //! how far the machine itself scales this kind of load.

@@ -1,6 +1,6 @@
 //! The CUDA 13 structures and constants pinguard reads, with the layouts of `cuda.h`
 //! and `driver_types.h`. Pointers are `usize` here: pinguard only reads addresses, it
-//! never dereferences host buffers. `tests/abi_layout.rs` checks every size and offset
+//! never dereferences host buffers. `preload/tests/abi_layout.rs` checks every size and offset
 //! against the real headers, compiled by the C++ compiler.
 #![allow(non_snake_case, reason = "field names follow the CUDA headers, so a reviewer can compare them")]
 

@@ -1,8 +1,9 @@
 //! Findings and their one-line form.
 //!
 //! A line has two parts: a sentence for people that says what happened in CUDA's terms,
-//! and a bracketed `key=value` tail for machines (CI greps, the test harness, the future
-//! report command). `parse_record` reads the tail back; it is the only parser of it.
+//! and a bracketed `key=value` tail for machines (CI greps, the test harness).
+//! `parse_record` reads the tail back; it is the only parser of it (`pinguard report`
+//! reads the JSON Lines report instead, `records.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -1,0 +1,12 @@
+//! What every layer stands on: the process's settings and state, the clock, the real
+//! functions and the loader, the descriptors lines go to, counters, the registry of
+//! pinned ranges, a fork-safe lock and pinguard's own allocator. Imports nothing above.
+
+pub mod process;
+pub mod clock;
+pub mod symbols;
+pub mod sink;
+pub mod counters;
+pub mod pinned;
+pub mod spin;
+pub mod memory;
