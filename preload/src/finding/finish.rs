@@ -12,7 +12,7 @@
 //! gets a moment to finish it, so the summary counts it and comes after it.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use pinguard_core::jsonl::FixedBuf;
@@ -53,10 +53,24 @@ pub fn closing() -> bool {
     CLOSING.load(Ordering::SeqCst)
 }
 
-/// Is the summary being written? A report line that outlasted the wait for it is
-/// dropped then, so that the summary stays the last thing said.
-pub fn summary_saying() -> bool {
-    SAYING.load(Ordering::SeqCst)
+/// Finding lines being written to stderr right now (see `say_before_summary`).
+static LINES_UNDER_WAY: AtomicU32 = AtomicU32::new(0);
+
+/// Writes a finding's lines to stderr unless the summary has begun: a report line that
+/// outlasted the summary's wait for it is dropped, so that the summary stays the last
+/// thing said. The writer is counted before it looks and the summary looks at the
+/// count after it begins (both sequentially consistent), so either the writer sees the
+/// summary begun and says nothing, or the summary sees the writer and waits for its
+/// `write(2)` to end. That wait holds even when the summary gets no wait for whole
+/// report lines (a signal handler calling `exit` inside one): a plain check here
+/// could pass just before the summary began and write just after it, seen once in 200
+/// runs of reliability's sigterm_exit.
+pub fn say_before_summary(bytes: &[u8]) {
+    LINES_UNDER_WAY.fetch_add(1, Ordering::SeqCst);
+    if !SAYING.load(Ordering::SeqCst) {
+        sink::write_stderr(bytes);
+    }
+    LINES_UNDER_WAY.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// How long the summary waits for other threads to finish a report line.
@@ -97,6 +111,13 @@ pub fn finish(end: End) {
         unsettled += u64::from(!counters::report_ended(block, seq));
     }
     SAYING.store(true, Ordering::SeqCst);
+    // Finding lines already past their check: a `write(2)` each, so this is short. It is
+    // bounded all the same: the thread running this may be the one a signal stopped
+    // inside such a write.
+    let writes_started = Instant::now();
+    while LINES_UNDER_WAY.load(Ordering::SeqCst) > 0 && writes_started.elapsed() < REPORT_GRACE {
+        std::thread::yield_now();
+    }
     let mut counts = counters::snapshot();
     // A report line left unfinished may have counted its copy and not yet added it to
     // its site: the summary says how many, so a reader does not call the report damaged.
@@ -233,4 +254,5 @@ pub fn reset_in_child() {
     DONE.store(false, Ordering::Relaxed);
     CLOSING.store(false, Ordering::Relaxed);
     SAYING.store(false, Ordering::Relaxed);
+    LINES_UNDER_WAY.store(0, Ordering::Relaxed);
 }

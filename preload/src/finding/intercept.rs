@@ -433,9 +433,7 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
     let mut text = render(&finding);
     text.push('\n');
     text.push_str(&sites::stack_lines(site));
-    if !finish::summary_saying() {
-        sink::write_stderr(text.as_bytes());
-    }
+    finish::say_before_summary(text.as_bytes());
 }
 
 /// Set by the thread that stops the process (abort mode, halt_on_error).
