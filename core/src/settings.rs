@@ -190,17 +190,25 @@ pub struct SettingInfo {
 
 /// Declares every setting: `name: Type = default, "help";`. Adding a setting costs one
 /// line here (and, for a new type, one `SettingValue` impl).
+///
+/// A second group, `@test_only { ... }`, declares the switches pinguard's own tests use to
+/// force a rare path (as sanitizers' `test_only_*` flags do): parsed like the others and
+/// written to the report's options when set, but left out of the README's table and the
+/// `pinguard run` flags, and honoured by debug builds of the library only (a release
+/// build says once that it ignores them).
 macro_rules! declare_settings {
-    ($( $name:ident : $ty:ty = $default:expr, $help:literal; )*) => {
+    ($( $name:ident : $ty:ty = $default:expr, $help:literal; )*
+     @test_only { $( $tname:ident : $tty:ty = $tdefault:expr, $thelp:literal; )* }) => {
         /// The settings in force. Built by [`Settings::parse`]; see the module docs.
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct Settings {
             $( #[doc = $help] pub $name: $ty, )*
+            $( #[doc = $thelp] pub $tname: $tty, )*
         }
 
         impl Default for Settings {
             fn default() -> Self {
-                Settings { $( $name: $default, )* }
+                Settings { $( $name: $default, )* $( $tname: $tdefault, )* }
             }
         }
 
@@ -215,8 +223,28 @@ macro_rules! declare_settings {
                 } ),*]
             }
 
-            /// The names of every setting.
+            /// The pinguard tests' switches, with their values, default and help.
+            pub fn test_only_table() -> Vec<SettingInfo> {
+                vec![$( SettingInfo {
+                    name: stringify!($tname),
+                    values: <$tty as SettingValue>::values(),
+                    default: <$tty as SettingValue>::show(&$tdefault),
+                    help: $thelp,
+                } ),*]
+            }
+
+            /// The names of every setting a user sets.
             pub const NAMES: &'static [&'static str] = &[$( stringify!($name) ),*];
+
+            /// The names of the tests' switches.
+            pub const TEST_ONLY_NAMES: &'static [&'static str] = &[$( stringify!($tname) ),*];
+
+            /// The tests' switches that are not at their defaults.
+            pub fn test_only_set(&self) -> Vec<&'static str> {
+                let mut set = Vec::new();
+                $( if self.$tname != $tdefault { set.push(stringify!($tname)); } )*
+                set
+            }
 
             /// Sets `key` from `value`. `Err(true)`: a known key with a bad value;
             /// `Err(false)`: an unknown key.
@@ -229,18 +257,28 @@ macro_rules! declare_settings {
                         };
                     }
                 )*
+                $(
+                    if key == stringify!($tname) {
+                        return match <$tty as SettingValue>::parse_value(value) {
+                            Some(v) => { self.$tname = v; Ok(()) }
+                            None => Err(true),
+                        };
+                    }
+                )*
                 Err(false)
             }
 
             /// The current value of `key`, shown as in the options string.
             pub fn value_of(&self, key: &str) -> Option<String> {
                 $( if key == stringify!($name) { return Some(<$ty as SettingValue>::show(&self.$name)); } )*
+                $( if key == stringify!($tname) { return Some(<$tty as SettingValue>::show(&self.$tname)); } )*
                 None
             }
 
             /// The values `key` accepts.
             fn values_of(key: &str) -> String {
                 $( if key == stringify!($name) { return <$ty as SettingValue>::values(); } )*
+                $( if key == stringify!($tname) { return <$tty as SettingValue>::values(); } )*
                 String::new()
             }
         }
@@ -261,6 +299,13 @@ declare_settings! {
     report_interval: u64 = 10, "seconds between per-site aggregates in the report (0: only at exit)";
     summary: bool = true, "print a summary at exit, if the program made any async copy";
     verify_with_driver: bool = false, "self-check: compare every verdict with the driver's own `cuPointerGetAttributes` answer, print each disagreement and count them in the summary (the GPU suite runs with it)";
+    @test_only {
+        test_only_panic: bool = false, "pinguard's own code panics in every copy hook (no panic may cross into the program)";
+        test_only_maps_left: u64 = 0, "pinguard's allocator maps this many more regions, then is refused as on a system out of memory (0: no limit)";
+        test_only_slow_exit: bool = false, "a new site's build takes 50 ms more and the summary waits 100 ms between counting and writing the sites' totals (a site outlasting the summary's wait)";
+        test_only_slow_rules: bool = false, "every unwind-rule lookup holds the loader's lock 20 ms (a fork while another thread is inside it)";
+        test_only_no_tsc: bool = false, "the copy path's clock never uses the time-stamp counter";
+    }
 }
 
 /// Frames that are never a site's location: pinguard, the C library, CUDA's runtime and
@@ -348,11 +393,14 @@ impl EntryProblem {
 }
 
 /// The known setting nearest to `key` by edit distance, if it is near (at most a third
-/// of its letters, and at least one, differ).
+/// of its letters, and at least one, differ). The tests' switches are offered only to a
+/// key that begins as they do.
 pub fn nearest_setting(key: &str) -> Option<&'static str> {
     let key = key.to_ascii_lowercase().replace('-', "_");
+    let test_only: &[&str] = if key.starts_with("test_only") { Settings::TEST_ONLY_NAMES } else { &[] };
     Settings::NAMES
         .iter()
+        .chain(test_only)
         .map(|n| (edit_distance(&key, n), *n))
         .filter(|(d, n)| *d <= (n.len() / 3).max(1))
         .min()
@@ -419,9 +467,11 @@ impl Settings {
     }
 
     /// The settings as an options string that parses back to them.
+    /// The tests' switches appear only where set, so that a report says it was made with one.
     pub fn to_options(&self) -> String {
         Settings::NAMES
             .iter()
+            .chain(self.test_only_set().iter())
             .map(|k| format!("{k}={}", self.value_of(k).unwrap_or_default()))
             .collect::<Vec<_>>()
             .join(":")
@@ -556,9 +606,34 @@ mod tests {
             report_interval: 0,
             summary: false,
             verify_with_driver: true,
+            test_only_panic: false,
+            test_only_maps_left: 3,
+            test_only_slow_exit: true,
+            test_only_slow_rules: false,
+            test_only_no_tsc: true,
         };
         let (back, p) = Settings::parse(&s.to_options());
         assert_eq!((back, p.len()), (s, 0));
+    }
+
+    /// The tests' switches stay out of a user's sight (the README's table, the list of
+    /// known settings, the options string at their defaults, suggestions for a typo) and
+    /// are written to the options where set.
+    #[test]
+    fn test_only_switches_are_parsed_but_not_offered() {
+        let (s, p) = Settings::parse("test_only_maps_left=1:test_only_panic=1");
+        assert_eq!((s.test_only_maps_left, s.test_only_panic, p.len()), (1, true, 0));
+        assert_eq!(s.test_only_set(), ["test_only_panic", "test_only_maps_left"]);
+        assert!(s.to_options().ends_with(":test_only_panic=1:test_only_maps_left=1"), "{}", s.to_options());
+        assert!(!Settings::default().to_options().contains("test_only"));
+        assert!(!markdown_table().contains("test_only"));
+        assert!(Settings::table().iter().all(|i| !i.name.starts_with("test_only")));
+        assert_eq!(nearest_setting("sumary"), Some("summary"));
+        assert_eq!(nearest_setting("test_only_panik"), Some("test_only_panic"));
+        assert_eq!(nearest_setting("tst_only_panic"), None);
+        let (_, p) = Settings::parse("bogus=1");
+        assert!(!p[0].contains("test_only"), "{}", p[0]);
+        assert_eq!(Settings::test_only_table().len(), Settings::TEST_ONLY_NAMES.len());
     }
 
     /// The README's table is generated from the declaration: this fails when they differ

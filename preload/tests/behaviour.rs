@@ -131,7 +131,7 @@ fn a_findings_blocked_time_is_the_time_the_call_kept_the_thread() {
     for no_tsc in [false, true] {
         let mut env = vec![("FAKECUDA_TEST_PAGEABLE_DELAY_US", "30000")];
         if no_tsc {
-            env.push(("PINGUARD_TEST_NO_TSC", "1"));
+            env.push(("PINGUARD_OPTIONS", "test_only_no_tsc=1"));
         }
         let run = run_program(setup, &app(setup, "dynamic", "pageable_h2d"), &env).unwrap();
         assert_eq!(run.records.len(), 1, "{}", run.stderr());
@@ -316,7 +316,9 @@ unsafe extern "C" {
 fn a_panic_inside_pinguard_never_crosses_into_the_program() {
     let setup = support::fake_setup();
     for build in ["dynamic", "static", "driver"] {
-        let run = run_program(setup, &app(setup, build, "default_both_ways"), &[("PINGUARD_TEST_PANIC", "1")]).unwrap();
+        let run =
+            run_program(setup, &app(setup, build, "default_both_ways"), &[("PINGUARD_OPTIONS", "test_only_panic=1")])
+                .unwrap();
         let stderr = run.stderr();
         assert!(run.output.status.success(), "{build}: {} {stderr}", run.output.status);
         assert!(String::from_utf8_lossy(&run.output.stdout).contains("default_both_ways: ok"), "{build}: {stderr}");

@@ -34,9 +34,10 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// Reads the start pair; the counter only where it is invariant.
-    pub fn start() -> Clock {
-        Clock::start_with(invariant_tsc())
+    /// Reads the start pair; the counter only where it is invariant (and `no_tsc`, a
+    /// test-only switch, is not set).
+    pub fn start(no_tsc: bool) -> Clock {
+        Clock::start_with(!no_tsc && invariant_tsc())
     }
 
     fn start_with(tsc: bool) -> Clock {
@@ -139,12 +140,8 @@ fn rdtsc() -> u64 {
 /// 0x80000007, EDX bit 8), and the kernel keeps it as its clock source. The kernel
 /// checks that the counters of all CPUs agree and drops `tsc` when they do not (a
 /// thread that moves between CPUs during a call would otherwise read two clocks); a
-/// clock source it cannot read counts as not `tsc`. `PINGUARD_TEST_NO_TSC` (tests only)
-/// says no.
+/// clock source it cannot read counts as not `tsc`.
 fn invariant_tsc() -> bool {
-    if cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_NO_TSC").is_some() {
-        return false;
-    }
     cpu_says_invariant() && kernel_clock_source().as_deref() == Some("tsc")
 }
 
@@ -176,7 +173,7 @@ mod tests {
     /// conversion on (the rate calibrated only against the start pair).
     #[test]
     fn ticks_convert_to_the_monotonic_clocks_nanoseconds() {
-        let clock = Clock::start();
+        let clock = Clock::start(false);
         for wait_ms in [2u64, 20] {
             let (t0, n0) = (clock.ticks(), monotonic_ns());
             std::thread::sleep(std::time::Duration::from_millis(wait_ms));
@@ -194,7 +191,7 @@ mod tests {
 
     #[test]
     fn calibration_happens_when_the_time_since_the_last_has_doubled() {
-        let clock = Clock::start();
+        let clock = Clock::start(false);
         if !clock.tsc {
             return; // nothing to calibrate: ticks are nanoseconds
         }
@@ -224,7 +221,7 @@ mod tests {
     fn the_kernels_clock_source_is_read() {
         let source = kernel_clock_source().expect("Linux names its clock source in sysfs");
         assert!(!source.is_empty() && !source.contains('\n'), "{source:?}");
-        assert_eq!(Clock::start().tsc, cpu_says_invariant() && source == "tsc");
+        assert_eq!(Clock::start(false).tsc, cpu_says_invariant() && source == "tsc");
     }
 
     #[test]

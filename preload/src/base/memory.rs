@@ -97,7 +97,7 @@ static RESERVED: Reserve = Reserve(UnsafeCell::new([0; RESERVE]));
 static RESERVE_USED: AtomicUsize = AtomicUsize::new(0);
 static STARVED: AtomicBool = AtomicBool::new(false);
 /// Test builds only: after this many more mappings, mapping fails as if the system had
-/// no memory left (`PINGUARD_TEST_MAPS_LEFT`, read at initialisation).
+/// no memory left (`test_only_maps_left`, read at initialisation).
 static MAPS_LEFT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 thread_local! {

@@ -30,10 +30,10 @@ pub struct Process {
     pub options: String,
     /// The rank a launcher gave this process (`mpirun`, `srun`, `torchrun`), if any.
     pub rank: Option<u32>,
-    /// Debug builds only: `PINGUARD_TEST_PANIC` set makes pinguard's own code panic in
+    /// Debug builds only: `test_only_panic` set makes pinguard's own code panic in
     /// every copy hook, so a test can prove no panic crosses into the program.
     pub test_panic: bool,
-    /// Debug builds only: `PINGUARD_TEST_SLOW_EXIT` makes a new site's build take 50 ms
+    /// Debug builds only: `test_only_slow_exit` makes a new site's build take 50 ms
     /// more and the summary wait 100 ms between counting and writing the sites' totals,
     /// so that a test can hold a site's build across the summary's wait at exit (as
     /// symbolising a large program's first site can) and see that it is then dropped.
@@ -125,16 +125,24 @@ fn initialise() -> Process {
     for n in &notes {
         sink::line(&format!("{LINE_PREFIX}{n}"));
     }
-    let test_panic = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_PANIC").is_some();
-    // Debug builds only: `PINGUARD_TEST_MAPS_LEFT=N` lets pinguard's allocator map N more
-    // regions, then refuses as a system out of memory would (issue 24's failing
-    // allocation, deterministic).
-    if cfg!(debug_assertions)
-        && let Some(n) = std::env::var("PINGUARD_TEST_MAPS_LEFT").ok().and_then(|v| v.parse().ok())
-    {
-        crate::base::memory::fail_mappings_after(n);
+    // The tests' switches (`test_only_*`): honoured by debug builds only, so that no
+    // setting can make the library that ships panic or refuse itself memory.
+    let test_only = cfg!(debug_assertions);
+    let test_set = settings.test_only_set();
+    if !test_only && !test_set.is_empty() {
+        sink::line(&format!(
+            "{LINE_PREFIX}ignoring {}: switches for pinguard's own tests, honoured by its debug builds only",
+            test_set.join(", ")
+        ));
     }
-    let test_slow_exit = cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_EXIT").is_some();
+    let test_panic = test_only && settings.test_only_panic;
+    // `test_only_maps_left=N`: pinguard's allocator maps N more regions, then is refused
+    // as on a system out of memory (a failing allocation, deterministic).
+    if test_only && settings.test_only_maps_left > 0 {
+        crate::base::memory::fail_mappings_after(settings.test_only_maps_left);
+    }
+    let test_slow_exit = test_only && settings.test_only_slow_exit;
+    let no_tsc = test_only && settings.test_only_no_tsc;
     let rank = pinguard_core::settings::launcher_rank(|v| read_env(v, secure));
     Process {
         rank,
@@ -145,7 +153,7 @@ fn initialise() -> Process {
         notes,
         test_panic,
         test_slow_exit,
-        clock: Clock::start(),
+        clock: Clock::start(no_tsc),
         wall_start_ms: now_ms(),
     }
 }

@@ -254,7 +254,7 @@ fn assess(
     found: &mut Records,
 ) -> bool {
     if process.test_panic {
-        panic!("PINGUARD_TEST_PANIC");
+        panic!("test_only_panic");
     }
     let verify = process.settings.verify_with_driver;
     let min_bytes = process.settings.min_bytes;

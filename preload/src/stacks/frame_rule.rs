@@ -110,10 +110,10 @@ struct Search {
     slept: bool,
 }
 
-/// Debug builds only: `PINGUARD_TEST_SLOW_RULES` holds every rule lookup 20 ms inside
-/// the loader's lock, so that a test can fork while another thread is in there.
+/// Debug builds only: `test_only_slow_rules` holds every rule lookup 20 ms inside the
+/// loader's lock, so that a test can fork while another thread is in there.
 fn test_slow_rules() {
-    if cfg!(debug_assertions) && std::env::var_os("PINGUARD_TEST_SLOW_RULES").is_some() {
+    if cfg!(debug_assertions) && crate::base::process::ready().is_some_and(|p| p.settings.test_only_slow_rules) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }

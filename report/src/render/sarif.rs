@@ -6,7 +6,14 @@
 use std::io::Write;
 use std::path::Path;
 
+use std::collections::BTreeMap;
+
 use serde_json::{Value, json};
+use serde_sarif::sarif::{
+    ArtifactLocation, Invocation, Location, LogicalLocation, Message, MultiformatMessageString, Notification,
+    PhysicalLocation, PropertyBag, Region, ReportingConfiguration, ReportingDescriptor, Result as SarifResult,
+    ResultLevel, Run as SarifRun, Stack, StackFrame, Tool, ToolComponent,
+};
 
 use pinguard_core::site::{human_bytes, human_ns};
 
@@ -49,38 +56,60 @@ fn uri_path(path: &str) -> String {
     out
 }
 
+fn text(t: impl Into<String>) -> Message {
+    Message::builder().text(t.into()).build()
+}
+
+/// Free-form properties (SARIF's property bag).
+fn properties(pairs: impl IntoIterator<Item = (&'static str, Value)>) -> PropertyBag {
+    PropertyBag::builder()
+        .additional_properties(pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect::<BTreeMap<_, _>>())
+        .build()
+}
+
 /// Where a frame is, as a SARIF physical location.
-fn physical(frame: &Frame, root: &Path) -> Value {
+fn physical(frame: &Frame, root: &Path) -> PhysicalLocation {
     match (&frame.file, frame.line) {
         (Some(file), Some(line)) => {
             let p = Path::new(file);
             let artifact = match p.strip_prefix(root) {
-                Ok(rel) => json!({ "uri": uri_path(&rel.to_string_lossy()), "uriBaseId": "SRCROOT" }),
-                Err(_) if p.is_relative() => json!({ "uri": uri_path(file), "uriBaseId": "SRCROOT" }),
-                Err(_) => json!({ "uri": format!("file://{}", uri_path(file)) }),
+                Ok(rel) => {
+                    ArtifactLocation::builder().uri(uri_path(&rel.to_string_lossy())).uri_base_id("SRCROOT").build()
+                }
+                Err(_) if p.is_relative() => {
+                    ArtifactLocation::builder().uri(uri_path(file)).uri_base_id("SRCROOT").build()
+                }
+                Err(_) => ArtifactLocation::builder().uri(format!("file://{}", uri_path(file))).build(),
             };
-            json!({ "artifactLocation": artifact, "region": { "startLine": line.max(1) } })
+            let region = Region::builder().start_line(i64::from(line.max(1))).build();
+            PhysicalLocation::builder().artifact_location(artifact).region(region).build()
         }
         _ => {
             let module = frame.module.as_deref().unwrap_or("unknown");
             let name = module.rsplit('/').next().unwrap_or(module);
-            json!({ "artifactLocation": { "uri": uri_path(name) } })
+            PhysicalLocation::builder()
+                .artifact_location(ArtifactLocation::builder().uri(uri_path(name)).build())
+                .build()
         }
     }
 }
 
-fn location(frame: &Frame, root: &Path) -> Value {
-    let mut loc = json!({ "physicalLocation": physical(frame, root) });
-    if let Some(f) = &frame.function {
-        loc["logicalLocations"] = json!([{ "fullyQualifiedName": f, "kind": "function" }]);
-    }
-    loc
+fn location(frame: &Frame, root: &Path) -> Location {
+    let logical = frame
+        .function
+        .as_ref()
+        .map(|f| vec![LogicalLocation::builder().fully_qualified_name(f.clone()).kind("function").build()]);
+    Location { logical_locations: logical, ..Location::builder().physical_location(physical(frame, root)).build() }
 }
 
-fn result(s: &MergedSite, root: &Path, baseline: bool) -> Value {
+fn level(name: &str) -> ResultLevel {
+    if name == "error" { ResultLevel::Error } else { ResultLevel::Warning }
+}
+
+fn result(s: &MergedSite, root: &Path, baseline: bool) -> SarifResult {
     let i = rule_index(s.kind);
     let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
-    let text = format!(
+    let message = format!(
         "{} {} copy ({apis}) in {}: {} copies, {}, host blocked {} in all ({} at most once). {}",
         s.kind,
         s.dir,
@@ -91,75 +120,80 @@ fn result(s: &MergedSite, root: &Path, baseline: bool) -> Value {
         human_ns(s.blocked_ns_max),
         s.advice
     );
-    let mut r = json!({
-        "ruleId": RULES[i].0,
-        "ruleIndex": i,
-        "level": RULES[i].5,
-        "message": { "text": text },
-        "partialFingerprints": { "pinguardSite/v1": s.fingerprint, "pinguardSite/v2": s.baseline_key },
-        "properties": {
-            "copies": s.count,
-            "bytesTotal": s.bytes_total,
-            "blockedNsTotal": s.blocked_ns_total,
-            "processes": s.pids.len(),
-            "direction": s.dir,
-        },
-    });
-    if let Some(f) = &s.location {
-        r["locations"] = json!([location(f, root)]);
-    }
-    if baseline {
-        r["baselineState"] = json!(if s.known { "unchanged" } else { "new" });
-    }
-    if !s.frames.is_empty() {
-        let frames: Vec<Value> = s
+    let fingerprints = BTreeMap::from([
+        ("pinguardSite/v1".to_string(), s.fingerprint.clone()),
+        ("pinguardSite/v2".to_string(), s.baseline_key.clone()),
+    ]);
+    let props = properties([
+        ("copies", json!(s.count)),
+        ("bytesTotal", json!(s.bytes_total)),
+        ("blockedNsTotal", json!(s.blocked_ns_total)),
+        ("processes", json!(s.pids.len())),
+        ("direction", json!(s.dir)),
+    ]);
+    let stacks = (!s.frames.is_empty()).then(|| {
+        let frames = s
             .frames
             .iter()
-            .map(|f| {
-                let mut v = json!({ "location": location(f, root) });
-                if let Some(m) = &f.module {
-                    v["module"] = json!(m);
-                }
-                v
+            .map(|f| StackFrame {
+                module: f.module.clone(),
+                ..StackFrame::builder().location(location(f, root)).build()
             })
-            .collect();
-        r["stacks"] =
-            json!([{ "message": { "text": "native stack of the first copy seen at this site" }, "frames": frames }]);
+            .collect::<Vec<_>>();
+        vec![Stack::builder().message(text("native stack of the first copy seen at this site")).frames(frames).build()]
+    });
+    SarifResult {
+        locations: s.location.as_ref().map(|f| vec![location(f, root)]),
+        baseline_state: baseline.then(|| json!(if s.known { "unchanged" } else { "new" })),
+        stacks,
+        ..SarifResult::builder()
+            .rule_id(RULES[i].0)
+            .rule_index(i as i64)
+            .level(level(RULES[i].5))
+            .message(text(message))
+            .partial_fingerprints(fingerprints)
+            .properties(props)
+            .build()
     }
-    r
+}
+
+fn rule(&(id, name, short, full, help, level): &(&str, &str, &str, &str, &str, &str)) -> ReportingDescriptor {
+    let plain = |t: &str| MultiformatMessageString::builder().text(t).build();
+    ReportingDescriptor::builder()
+        .id(id)
+        .name(name)
+        .short_description(plain(short))
+        .full_description(plain(full))
+        .help(MultiformatMessageString::builder().text(help).markdown(help).build())
+        .default_configuration(ReportingConfiguration::builder().level(json!(level)).build())
+        .properties(PropertyBag {
+            tags: Some(vec!["performance".into(), "cuda".into()]),
+            ..properties([("precision", json!("very-high"))])
+        })
+        .build()
 }
 
 /// SARIF, written as it goes: one result at a time, so that a run of 170 000 sites
 /// never builds the whole document in memory (the results were a tree of values, then
 /// one string: 6.8 GB).
 pub fn write(run: &Run, source_root: &Path, out: &mut dyn Write) -> std::io::Result<()> {
-    let rules: Vec<Value> = RULES
-        .iter()
-        .map(|(id, name, short, full, help, level)| {
-            json!({
-                "id": id,
-                "name": name,
-                "shortDescription": { "text": short },
-                "fullDescription": { "text": full },
-                "help": { "text": help, "markdown": help },
-                "defaultConfiguration": { "level": level },
-                "properties": { "tags": ["performance", "cuda"], "precision": "very-high" },
-            })
-        })
-        .collect();
     let mut root_uri = format!("file://{}", uri_path(&source_root.to_string_lossy()));
     if !root_uri.ends_with('/') {
         root_uri.push('/');
     }
-    let head = json!({
-        "tool": { "driver": {
-            "name": "pinguard",
-            "version": env!("CARGO_PKG_VERSION"),
-            "rules": rules,
-        }},
-        "originalUriBaseIds": { "SRCROOT": { "uri": root_uri } },
-        "invocations": [invocation(run)],
-    });
+    let driver = ToolComponent::builder()
+        .name("pinguard")
+        .version(env!("CARGO_PKG_VERSION"))
+        .rules(RULES.iter().map(rule).collect::<Vec<_>>())
+        .build();
+    let head = SarifRun::builder()
+        .tool(Tool::builder().driver(driver).build())
+        .original_uri_base_ids(BTreeMap::from([(
+            "SRCROOT".to_string(),
+            ArtifactLocation::builder().uri(root_uri).build(),
+        )]))
+        .invocations(vec![invocation(run)])
+        .build();
     let head = serde_json::to_string(&head).map_err(std::io::Error::other)?;
     // The run object, its closing brace replaced by the results array.
     write!(
@@ -180,6 +214,7 @@ pub fn render(run: &Run, source_root: &Path) -> String {
     let _ = write(run, source_root, &mut out);
     String::from_utf8(out).unwrap_or_default()
 }
+
 /// `2026-12-06T01:02:03.456Z`.
 fn utc(ms: u64) -> String {
     let (d, t) = super::civil(ms / 1000);
@@ -189,49 +224,47 @@ fn utc(ms: u64) -> String {
 /// What was run, and how it went: SARIF's `invocation`. `executionSuccessful` is false
 /// where the run was not watched or a report is not whole (the tool could not do its
 /// job), each said in a notification.
-fn invocation(run: &Run) -> Value {
+fn invocation(run: &Run) -> Invocation {
     let o = run.outcome();
     let a = super::about(run);
-    let mut notes: Vec<Value> = Vec::new();
+    let note = |level: &str, t: String| Notification::builder().level(json!(level)).message(text(t)).build();
+    let mut notes: Vec<Notification> = Vec::new();
     for u in &o.failing_unwatched {
-        notes.push(json!({ "level": "error", "message": { "text": format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason) } }));
+        notes.push(note("error", format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason)));
     }
     for u in &o.other_unwatched {
-        notes.push(json!({ "level": "note", "message": { "text": format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason) } }));
+        notes.push(note("note", format!("not watched: pid {} {}: {}", u.pid, u.path, u.reason)));
     }
     for p in &o.failing_problems {
-        notes.push(json!({ "level": "error", "message": { "text": format!("report not whole: {}", p.text()) } }));
+        notes.push(note("error", format!("report not whole: {}", p.text())));
     }
     for p in &o.accepted_problems {
-        notes.push(
-            json!({ "level": "warning", "message": { "text": format!("partial report accepted: {}", p.text()) } }),
-        );
+        notes.push(note("warning", format!("partial report accepted: {}", p.text())));
     }
-    let mut inv = json!({
-        "executionSuccessful": !o.not_watched() && !o.incomplete(),
-        "toolExecutionNotifications": notes,
-        "properties": {
-            "result": o.verdict.name(),
-            "pinguard": a.pinguard,
-            "cuda": a.cuda,
-            "processesWatched": run.totals().watched,
-        },
-    });
-    if let Some(i) = &run.invocation {
-        inv["commandLine"] = json!(a.command);
-        inv["arguments"] = json!(i.argv);
-        inv["startTimeUtc"] = json!(utc(i.start_ms));
-        inv["endTimeUtc"] = json!(utc(i.end_ms));
-        inv["machine"] = json!(i.host);
-        if let Some(code) = i.exit.code {
-            inv["exitCode"] = json!(code);
-        }
-        if let Some(sig) = i.exit.signal {
-            inv["exitSignalNumber"] = json!(sig);
-        }
-        if !i.cwd.is_empty() {
-            inv["workingDirectory"] = json!({ "uri": format!("file://{}", uri_path(&i.cwd)) });
-        }
+    let props = properties([
+        ("result", json!(o.verdict.name())),
+        ("pinguard", json!(a.pinguard)),
+        ("cuda", json!(a.cuda)),
+        ("processesWatched", json!(run.totals().watched)),
+    ]);
+    let base = Invocation::builder()
+        .execution_successful(!o.not_watched() && !o.incomplete())
+        .tool_execution_notifications(notes)
+        .properties(props)
+        .build();
+    let Some(i) = &run.invocation else {
+        return base;
+    };
+    Invocation {
+        command_line: Some(a.command.clone()),
+        arguments: Some(i.argv.clone()),
+        start_time_utc: Some(utc(i.start_ms)),
+        end_time_utc: Some(utc(i.end_ms)),
+        machine: Some(i.host.clone()),
+        exit_code: i.exit.code.map(i64::from),
+        exit_signal_number: i.exit.signal.map(i64::from),
+        working_directory: (!i.cwd.is_empty())
+            .then(|| ArtifactLocation::builder().uri(format!("file://{}", uri_path(&i.cwd))).build()),
+        ..base
     }
-    inv
 }

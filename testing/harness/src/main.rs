@@ -11,13 +11,23 @@
 //! failure, 2 on bad usage.
 
 use std::path::PathBuf;
+
+use clap::{Arg, ArgAction, ArgMatches, Command};
 use std::process::ExitCode;
 
 use pinguard_harness::reliability::{self, Scale};
 use pinguard_harness::{ALL_BUILDS, RunMode, Setup, parse_manifest, run_manifest};
 
 fn main() -> ExitCode {
-    match run() {
+    let m = match cli().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            // Help (exit 0) or a usage error (exit 2), as clap prints them.
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(&m) {
         Ok(code) => code,
         Err(why) => {
             eprintln!("pinguard-manifest-run: {why}");
@@ -26,39 +36,42 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> Result<ExitCode, String> {
-    let mut args = std::env::args().skip(1);
-    let (mut lib, mut apps, mut manifest, mut library_path, mut extra_options) = (None, None, None, None, None);
-    let mut builds: Vec<String> = ALL_BUILDS.iter().map(|s| s.to_string()).collect();
-    let mut modes = vec![RunMode::Log, RunMode::Abort];
-    let (mut reliability_mode, mut scale, mut only) = (false, Scale::Full, Vec::new());
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--lib" => lib = Some(PathBuf::from(value()?)),
-            "--apps" => apps = Some(PathBuf::from(value()?)),
-            "--manifest" => manifest = Some(PathBuf::from(value()?)),
-            "--library-path" => library_path = Some(PathBuf::from(value()?)),
-            "--options" => extra_options = Some(value()?),
-            "--builds" => builds = value()?.split(',').map(str::to_string).collect(),
-            "--reliability" => reliability_mode = true,
-            "--quick" => scale = Scale::Quick,
-            "--only" => only = value()?.split(',').map(str::to_string).collect(),
-            "--modes" => {
-                modes = value()?
-                    .split(',')
-                    .map(|m| match m {
-                        "log" => Ok(RunMode::Log),
-                        "abort" => Ok(RunMode::Abort),
-                        _ => Err(format!("unknown mode '{m}' (log, abort)")),
-                    })
-                    .collect::<Result<_, _>>()?
-            }
-            _ => return Err(format!("unknown argument '{flag}'")),
-        }
-    }
-    let lib = lib.ok_or("--lib is required")?;
-    let apps = apps.ok_or("--apps is required")?;
+fn cli() -> Command {
+    let list = |name: &'static str, help: &'static str| {
+        Arg::new(name).long(name).value_name("A,B").value_delimiter(',').help(help)
+    };
+    Command::new("pinguard-manifest-run")
+        .about("Runs the built test apps under libpinguard.so and compares them with the manifest")
+        .arg(Arg::new("lib").long("lib").value_name("PATH").required(true).help("the libpinguard.so to preload"))
+        .arg(Arg::new("apps").long("apps").value_name("DIR").required(true).help("the built test apps"))
+        .arg(Arg::new("manifest").long("manifest").value_name("FILE").help("default: testing/apps/manifest.txt"))
+        .arg(Arg::new("library-path").long("library-path").value_name("DIR").help("prepended to LD_LIBRARY_PATH"))
+        .arg(Arg::new("options").long("options").value_name("K=V:...").help("appended to PINGUARD_OPTIONS"))
+        .arg(list("builds", "the builds to run (default: all; --reliability: dynamic,static)"))
+        .arg(list("modes", "log, abort (default: both)").value_parser(["log", "abort"]))
+        .arg(
+            Arg::new("reliability")
+                .long("reliability")
+                .action(ArgAction::SetTrue)
+                .help("run the reliability scenarios"),
+        )
+        .arg(Arg::new("quick").long("quick").action(ArgAction::SetTrue).help("fewer rounds of each scenario"))
+        .arg(list("only", "these scenarios only"))
+}
+
+fn run(m: &ArgMatches) -> Result<ExitCode, String> {
+    let path = |name: &str| m.get_one::<String>(name).map(PathBuf::from);
+    let strings = |name: &str| m.get_many::<String>(name).map(|v| v.cloned().collect::<Vec<_>>());
+    let (lib, apps) = (path("lib").unwrap_or_default(), path("apps").unwrap_or_default());
+    let (manifest, library_path) = (path("manifest"), path("library-path"));
+    let extra_options = m.get_one::<String>("options").cloned();
+    let builds = strings("builds").unwrap_or_else(|| ALL_BUILDS.iter().map(|s| s.to_string()).collect());
+    let modes = strings("modes").map_or(vec![RunMode::Log, RunMode::Abort], |v| {
+        v.iter().map(|m| if m == "log" { RunMode::Log } else { RunMode::Abort }).collect()
+    });
+    let reliability_mode = m.get_flag("reliability");
+    let scale = if m.get_flag("quick") { Scale::Quick } else { Scale::Full };
+    let only = strings("only").unwrap_or_default();
     let reports = std::env::temp_dir().join("pinguard-manifest-reports");
     if reliability_mode {
         let setup = Setup { lib, apps, library_path, extra_options, extra_env: Vec::new(), reports };

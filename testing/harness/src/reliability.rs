@@ -404,9 +404,9 @@ fn teardown_thread(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, S
     for i in 0..runs {
         // Every other run, a new site's build outlasts the summary's wait for report lines
         // under way, as symbolising a large program's first site can, and ends while the
-        // summary is being written (PINGUARD_TEST_SLOW_EXIT, debug builds of pinguard
-        // only; a release build ignores it).
-        let env: &[(&str, &str)] = if i % 2 == 1 { &[("PINGUARD_TEST_SLOW_EXIT", "1")] } else { &[] };
+        // summary is being written (`test_only_slow_exit`, honoured by debug builds of
+        // pinguard only).
+        let env: &[(&str, &str)] = if i % 2 == 1 { &[("PINGUARD_OPTIONS", "test_only_slow_exit=1")] } else { &[] };
         let r = run(setup, apps, "teardown_thread", &[], env, 20).map_err(|e| format!("run {i}: {e}"))?;
         if !r.output.status.success() && !crashes.admit(setup, &r) {
             return Err(format!("run {i}: ended with {}{}", r.output.status, tail(&r)));
@@ -587,10 +587,10 @@ fn stress(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
 
 // ---- issue 24: never take the program down ----------------------------------------------
 
-/// Does this build of the library read the test-only knobs (a debug build)? Release
-/// builds compile them out, so a scenario that needs one says it was not applicable.
-fn has_test_knobs(setup: &Setup) -> bool {
-    std::fs::read(&setup.lib).is_ok_and(|b| b.windows(23).any(|w| w == b"PINGUARD_TEST_MAPS_LEFT"))
+/// Did this run's library ignore the tests' switches (`test_only_*`)? A release build
+/// does, and says so; a scenario that needs one is then not applicable.
+fn test_switches_ignored(r: &Run) -> bool {
+    r.stderr().contains("switches for pinguard's own tests, honoured by its debug builds only")
 }
 
 fn stdout_line(r: &Run, prefix: &str) -> Option<String> {
@@ -602,14 +602,21 @@ fn stdout_line(r: &Run, prefix: &str) -> Option<String> {
 /// may hang on the lock its parent's thread held at the fork.
 fn fork_finding(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, String> {
     let rounds = scale.pick(20, 40);
-    let r = run(setup, apps, "fork_finding", &[&rounds.to_string()], &[("PINGUARD_TEST_SLOW_RULES", "1")], 300)?;
+    let r = run(
+        setup,
+        apps,
+        "fork_finding",
+        &[&rounds.to_string()],
+        &[("PINGUARD_OPTIONS", "test_only_slow_rules=1")],
+        300,
+    )?;
     let line = stdout_line(&r, "fork_finding:").unwrap_or_default();
     if !r.output.status.success() || !line.ends_with(" 0 hung") {
         return Err(format!("ended with {}: {line}{}", r.output.status, tail(&r)));
     }
     Ok(format!(
         "{line} (the loader's lookups held {} in the lock)",
-        if has_test_knobs(setup) { "20 ms" } else { "as long as they take" }
+        if test_switches_ignored(&r) { "as long as they take" } else { "20 ms" }
     ))
 }
 
@@ -767,10 +774,10 @@ fn stderr_early(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> 
 /// program runs on and ends as without pinguard; pinguard says so once and counts the
 /// calls it let through unchecked.
 fn out_of_memory(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
-    if !has_test_knobs(setup) {
-        return Ok("not applicable: a release build has no test knob to refuse memory".into());
+    let r = run(setup, apps, "many_sites", &[], &[("PINGUARD_OPTIONS", "test_only_maps_left=1")], 120)?;
+    if test_switches_ignored(&r) {
+        return Ok("not applicable: a release build ignores test_only_maps_left (and says so)".into());
     }
-    let r = run(setup, apps, "many_sites", &[], &[("PINGUARD_TEST_MAPS_LEFT", "1")], 120)?;
     let bare = launch(setup, &apps.join("many_sites"), Launch { args: &[], env: &[], bare: true, timeout: None })
         .map_err(|e| e.to_string())?;
     if r.output.status.code() != bare.output.status.code() || r.output.stdout != bare.output.stdout {
