@@ -394,6 +394,24 @@ declare_records! {
 }
 
 #[cfg(feature = "serde")]
+impl read::Aggregate {
+    /// The numbers of the record, as the merge adds them up.
+    pub fn copies(&self) -> crate::site::CopyTotals {
+        crate::site::CopyTotals {
+            count: self.count,
+            bytes_total: self.bytes_total,
+            bytes_min: self.bytes_min,
+            bytes_max: self.bytes_max,
+            blocked_ns_total: self.blocked_ns_total,
+            blocked_ns_max: self.blocked_ns_max,
+            first_ms: self.first_ms,
+            last_ms: self.last_ms,
+            errors: self.errors,
+        }
+    }
+}
+
+#[cfg(feature = "serde")]
 impl read::Site {
     /// A finding (not suppressed, not a note).
     pub fn is_finding(&self) -> bool {

@@ -233,20 +233,81 @@ pub fn fingerprint(kind: &str, dir: &str, frames: &[FrameInfo]) -> String {
     format!("{h:016x}")
 }
 
-/// What one site has cost so far. Written by the preload (as atomics) and read back
-/// from reports; `streams` holds the first few distinct streams seen.
+/// What the calls at a site cost, summed and bounded: one type for the preload's shards
+/// of a site, a report's `aggregate` record, and the merge of a site across processes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SiteTotals {
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct CopyTotals {
     pub count: u64,
     pub bytes_total: u64,
     pub bytes_min: u64,
     pub bytes_max: u64,
     pub blocked_ns_total: u64,
     pub blocked_ns_max: u64,
-    pub first_ms: u64,
-    pub last_ms: u64,
     /// Calls that CUDA rejected (a nonzero result).
     pub errors: u64,
+    pub first_ms: u64,
+    pub last_ms: u64,
+}
+
+impl CopyTotals {
+    /// The start of a fold: no calls yet (the minimums at their top, for `absorb`).
+    pub const NONE: CopyTotals = CopyTotals {
+        count: 0,
+        bytes_total: 0,
+        bytes_min: u64::MAX,
+        bytes_max: 0,
+        blocked_ns_total: 0,
+        blocked_ns_max: 0,
+        first_ms: u64::MAX,
+        last_ms: 0,
+        errors: 0,
+    };
+
+    /// One call.
+    pub fn one(bytes: u64, blocked_ns: u64, time_ms: u64, rejected: bool) -> CopyTotals {
+        CopyTotals {
+            count: 1,
+            bytes_total: bytes,
+            bytes_min: bytes,
+            bytes_max: bytes,
+            blocked_ns_total: blocked_ns,
+            blocked_ns_max: blocked_ns,
+            first_ms: time_ms,
+            last_ms: time_ms,
+            errors: u64::from(rejected),
+        }
+    }
+
+    /// Adds another's calls. Sums saturate: counts near `u64::MAX` in a hostile or huge
+    /// report stop at the top, never wrap to small numbers.
+    pub fn absorb(&mut self, o: &CopyTotals) {
+        self.count = self.count.saturating_add(o.count);
+        self.bytes_total = self.bytes_total.saturating_add(o.bytes_total);
+        self.bytes_min = self.bytes_min.min(o.bytes_min);
+        self.bytes_max = self.bytes_max.max(o.bytes_max);
+        self.blocked_ns_total = self.blocked_ns_total.saturating_add(o.blocked_ns_total);
+        self.blocked_ns_max = self.blocked_ns_max.max(o.blocked_ns_max);
+        self.first_ms = self.first_ms.min(o.first_ms);
+        self.last_ms = self.last_ms.max(o.last_ms);
+        self.errors = self.errors.saturating_add(o.errors);
+    }
+
+    /// The end of a fold: where no call was seen, the minimums read 0, not `u64::MAX`.
+    pub fn settled(mut self) -> CopyTotals {
+        if self.count == 0 {
+            self.bytes_min = 0;
+            self.first_ms = 0;
+        }
+        self
+    }
+}
+
+/// What one site has cost so far, as the preload keeps it (in atomics, per shard);
+/// `streams` holds the first few distinct streams seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SiteTotals {
+    pub copies: CopyTotals,
     pub streams: [usize; 4],
     pub streams_seen: usize,
     /// More distinct streams than `streams` holds.
@@ -261,15 +322,15 @@ impl SiteTotals {
             pid,
             site,
             last,
-            count: self.count,
-            bytes_total: self.bytes_total,
-            bytes_min: self.bytes_min,
-            bytes_max: self.bytes_max,
-            blocked_ns_total: self.blocked_ns_total,
-            blocked_ns_max: self.blocked_ns_max,
-            first_ms: self.first_ms,
-            last_ms: self.last_ms,
-            errors: self.errors,
+            count: self.copies.count,
+            bytes_total: self.copies.bytes_total,
+            bytes_min: self.copies.bytes_min,
+            bytes_max: self.copies.bytes_max,
+            blocked_ns_total: self.copies.blocked_ns_total,
+            blocked_ns_max: self.copies.blocked_ns_max,
+            first_ms: self.copies.first_ms,
+            last_ms: self.copies.last_ms,
+            errors: self.copies.errors,
             streams: &self.streams[..self.streams_seen.min(4)],
             streams_more: self.streams_more,
         }

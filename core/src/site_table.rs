@@ -7,7 +7,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use crate::site::SiteTotals;
+use crate::site::{CopyTotals, SiteTotals};
 
 /// A fixed table of `N` values, each found by a nonzero 64-bit key (a hash: equal keys
 /// are the same site). The first caller with a new key claims a free slot, builds the
@@ -368,27 +368,22 @@ impl LiveTotals {
     /// The totals so far, over every shard.
     pub fn read(&self) -> SiteTotals {
         let r = Ordering::Relaxed;
-        let mut t = SiteTotals {
-            bytes_min: u64::MAX,
-            first_ms: u64::MAX,
-            streams_more: self.streams_more.load(r),
-            ..Default::default()
-        };
+        let mut copies = CopyTotals::NONE;
         for s in self.made() {
-            t.count += s.count.load(r);
-            t.bytes_total += s.bytes_total.load(r);
-            t.bytes_min = t.bytes_min.min(s.bytes_min.load(r));
-            t.bytes_max = t.bytes_max.max(s.bytes_max.load(r));
-            t.blocked_ns_total += s.blocked_ns_total.load(r);
-            t.blocked_ns_max = t.blocked_ns_max.max(s.blocked_ns_max.load(r));
-            t.first_ms = t.first_ms.min(s.first_ms.load(r));
-            t.last_ms = t.last_ms.max(s.last_ms.load(r));
-            t.errors += s.errors.load(r);
+            copies.absorb(&CopyTotals {
+                count: s.count.load(r),
+                bytes_total: s.bytes_total.load(r),
+                bytes_min: s.bytes_min.load(r),
+                bytes_max: s.bytes_max.load(r),
+                blocked_ns_total: s.blocked_ns_total.load(r),
+                blocked_ns_max: s.blocked_ns_max.load(r),
+                first_ms: s.first_ms.load(r),
+                last_ms: s.last_ms.load(r),
+                errors: s.errors.load(r),
+            });
         }
-        if t.count == 0 {
-            t.bytes_min = 0;
-            t.first_ms = 0;
-        }
+        let mut t =
+            SiteTotals { copies: copies.settled(), streams_more: self.streams_more.load(r), ..Default::default() };
         for s in &self.streams {
             let v = s.load(r);
             if v != usize::MAX {
@@ -578,7 +573,7 @@ mod tests {
         for i in [0, 5, SOLE] {
             assert_eq!(t.shard(i) as *const Shard as usize % 128, 0);
         }
-        assert_eq!(t.read().count, 4);
+        assert_eq!(t.read().copies.count, 4);
     }
 
     /// Shared writers whose first adds race make one shard between them and lose no
@@ -594,7 +589,7 @@ mod tests {
                 }
             });
             assert_eq!(t.shards_made(), 1);
-            assert_eq!(t.read().count, (THREADS * 100) as u64);
+            assert_eq!(t.read().copies.count, (THREADS * 100) as u64);
         }
     }
 
@@ -604,14 +599,20 @@ mod tests {
     fn totals_sum_bound_and_count_streams() {
         let t = LiveTotals::new();
         let empty = t.read();
-        assert_eq!((empty.count, empty.bytes_min, empty.first_ms), (0, 0, 0));
+        assert_eq!((empty.copies.count, empty.copies.bytes_min, empty.copies.first_ms), (0, 0, 0));
         t.add(&at(4096, 10, 1000, 7, Some(0)), ShardWriter::numbered(0));
         t.add(&at(100, 30, 900, 7, Some(1)), ShardWriter::numbered(3));
         t.add(&at(8192, 20, 1100, 9, None), ShardWriter::numbered(3 + SHARDS));
         let r = t.read();
-        assert_eq!((r.count, r.bytes_total, r.bytes_min, r.bytes_max), (3, 12_388, 100, 8192));
-        assert_eq!((r.blocked_ns_total, r.blocked_ns_max, r.first_ms, r.last_ms), (60, 30, 900, 1100));
-        assert_eq!(r.errors, 1);
+        assert_eq!(
+            (r.copies.count, r.copies.bytes_total, r.copies.bytes_min, r.copies.bytes_max),
+            (3, 12_388, 100, 8192)
+        );
+        assert_eq!(
+            (r.copies.blocked_ns_total, r.copies.blocked_ns_max, r.copies.first_ms, r.copies.last_ms),
+            (60, 30, 900, 1100)
+        );
+        assert_eq!(r.copies.errors, 1);
         assert_eq!((r.streams_seen, &r.streams[..2], r.streams_more), (2, &[7, 9][..], false));
         for s in 10..14 {
             t.add(&at(1, 1, 1000, s, Some(0)), ShardWriter::numbered(s));
@@ -621,7 +622,7 @@ mod tests {
         t.reset();
         let z = t.read();
         assert_eq!(
-            (z.count, z.bytes_total, z.bytes_max, z.errors, z.streams_seen, z.streams_more),
+            (z.copies.count, z.copies.bytes_total, z.copies.bytes_max, z.copies.errors, z.streams_seen, z.streams_more),
             (0, 0, 0, 0, 0, false)
         );
     }
@@ -644,9 +645,9 @@ mod tests {
         hs.into_iter().for_each(|h| h.join().unwrap());
         let r = t.read();
         let per_thread_bytes: u64 = (0..20_000u64).map(|i| i % 7 + 1).sum();
-        assert_eq!((r.count, r.bytes_total), (320_000, 16 * per_thread_bytes));
-        assert_eq!((r.bytes_min, r.bytes_max, r.blocked_ns_max), (1, 7, 16));
-        assert_eq!((r.first_ms, r.last_ms, r.streams_seen), (1000, 20_999, 3));
+        assert_eq!((r.copies.count, r.copies.bytes_total), (320_000, 16 * per_thread_bytes));
+        assert_eq!((r.copies.bytes_min, r.copies.bytes_max, r.copies.blocked_ns_max), (1, 7, 16));
+        assert_eq!((r.copies.first_ms, r.copies.last_ms, r.streams_seen), (1000, 20_999, 3));
     }
 
     #[test]

@@ -161,7 +161,7 @@ fn a_site_is_shown_once_and_its_totals_count_every_copy() {
     assert_eq!(r["result"], "0");
     let sites: Vec<_> = run.report.sites().iter().filter(|s| s.is_finding()).collect();
     assert_eq!(sites.len(), 1, "{sites:?}");
-    assert_eq!((sites[0].count, sites[0].bytes_total, sites[0].bytes_max), (8, 8 * 65536, 65536));
+    assert_eq!((sites[0].totals.count, sites[0].totals.bytes_total, sites[0].totals.bytes_max), (8, 8 * 65536, 65536));
     let summary = run.summary.expect("a summary line");
     assert_eq!((summary.pid, summary.counts.pageable, summary.sites), (run.pid, 8, 1));
     let site = run.report.processes[0].sites.values().next().unwrap();
@@ -180,7 +180,7 @@ fn sites_on_one_line_each_keep_their_stack() {
         let stderr = run.stderr();
         let sites = run.report.sites();
         let shape: std::collections::BTreeSet<_> =
-            sites.iter().map(|s| (s.kind.name(), s.dir.as_str(), s.count, s.bytes_max)).collect();
+            sites.iter().map(|s| (s.kind.name(), s.dir.as_str(), s.totals.count, s.totals.bytes_max)).collect();
         let expect = [
             ("allowed", "H2D", 1, 8192),
             ("pageable", "D2H", 2, 65536),

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use pinguard_core::records::{self, write};
-use pinguard_core::site::{FrameInfo, FrameKind, SiteTotals, frames_json};
+use pinguard_core::site::{CopyTotals, FrameInfo, FrameKind, SiteTotals, frames_json};
 use pinguard_report::{merge, render};
 
 fn peak_rss_kib() -> u64 {
@@ -104,7 +104,7 @@ fn main() {
         }
         for r in 0..rounds {
             for s in 0..sites {
-                let t = SiteTotals {
+                let copies = CopyTotals {
                     count: u64::from(r + 1),
                     bytes_total: 4096 * u64::from(r + 1),
                     bytes_min: 4096,
@@ -113,9 +113,9 @@ fn main() {
                     blocked_ns_max: 1000,
                     first_ms: 2,
                     last_ms: 3,
-                    streams_seen: 1,
-                    ..Default::default()
+                    errors: 0,
                 };
+                let t = SiteTotals { copies, streams_seen: 1, ..Default::default() };
                 line.clear();
                 t.record(&iid, 1000 + p, s, r + 1 == rounds).write(&mut line).unwrap();
                 writeln!(f, "{line}").unwrap();

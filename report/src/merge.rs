@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use crate::read::{self, Exec, ExecFailed, Frame, Invocation, Problem, Process, ReadError, Start, Unwatched};
+use pinguard_core::site::CopyTotals;
 
 /// A site across the processes of a run.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -24,15 +25,9 @@ pub struct MergedSite {
     pub frames: Arc<[Frame]>,
     pub advice: String,
     pub suppressed: bool,
-    pub count: u64,
-    pub bytes_total: u64,
-    pub bytes_min: u64,
-    pub bytes_max: u64,
-    pub blocked_ns_total: u64,
-    pub blocked_ns_max: u64,
-    pub errors: u64,
-    pub first_ms: u64,
-    pub last_ms: u64,
+    /// The calls' costs, summed over the processes (written flat in JSON, as before).
+    #[serde(flatten)]
+    pub totals: CopyTotals,
     pub pids: BTreeSet<u32>,
     pub streams: BTreeSet<String>,
 }
@@ -231,57 +226,31 @@ impl Run {
                     frames: shared.map(|x| x.frames.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
                     advice: shared.map(|x| x.advice.clone()).unwrap_or_default(),
                     suppressed: s.suppressed,
-                    bytes_min: u64::MAX,
-                    first_ms: u64::MAX,
+                    totals: CopyTotals::NONE,
                     ..Default::default()
                 });
                 m.apis.insert(s.api.clone());
                 m.pids.insert(p.pid);
                 // Without totals (a process killed before its first aggregate), the site's
                 // first copy is what is known: at least one.
-                let first_only;
-                let t = match p.totals.get(id) {
-                    Some(t) => t,
+                match p.totals.get(id) {
+                    Some(t) => {
+                        m.totals.absorb(&t.copies());
+                        m.streams.extend(t.streams.iter().cloned());
+                    }
                     None => {
                         let f = &s.first;
-                        first_only = crate::read::Totals {
-                            site: *id,
-                            count: 1,
-                            bytes_total: f.bytes,
-                            bytes_min: f.bytes,
-                            bytes_max: f.bytes,
-                            blocked_ns_total: f.blocked_ns,
-                            blocked_ns_max: f.blocked_ns,
-                            first_ms: f.time_ms,
-                            last_ms: f.time_ms,
-                            errors: u64::from(f.result.is_some_and(|r| r != 0)),
-                            streams: vec![f.stream.clone()],
-                            ..Default::default()
-                        };
-                        &first_only
+                        let rejected = f.result.is_some_and(|r| r != 0);
+                        m.totals.absorb(&CopyTotals::one(f.bytes, f.blocked_ns, f.time_ms, rejected));
+                        m.streams.insert(f.stream.clone());
                     }
-                };
-                // Saturating: counts near u64::MAX in hostile or huge reports stop at the
-                // top, never wrap to small numbers.
-                m.count = m.count.saturating_add(t.count);
-                m.bytes_total = m.bytes_total.saturating_add(t.bytes_total);
-                m.bytes_min = m.bytes_min.min(t.bytes_min);
-                m.bytes_max = m.bytes_max.max(t.bytes_max);
-                m.blocked_ns_total = m.blocked_ns_total.saturating_add(t.blocked_ns_total);
-                m.blocked_ns_max = m.blocked_ns_max.max(t.blocked_ns_max);
-                m.errors = m.errors.saturating_add(t.errors);
-                m.first_ms = m.first_ms.min(t.first_ms);
-                m.last_ms = m.last_ms.max(t.last_ms);
-                m.streams.extend(t.streams.iter().cloned());
+                }
             }
         }
         let mut sites: Vec<MergedSite> = by
             .into_values()
             .map(|mut m| {
-                if m.count == 0 {
-                    m.bytes_min = 0;
-                    m.first_ms = 0;
-                }
+                m.totals = m.totals.settled();
                 let from = m.location.as_ref().and_then(|l| m.frames.iter().position(|f| f == l)).unwrap_or(0);
                 m.baseline_key = crate::baseline::key(m.kind.name(), &m.dir, m.frames.get(from..).unwrap_or(&[]));
                 m.known = self.policy.baseline.as_ref().is_some_and(|b| b.contains(&m.baseline_key));
@@ -289,9 +258,10 @@ impl Run {
             })
             .collect();
         sites.sort_by(|a, b| {
-            b.blocked_ns_total
-                .cmp(&a.blocked_ns_total)
-                .then(b.count.cmp(&a.count))
+            b.totals
+                .blocked_ns_total
+                .cmp(&a.totals.blocked_ns_total)
+                .then(b.totals.count.cmp(&a.totals.count))
                 .then(a.fingerprint.cmp(&b.fingerprint))
         });
         sites
@@ -377,18 +347,18 @@ impl Run {
         let sites = self.sites();
         for s in sites.iter().filter(|s| s.is_finding()) {
             if s.known {
-                t.known = t.known.saturating_add(s.count);
+                t.known = t.known.saturating_add(s.totals.count);
                 t.known_sites += 1;
                 continue;
             }
-            t.findings = t.findings.saturating_add(s.count);
+            t.findings = t.findings.saturating_add(s.totals.count);
             if s.kind == crate::read::SiteKind::Pageable {
-                t.pageable = t.pageable.saturating_add(s.count);
+                t.pageable = t.pageable.saturating_add(s.totals.count);
             } else {
-                t.straddles = t.straddles.saturating_add(s.count);
+                t.straddles = t.straddles.saturating_add(s.totals.count);
             }
-            t.blocked_ns = t.blocked_ns.saturating_add(s.blocked_ns_total);
-            t.bytes = t.bytes.saturating_add(s.bytes_total);
+            t.blocked_ns = t.blocked_ns.saturating_add(s.totals.blocked_ns_total);
+            t.bytes = t.bytes.saturating_add(s.totals.bytes_total);
             t.sites += 1;
         }
         t

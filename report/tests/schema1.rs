@@ -25,6 +25,6 @@ fn a_checked_in_schema_1_run_is_read_whole() {
     let sites = run.sites();
     assert!(sites.iter().all(|s| s.location.as_ref().is_some_and(|l| l.function.is_some())));
     let straddle = sites.iter().find(|s| s.kind == pinguard_report::read::SiteKind::Straddles).expect("the straddle");
-    assert_eq!((straddle.count, straddle.dir.as_str(), straddle.bytes_total), (1, "H2D", 8192));
+    assert_eq!((straddle.totals.count, straddle.dir.as_str(), straddle.totals.bytes_total), (1, "H2D", 8192));
     assert!(straddle.frames.iter().any(|f| f.function.as_deref() == Some("main")));
 }

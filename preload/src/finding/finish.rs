@@ -135,7 +135,7 @@ pub fn finish(end: End) {
     let mut buf = FixedBuf::<1024>::new();
     for site in sites::all() {
         let t = site.totals();
-        if t.count == 0 {
+        if t.copies.count == 0 {
             continue;
         }
         buf.clear();
@@ -182,14 +182,14 @@ pub fn finish(end: End) {
             "{LINE_PREFIX}  {}. {}: {} {}, {}, host blocked {} (at most {} once)",
             rank + 1,
             site.headline,
-            t.count,
-            if t.count == 1 { "copy" } else { "copies" },
-            human_bytes(t.bytes_total),
-            human_ns(t.blocked_ns_total),
-            human_ns(t.blocked_ns_max),
+            t.copies.count,
+            if t.copies.count == 1 { "copy" } else { "copies" },
+            human_bytes(t.copies.bytes_total),
+            human_ns(t.copies.blocked_ns_total),
+            human_ns(t.copies.blocked_ns_max),
         );
-        if t.errors > 0 {
-            let _ = write!(line, "; CUDA rejected {} of them", t.errors);
+        if t.copies.errors > 0 {
+            let _ = write!(line, "; CUDA rejected {} of them", t.copies.errors);
         }
         emit(&mut line);
     }

@@ -116,7 +116,7 @@ pub fn aggregates() {
     let mut text = String::new();
     for s in sites::all() {
         let t = s.totals();
-        if t.count == 0 {
+        if t.copies.count == 0 {
             continue;
         }
         if t.record(&iid, pid, s.id, false).write(&mut text).is_ok() {

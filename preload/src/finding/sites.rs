@@ -263,7 +263,8 @@ pub fn all() -> impl Iterator<Item = &'static Site> {
 
 /// Sites with findings in this process (not suppressed, not notes), counted.
 pub fn finding_sites() -> u64 {
-    all().filter(|s| !s.suppressed && matches!(s.kind, RecordKind::Finding(_)) && s.totals().count > 0).count() as u64
+    all().filter(|s| !s.suppressed && matches!(s.kind, RecordKind::Finding(_)) && s.totals().copies.count > 0).count()
+        as u64
 }
 
 /// The `n` sites that kept the host blocked longest, most first (no allocation).
@@ -271,10 +272,10 @@ pub fn top_by_blocked<const N: usize>() -> [Option<&'static Site>; N] {
     let mut top: [Option<(u64, &'static Site)>; N] = [None; N];
     for s in all().filter(|s| !s.suppressed && matches!(s.kind, RecordKind::Finding(_))) {
         let t = s.totals();
-        if t.count == 0 {
+        if t.copies.count == 0 {
             continue;
         }
-        let key = t.blocked_ns_total;
+        let key = t.copies.blocked_ns_total;
         let mut carry = Some((key, s));
         for place in top.iter_mut() {
             match (*place, carry) {

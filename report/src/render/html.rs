@@ -79,13 +79,13 @@ struct PageTail;
 /// The chart's bars: the 15 sites that kept the host blocked longest.
 fn bars(run: &Run) -> Vec<Bar> {
     let sites: Vec<_> = run.sites().iter().filter(|s| s.is_finding()).take(15).collect();
-    let max = sites.iter().map(|s| s.blocked_ns_total).max().unwrap_or(1).max(1) as f64;
+    let max = sites.iter().map(|s| s.totals.blocked_ns_total).max().unwrap_or(1).max(1) as f64;
     sites
         .iter()
         .enumerate()
         .map(|(i, s)| {
             let y = i as f64 * ROW_H + 4.0;
-            let w = (s.blocked_ns_total as f64 / max * BAR_W).max(2.0);
+            let w = (s.totals.blocked_ns_total as f64 / max * BAR_W).max(2.0);
             let mut label = format!("{}. {} {}: {}", i + 1, s.kind, s.dir, s.short_where());
             if label.len() > 64 {
                 label = format!("{}…", &label.chars().take(63).collect::<String>());
@@ -93,7 +93,7 @@ fn bars(run: &Run) -> Vec<Bar> {
             Bar {
                 label,
                 title: s.where_text(),
-                value: human_ns(s.blocked_ns_total).to_string(),
+                value: human_ns(s.totals.blocked_ns_total).to_string(),
                 text_y: format!("{:.0}", y + 15.0),
                 bar_x: format!("{LABEL_W}"),
                 bar_y: format!("{:.0}", y + 2.0),
@@ -174,13 +174,13 @@ fn site_row(i: usize, s: &MergedSite) -> SiteRow {
         place: s.where_text(),
         stack: s.frames.iter().enumerate().map(|(k, f)| format!("#{k} {}\n", f.text())).collect(),
         advice: s.advice.clone(),
-        count: s.count,
-        bytes: s.bytes_total,
-        human_bytes: human_bytes(s.bytes_total).to_string(),
-        blocked: s.blocked_ns_total,
-        human_blocked: human_ns(s.blocked_ns_total).to_string(),
-        max: s.blocked_ns_max,
-        human_max: human_ns(s.blocked_ns_max).to_string(),
+        count: s.totals.count,
+        bytes: s.totals.bytes_total,
+        human_bytes: human_bytes(s.totals.bytes_total).to_string(),
+        blocked: s.totals.blocked_ns_total,
+        human_blocked: human_ns(s.totals.blocked_ns_total).to_string(),
+        max: s.totals.blocked_ns_max,
+        human_max: human_ns(s.totals.blocked_ns_max).to_string(),
         processes: s.pids.len(),
     }
 }

@@ -109,9 +109,9 @@ pub fn render(run: &Run, top: usize) -> String {
             s.dir,
             cell(&apis),
             cell(&s.where_text()),
-            s.count,
-            human_bytes(s.bytes_total),
-            human_ns(s.blocked_ns_total),
+            s.totals.count,
+            human_bytes(s.totals.bytes_total),
+            human_ns(s.totals.blocked_ns_total),
             cell(&s.advice)
         );
     }

@@ -114,10 +114,10 @@ fn result(s: &MergedSite, root: &Path, baseline: bool) -> SarifResult {
         s.kind,
         s.dir,
         s.where_text(),
-        s.count,
-        human_bytes(s.bytes_total),
-        human_ns(s.blocked_ns_total),
-        human_ns(s.blocked_ns_max),
+        s.totals.count,
+        human_bytes(s.totals.bytes_total),
+        human_ns(s.totals.blocked_ns_total),
+        human_ns(s.totals.blocked_ns_max),
         s.advice
     );
     let fingerprints = BTreeMap::from([
@@ -125,9 +125,9 @@ fn result(s: &MergedSite, root: &Path, baseline: bool) -> SarifResult {
         ("pinguardSite/v2".to_string(), s.baseline_key.clone()),
     ]);
     let props = properties([
-        ("copies", json!(s.count)),
-        ("bytesTotal", json!(s.bytes_total)),
-        ("blockedNsTotal", json!(s.blocked_ns_total)),
+        ("copies", json!(s.totals.count)),
+        ("bytesTotal", json!(s.totals.bytes_total)),
+        ("blockedNsTotal", json!(s.totals.blocked_ns_total)),
         ("processes", json!(s.pids.len())),
         ("direction", json!(s.dir)),
     ]);

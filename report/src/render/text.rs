@@ -59,10 +59,10 @@ pub fn render(run: &Run, top: usize) -> String {
             s.dir,
             s.apis.iter().cloned().collect::<Vec<_>>().join("/"),
             escape(&s.where_text()),
-            plural(s.count, "copy"),
-            human_bytes(s.bytes_total),
-            human_ns(s.blocked_ns_total),
-            human_ns(s.blocked_ns_max),
+            plural(s.totals.count, "copy"),
+            human_bytes(s.totals.bytes_total),
+            human_ns(s.totals.blocked_ns_total),
+            human_ns(s.totals.blocked_ns_max),
             plural(s.pids.len() as u64, "process")
         );
     }

@@ -285,8 +285,16 @@ fn add(groups: &mut Groups, verdict: &str, dir: &str, count: u64, total: u64, mi
 /// The report's sites (suppressed ones left out), grouped.
 pub fn found_groups(report: &merge::Run) -> Groups {
     let mut groups = Groups::new();
-    for s in report.sites().iter().filter(|s| !s.suppressed && s.count > 0) {
-        add(&mut groups, s.kind.name(), &s.dir, s.count, s.bytes_total, s.bytes_min, s.bytes_max);
+    for s in report.sites().iter().filter(|s| !s.suppressed && s.totals.count > 0) {
+        add(
+            &mut groups,
+            s.kind.name(),
+            &s.dir,
+            s.totals.count,
+            s.totals.bytes_total,
+            s.totals.bytes_min,
+            s.totals.bytes_max,
+        );
     }
     groups
 }
