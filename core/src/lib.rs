@@ -39,6 +39,7 @@ pub mod jsonl;
 pub mod pinned_range;
 pub mod pinned_table;
 pub mod pinned_tree;
+pub mod py_lines;
 pub mod records;
 pub mod registry;
 pub mod report;
