@@ -2,7 +2,7 @@
 # Sets up a fresh Debian/Ubuntu machine to build and test pinguard:
 # - Debian packages: a C++ compiler and binutils (fakecuda, the test apps, readelf),
 #   python3 with pip and venv (to fetch wheels; CI installs pinguard's own wheel into a
-#   fresh virtual environment), valgrind, strace and time (instruction and system-call
+#   fresh virtual environment) and its headers (python3-dev), valgrind, strace and time (instruction and system-call
 #   counts, a call site's memory), chromium (the HTML report's browser test), Open MPI
 #   (ranks under a real mpirun), util-linux's unshare (a tiny file system of a test's
 #   own);
@@ -19,6 +19,9 @@ command -v readelf >/dev/null || need+=(binutils)
 command -v python3 >/dev/null || need+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+# CPython's headers, internal ones too: a test checks pinguard's table of CPython's
+# frame layout against them (core/tests/py_layout.rs).
+ls /usr/include/python3.*/internal/pycore_frame.h >/dev/null 2>&1 || need+=(python3-dev)
 command -v valgrind >/dev/null || need+=(valgrind)
 command -v strace >/dev/null || need+=(strace)
 command -v mpirun >/dev/null || need+=(openmpi-bin)

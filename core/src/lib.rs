@@ -17,9 +17,11 @@
 //!   and documentation (`docs/report-format.md`);
 //! - [`jsonl`] - writing JSON without allocating;
 //! - [`suppressions`], [`glob`] - rules for findings to ignore;
-//! - [`advice`] - the fix a finding suggests, by framework.
+//! - [`advice`] - the fix a finding suggests, by framework;
+//! - [`py_layout`], [`py_lines`] - CPython's frame and code layouts per version, and its
+//!   line tables: for the Python frames of a finding (issue 27, in progress).
 //!
-//! The preload library (`libpinguard.so`, the root crate) wires these to CUDA.
+//! The preload library (`libpinguard.so`, the `preload/` crate) wires these to CUDA.
 
 /// The commit pinguard was built from (`git rev-parse`, or `PINGUARD_COMMIT` where the
 /// source is not a git checkout; "unknown" without either), `-modified` if it had
@@ -39,6 +41,7 @@ pub mod jsonl;
 pub mod pinned_range;
 pub mod pinned_table;
 pub mod pinned_tree;
+pub mod py_layout;
 pub mod py_lines;
 pub mod records;
 pub mod registry;
