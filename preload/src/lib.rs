@@ -21,7 +21,8 @@
 //! - `base`: what every layer stands on: `process` (settings and state, made at the
 //!   first hooked call), `clock`, `symbols` (the real functions, the loader, libgcc's
 //!   unwinder), `sink` (the descriptors lines go to), `counters`, `pinned` (the
-//!   registry), `spin` (a fork-safe lock), `memory` (pinguard's own allocator).
+//!   registry), `spin` (a fork-safe lock), `memory` (pinguard's own allocator),
+//!   `guarded_read` (reading memory pinguard does not own, never faulting).
 //!
 //! The pure logic (registry, extents, verdicts, settings, report records, counters)
 //! lives in the `pinguard-core` crate, where it is unit- and property-tested.
