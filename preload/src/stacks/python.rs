@@ -1,0 +1,277 @@
+//! The calling thread's Python frames (issue 27, in progress: not yet wired into
+//! findings), read from the interpreter's memory without calling into it and without the
+//! GIL: from a thread state, the chain of frames, each frame's code object and
+//! instruction, and for a new site each code object's qualified name, file and line.
+//!
+//! Every read goes through [`guarded_read`]: a torn or corrupted chain gives a shorter
+//! stack, never a fault. Every code object is checked to be one (its type is
+//! `PyCode_Type`) and every name to be a string before it is believed, so a layout that
+//! did not match would stop the walk at its first frame rather than invent frames.
+
+use pinguard_core::py_layout::{BytecodeAt, FrameRoot, InstructionAt, PyLayout};
+use pinguard_core::py_lines::{LineTableFormat, line_at};
+
+use crate::base::guarded_read::{read, read_into};
+
+/// The type objects a walk checks against (their addresses in this process).
+#[derive(Clone, Copy, Debug)]
+pub struct PyTypes {
+    pub code: usize,
+    pub unicode: usize,
+    pub bytes: usize,
+}
+
+/// One Python frame as a site keeps it: its code object and instruction (bytes from
+/// the code's start). Enough to tell two lines apart on every finding, without reading
+/// any name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PyFrameKey {
+    pub code: usize,
+    pub offset: u32,
+}
+
+/// One Python frame as a report shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PyFrame {
+    pub function: String,
+    pub file: String,
+    pub line: Option<u32>,
+}
+
+/// The most frames a walk follows (a cycle in a corrupted chain ends here too).
+pub const MAX_PY_FRAMES: usize = 128;
+
+/// The frames of the thread whose state is at `tstate`, innermost first, into `out`;
+/// returns how many. Allocates nothing.
+pub fn frame_keys(layout: &PyLayout, types: &PyTypes, tstate: usize, out: &mut [PyFrameKey]) -> usize {
+    let mut frame = match layout.frame_root {
+        FrameRoot::Direct(o) => read::<usize>(tstate.wrapping_add(o)),
+        FrameRoot::ViaCFrame { cframe, current_frame } => {
+            read::<usize>(tstate.wrapping_add(cframe)).and_then(|c| read::<usize>(c.wrapping_add(current_frame)))
+        }
+    };
+    let mut n = 0;
+    let mut steps = 0;
+    while let Some(f) = frame.filter(|f| *f != 0) {
+        if n == out.len() || steps == MAX_PY_FRAMES {
+            break;
+        }
+        steps += 1;
+        let owned_by_c = layout.frame_owner.is_some_and(|(o, cstack)| read::<u8>(f.wrapping_add(o)) == Some(cstack));
+        if !owned_by_c {
+            let Some(key) = key_of(layout, types, f) else { break };
+            out[n] = key;
+            n += 1;
+        }
+        frame = read::<usize>(f.wrapping_add(layout.frame_previous));
+    }
+    n
+}
+
+/// A frame's code object and instruction offset; `None` where it is not a frame of
+/// Python code (which ends the walk).
+fn key_of(layout: &PyLayout, types: &PyTypes, frame: usize) -> Option<PyFrameKey> {
+    let code = read::<usize>(frame.wrapping_add(layout.frame_code))?;
+    if read::<usize>(code.wrapping_add(layout.object_type))? != types.code {
+        return None;
+    }
+    let offset = match layout.frame_instruction {
+        InstructionAt::LastIndex(o) => {
+            let units = read::<i32>(frame.wrapping_add(o))?;
+            u32::try_from(units).ok()?.checked_mul(2)?
+        }
+        InstructionAt::Pointer { offset, points_before } => {
+            let at = read::<usize>(frame.wrapping_add(offset))?;
+            let start = match layout.code_bytecode {
+                BytecodeAt::Inline(o) => code.wrapping_add(o),
+                BytecodeAt::BytesObject(_) => return None, // no version pairs these
+            };
+            // 3.11 and 3.12's `prev_instr` is the unit before the next instruction, and
+            // CPython takes its line for the frame's (`_PyInterpreterFrame_LASTI`); in a
+            // frame not yet started it is one unit before the code: offset 0 then.
+            // 3.13's `instr_ptr` is the current instruction.
+            let from = if points_before { start.wrapping_sub(2) } else { start };
+            u32::try_from(at.checked_sub(from)?).ok()?.saturating_sub(u32::from(points_before) * 2)
+        }
+    };
+    Some(PyFrameKey { code, offset })
+}
+
+/// A frame's name, file and line, for a new site. Parts that cannot be read are left
+/// out (`?`), never guessed.
+pub fn describe(layout: &PyLayout, types: &PyTypes, key: PyFrameKey) -> PyFrame {
+    let text = |field: usize| {
+        read::<usize>(key.code.wrapping_add(field))
+            .and_then(|s| string(layout, types, s))
+            .unwrap_or_else(|| "?".to_string())
+    };
+    let line = (|| {
+        let first = read::<i32>(key.code.wrapping_add(layout.code_firstlineno))?;
+        let table = bytes(layout, types, read::<usize>(key.code.wrapping_add(layout.code_linetable))?)?;
+        let format = if layout.version >= (3, 11) { LineTableFormat::Locations } else { LineTableFormat::Pep626 };
+        line_at(&table, first, format, key.offset)
+    })();
+    PyFrame { function: text(layout.code_name), file: text(layout.code_filename), line }
+}
+
+/// The longest string or table read (a hostile length reads no more than this).
+const MAX_TEXT: usize = 64 << 10;
+
+/// A bytes object's contents.
+fn bytes(layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<Vec<u8>> {
+    if read::<usize>(obj.wrapping_add(layout.object_type))? != types.bytes {
+        return None;
+    }
+    let len = usize::try_from(read::<isize>(obj.wrapping_add(layout.bytes_size))?).ok()?;
+    let mut out = vec![0u8; len.min(MAX_TEXT)];
+    read_into(obj.wrapping_add(layout.bytes_data), &mut out).then_some(out)
+}
+
+/// A compact string's text (names and file names are compact: made by the compiler).
+fn string(layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<String> {
+    if read::<usize>(obj.wrapping_add(layout.object_type))? != types.unicode {
+        return None;
+    }
+    let len = usize::try_from(read::<isize>(obj.wrapping_add(layout.unicode_length))?).ok()?.min(MAX_TEXT);
+    let state = read::<u32>(obj.wrapping_add(layout.unicode_state))?;
+    let bit = |b: u32| state >> b & 1 == 1;
+    if !bit(layout.unicode_compact_bit) {
+        return None;
+    }
+    let kind = (state >> layout.unicode_kind_shift & 7) as usize; // bytes per character
+    let data = obj.wrapping_add(if bit(layout.unicode_ascii_bit) {
+        layout.unicode_ascii_data
+    } else {
+        layout.unicode_compact_data
+    });
+    let mut raw = vec![0u8; len.checked_mul(kind)?];
+    if !read_into(data, &mut raw) {
+        return None;
+    }
+    Some(match kind {
+        1 => raw.iter().map(|&b| char::from(b)).collect(),
+        2 => char::decode_utf16(raw.chunks_exact(2).map(|c| u16::from_ne_bytes([c[0], c[1]])))
+            .map(|c| c.unwrap_or('\u{fffd}'))
+            .collect(),
+        4 => raw
+            .chunks_exact(4)
+            .map(|c| char::from_u32(u32::from_ne_bytes([c[0], c[1], c[2], c[3]])).unwrap_or('\u{fffd}'))
+            .collect(),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! A thread state, frames, code objects and strings laid out by hand in 3.12's
+    //! layout (the same offsets the table holds), walked as the interpreter's would be.
+    use super::*;
+    use pinguard_core::py_layout::for_version;
+
+    /// Fake memory: 8-byte aligned words, written at byte offsets.
+    struct Mem(Vec<u64>);
+
+    impl Mem {
+        fn new(words: usize) -> Mem {
+            Mem(vec![0; words])
+        }
+        fn base(&self) -> usize {
+            self.0.as_ptr() as usize
+        }
+        fn put<T: Copy>(&mut self, at: usize, v: T) {
+            assert!(at + std::mem::size_of::<T>() <= self.0.len() * 8);
+            // SAFETY: within the vector (checked above); any bit pattern is a valid u64.
+            unsafe { std::ptr::write_unaligned((self.0.as_mut_ptr() as *mut u8).add(at).cast::<T>(), v) };
+        }
+    }
+
+    const CODE_T: usize = 0x1000;
+    const STR_T: usize = 0x2000;
+    const BYTES_T: usize = 0x3000;
+    const TYPES: PyTypes = PyTypes { code: CODE_T, unicode: STR_T, bytes: BYTES_T };
+
+    /// Writes an ASCII string object at `at`; returns its address.
+    fn ascii(m: &mut Mem, l: &PyLayout, at: usize, text: &str) -> usize {
+        m.put(at + l.object_type, STR_T);
+        m.put(at + l.unicode_length, text.len() as isize);
+        let state: u32 = (1 << l.unicode_kind_shift) | (1 << l.unicode_compact_bit) | (1 << l.unicode_ascii_bit);
+        m.put(at + l.unicode_state, state);
+        for (i, b) in text.bytes().enumerate() {
+            m.put(at + l.unicode_ascii_data + i, b);
+        }
+        m.base() + at
+    }
+
+    /// Writes a code object at `at` (name, file, first line, a line table); returns it.
+    fn code(m: &mut Mem, l: &PyLayout, at: usize, name: &str, file: &str, first: i32, table: &[u8]) -> usize {
+        let n = ascii(m, l, at + 1024, name);
+        let f = ascii(m, l, at + 1280, file);
+        let t = at + 1536;
+        m.put(t + l.object_type, BYTES_T);
+        m.put(t + l.bytes_size, table.len() as isize);
+        for (i, b) in table.iter().enumerate() {
+            m.put(t + l.bytes_data + i, *b);
+        }
+        m.put(at + l.object_type, CODE_T);
+        m.put(at + l.code_name, n);
+        m.put(at + l.code_filename, f);
+        m.put(at + l.code_firstlineno, first);
+        m.put(at + l.code_linetable, m.base() + t);
+        m.base() + at
+    }
+
+    #[test]
+    fn a_chain_of_frames_reads_back_with_names_files_and_lines() {
+        let l = for_version(3, 12).unwrap();
+        let mut m = Mem::new(4096);
+        // Lines: 3 code units at the first line, then 4 units one line further (+1).
+        let table = [0x80 | (10 << 3) | 2, 0, 0, 0x80 | (11 << 3) | 3, 0, 0];
+        let inner = code(&mut m, &l, 0, "Model.forward", "train.py", 40, &table);
+        let outer = code(&mut m, &l, 2048, "main", "train.py", 10, &table);
+        let BytecodeAt::Inline(start) = l.code_bytecode else { panic!() };
+        let FrameRoot::ViaCFrame { cframe, current_frame } = l.frame_root else { panic!() };
+        let InstructionAt::Pointer { offset: instr, .. } = l.frame_instruction else { panic!() };
+        let (owner, cstack) = l.frame_owner.unwrap();
+        // Frames at 8192 (inner), 8448 (a C-stack shim), 8704 (outer); thread state at 9216.
+        let (f1, shim, f2, ts, cf) = (8192, 8448, 8704, 9216, 9472);
+        m.put(f1 + l.frame_code, inner);
+        m.put(f1 + instr, inner + start + 8); // prev_instr at byte 8: CPython's line is byte 8's
+        m.put(f1 + l.frame_previous, m.base() + shim);
+        m.put(shim + owner, cstack);
+        m.put(shim + l.frame_previous, m.base() + f2);
+        m.put(f2 + l.frame_code, outer);
+        m.put(f2 + instr, outer + start + 2);
+        m.put(ts + cframe, m.base() + cf);
+        m.put(cf + current_frame, m.base() + f1);
+        let mut keys = [PyFrameKey { code: 0, offset: 0 }; 8];
+        let n = frame_keys(&l, &TYPES, m.base() + ts, &mut keys);
+        assert_eq!(&keys[..n], [PyFrameKey { code: inner, offset: 8 }, PyFrameKey { code: outer, offset: 2 }]);
+        let frames: Vec<PyFrame> = keys[..n].iter().map(|k| describe(&l, &TYPES, *k)).collect();
+        assert_eq!(
+            frames,
+            [
+                PyFrame { function: "Model.forward".into(), file: "train.py".into(), line: Some(41) },
+                PyFrame { function: "main".into(), file: "train.py".into(), line: Some(10) },
+            ]
+        );
+
+        // A corrupted link: the walk ends there, with the frames before it.
+        m.put(f1 + l.frame_previous, 8usize);
+        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut keys), 1);
+        // A frame whose code is not a code object: no frame from it on.
+        m.put(f1 + l.frame_previous, m.base() + shim);
+        let (inner_at, outer_at) = (inner - m.base(), outer - m.base());
+        m.put(outer_at + l.object_type, STR_T);
+        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut keys), 1);
+        // A cycle: bounded.
+        m.put(outer_at + l.object_type, CODE_T);
+        m.put(f2 + l.frame_previous, m.base() + f1);
+        let mut many = [PyFrameKey { code: 0, offset: 0 }; 300];
+        assert!(frame_keys(&l, &TYPES, m.base() + ts, &mut many) <= MAX_PY_FRAMES);
+        // A name that is not a string, or an unreadable one: `?`, never a guess.
+        m.put(inner_at + l.code_name, 16usize);
+        assert_eq!(describe(&l, &TYPES, keys[0]).function, "?");
+        // No thread state: no frames.
+        assert_eq!(frame_keys(&l, &TYPES, 0, &mut keys), 0);
+    }
+}
