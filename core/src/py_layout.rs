@@ -52,8 +52,11 @@ pub struct PyLayout {
     pub frame_previous: usize,
     pub frame_instruction: InstructionAt,
     /// The frame's owner byte, and the value of a frame the C stack owns (an entry shim,
-    /// not Python code: passed over), where the version has one.
+    /// not Python code: passed over), where the version has one (3.12+).
     pub frame_owner: Option<(usize, u8)>,
+    /// 3.11's `is_entry` byte: the frame is the first one its C evaluation loop ran (the
+    /// frames of one native `_PyEval_EvalFrameDefault` end there).
+    pub frame_is_entry: Option<usize>,
     pub code_filename: usize,
     /// `co_qualname` from 3.11 (`Model.forward`), `co_name` in 3.10.
     pub code_name: usize,
@@ -85,6 +88,7 @@ const COMMON: PyLayout = PyLayout {
     frame_previous: 0,
     frame_instruction: InstructionAt::LastIndex(0),
     frame_owner: None,
+    frame_is_entry: None,
     code_filename: 112,
     code_name: 0,
     code_firstlineno: 0,
@@ -127,6 +131,7 @@ pub fn for_version(major: u8, minor: u8) -> Option<PyLayout> {
             frame_code: 32,
             frame_previous: 48,
             frame_instruction: InstructionAt::Pointer { offset: 56, points_before: true },
+            frame_is_entry: Some(68),
             code_name: 128,
             code_firstlineno: 72,
             code_bytecode: BytecodeAt::Inline(184),
@@ -203,6 +208,9 @@ impl PyLayout {
         if let Some((o, cstack)) = self.frame_owner {
             out.push(("frame.owner", n(o)));
             out.push(("frame.owned_by_cstack", i64::from(cstack)));
+        }
+        if let Some(o) = self.frame_is_entry {
+            out.push(("frame.is_entry", n(o)));
         }
         out.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
     }

@@ -283,7 +283,7 @@ declare_records! {
 
     /// One frame of a stack.
     object Frame "frame" {
-        kind: str = "`native` (`interpreted` is reserved for Python frames)";
+        kind: str = "`native`, or `interpreted` (a Python frame: its code object as the address, its bytecode offset, no module)";
         address: hex = "the return address";
         function: opt_str = "the function, demangled; null without symbols";
         file: opt_str = "the source file; null without debug information";
@@ -434,6 +434,9 @@ impl read::Frame {
 
     /// The function's name shortened, if it has one.
     pub fn short_function(&self) -> Option<String> {
+        if self.kind == "interpreted" {
+            return self.function.clone(); // a Python name (`<module>`, `Model.forward`): no C++ to shorten
+        }
         self.function.as_deref().map(crate::cpp_name::short)
     }
 

@@ -296,6 +296,7 @@ declare_settings! {
     print_limit: u64 = 10, "new call sites shown on stderr, each once with its stack; later ones go to the report and the summary only";
     suppressions: PathSetting = PathSetting(String::new()), "a file of rules for findings to ignore, by function, module or source glob, API and direction (see Suppressions)";
     skip_frames: GlobList = GlobList::of(DEFAULT_SKIP_FRAMES), "frames (function or module globs) passed over to find a site's location: the first frame in your code";
+    skip_python: GlobList = GlobList::of(DEFAULT_SKIP_PYTHON), "Python files (globs on the path) passed over to find a Python program's site: the first Python frame in your code, else the innermost Python frame (the standard library and installed packages by default)";
     report_interval: u64 = 10, "seconds between per-site aggregates in the report (0: only at exit)";
     summary: bool = true, "print a summary at exit, if the program made any async copy";
     verify_with_driver: bool = false, "self-check: compare every verdict with the driver's own `cuPointerGetAttributes` answer, print each disagreement and count them in the summary (the GPU suite runs with it)";
@@ -334,6 +335,11 @@ pub const DEFAULT_SKIP_FRAMES: &[&str] = &[
     "cute::*",
     "Eigen::*",
 ];
+
+/// Python files that are never a site's location: the interpreter's standard library,
+/// installed packages (a virtual environment's too) and frozen modules, so that a
+/// Python program's site is the line in its own code.
+pub const DEFAULT_SKIP_PYTHON: &[&str] = &["*/lib/python3*/*", "*/site-packages/*", "*/dist-packages/*", "<frozen *>"];
 
 /// The environment variable that holds the settings.
 pub const OPTIONS_VAR: &str = "PINGUARD_OPTIONS";
@@ -603,6 +609,7 @@ mod tests {
             print_limit: 2,
             suppressions: PathSetting("s.txt".into()),
             skip_frames: GlobList::of(&["*libfoo*", "bar::*"]),
+            skip_python: GlobList::of(&["*/venv/*"]),
             report_interval: 0,
             summary: false,
             verify_with_driver: true,

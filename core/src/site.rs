@@ -11,9 +11,8 @@ use crate::glob;
 use crate::jsonl;
 use crate::records;
 
-/// How a frame was found. Only native frames exist today; interpreted frames (the
-/// Python file:line behind a PyTorch call) are the roadmap's next step and have a place
-/// here so that reports and renderers need no change for them.
+/// How a frame was found: a native return address, or a Python frame read from the
+/// interpreter (its code object as the address, its instruction's offset, no module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrameKind {
     Native,
@@ -116,9 +115,18 @@ pub fn frame_text(
     offset: &dyn fmt::Display,
     short: bool,
 ) -> String {
-    let module = module.map(base_name).unwrap_or("?");
-    let place = format!("{module}+{offset}");
     let name = |f: &str| if short { cpp_name::short(f) } else { f.to_string() };
+    let Some(module) = module.map(base_name) else {
+        // A Python frame (no module: its offset is into bytecode, not worth showing), or
+        // an address no object holds.
+        return match (function, file, line) {
+            (Some(f), Some(file), Some(line)) => format!("{f} at {file}:{line}"),
+            (Some(f), Some(file), None) => format!("{f} in {file}"),
+            (Some(f), None, _) => f.to_string(),
+            (None, ..) => format!("?+{offset}"),
+        };
+    };
+    let place = format!("{module}+{offset}");
     match (function, file, line) {
         (Some(f), Some(file), Some(line)) => format!("{} at {file}:{line} ({place})", name(f)),
         (Some(f), _, _) => format!("{} ({place})", name(f)),
@@ -182,6 +190,19 @@ pub fn location(frames: &[FrameInfo], skip: &[String]) -> Option<usize> {
         return None;
     }
     Some(frames.iter().position(|f| !f.skipped_by(skip)).unwrap_or(0))
+}
+
+/// The index of a Python program's location: its first Python frame in a file `skip`
+/// does not pass over, else its innermost Python frame; without Python frames, as
+/// [`location`] finds it with `native_skip`.
+pub fn python_location(frames: &[FrameInfo], skip: &[String], native_skip: &[String]) -> Option<usize> {
+    let python = |f: &&FrameInfo| f.kind == FrameKind::Interpreted;
+    let own = |f: &FrameInfo| !skip.iter().any(|g| glob::matches(g, f.file.as_deref().unwrap_or("")));
+    frames
+        .iter()
+        .position(|f| python(&f) && own(f))
+        .or_else(|| frames.iter().position(|f| python(&f)))
+        .or_else(|| location(frames, native_skip))
 }
 
 /// A JSON array of frames.

@@ -14,9 +14,9 @@
 //!   `report_file` (the JSON Lines report), `finish` (the summary at exit), `sites`
 //!   (findings by call site), `describe` (reading a call's parameter blocks and
 //!   batches), `oracle` (the driver's word);
-//! - `stacks`: native call stacks: `stack` (capture and symbols), `unwind` (the caching
-//!   unwinder), `frame_rule` (its rules, from `.eh_frame`), `python` (a thread's Python
-//!   frames, read from the interpreter's memory: issue 27, not wired in yet);
+//! - `stacks`: call stacks: `python` (a thread's Python frames, read from the
+//!   interpreter's memory), `stack` (native ones: capture and symbols), `unwind` (the
+//!   caching unwinder), `frame_rule` (its rules, from `.eh_frame`);
 //! - `table`: the hook table: `routing` (our wrapper for the exact variant CUDA returned),
 //!   `name_index` (the table's rows by name), `hook_table` (what a row is);
 //! - `base`: what every layer stands on: `process` (settings and state, made at the

@@ -36,6 +36,9 @@ int main(void) {
     P("frame.previous", offsetof(_PyInterpreterFrame, previous));
     P("frame.instr", offsetof(_PyInterpreterFrame, prev_instr));
     P("frame.owner", offsetof(_PyInterpreterFrame, owner));
+#if PY_VERSION_HEX < 0x030C0000
+    P("frame.is_entry", offsetof(_PyInterpreterFrame, is_entry));
+#endif
 #else
     P("frame.code", offsetof(PyFrameObject, f_code));
     P("frame.previous", offsetof(PyFrameObject, f_back));

@@ -11,6 +11,4 @@ pub mod counters;
 pub mod pinned;
 pub mod spin;
 pub mod memory;
-// Used by the Python frame reader (issue 27), which is not wired in yet.
-#[allow(dead_code, reason = "the Python frame reader (issue 27) is its first user, still to come")]
 pub mod guarded_read;

@@ -32,6 +32,7 @@ use crate::finding::gate::{Gate, boundary};
 use crate::finding::oracle;
 use crate::finding::report_file;
 use crate::finding::sites::{self, Occurrence, Site};
+use crate::stacks::python::PyStack;
 use crate::stacks::stack::Stack;
 use crate::table::hook_table::HookRow;
 use crate::table::routing::{self, Routed};
@@ -323,9 +324,16 @@ fn report_after(
         mine.leave_report();
         return;
     }
+    // A thread running Python: its frames tell the sites apart (read before the native
+    // walk, which then takes no note: one native walk serves every line of a script).
+    let python = PyStack::of_this_thread();
     // The first record's site is what a replayed walk's note most likely holds (the
     // only record, but for batches): then the stack's addresses are not even copied.
-    let want = records.first.as_ref().and_then(|r| sites::note_tag(r.kind, r.verdict.direction, call.row));
+    let want = records
+        .first
+        .as_ref()
+        .filter(|_| python.is_none())
+        .and_then(|r| sites::note_tag(r.kind, r.verdict.direction, call.row));
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
     let stack = stack.capture(process.settings.fast_unwind, want);
     if stack.slow {
@@ -336,7 +344,7 @@ fn report_after(
         let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
-        let (site, slow) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
+        let (site, slow) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row);
         if slow {
             // The site took long (built here, or waited for): the summary may have begun
             // meanwhile and given up waiting for this report. So this report line ends,
@@ -457,12 +465,13 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     for side in records.sides.drain(..) {
         cross_check(call, side);
     }
+    let python = PyStack::of_this_thread();
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
     let stack = stack.capture(process.settings.fast_unwind, None);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {
-        let (site, _) = sites::site_of(process, stack, r.kind, r.verdict.direction, call.row);
+        let (site, _) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row);
         match site {
             Some(s) if s.suppressed => None,
             _ => Some((r, site)),

@@ -20,6 +20,7 @@ use pinguard_core::verdict::{Direction, VerdictKind};
 
 use crate::base::process::Process;
 use crate::base::symbols;
+use crate::stacks::python::PyStack;
 use crate::stacks::stack::{self, Stack};
 use crate::table::hook_table::HookRow;
 
@@ -82,18 +83,21 @@ impl Site {
 pub fn site_of(
     process: &Process,
     stack: &Stack,
+    python: Option<&PyStack>,
     kind: RecordKind,
     dir: Direction,
     hook: &'static HookRow,
 ) -> (Option<&'static Site>, bool) {
-    let tag = note_tag(kind, dir, hook);
+    // With Python frames, one native walk serves many sites (every line of a script
+    // reaches the copy through the same interpreter frames): no note then.
+    let tag = if python.is_some() { None } else { note_tag(kind, dir, hook) };
     if let Some(noted) = tag.and_then(|t| stack.noted(t)) {
         // SAFETY: only this module notes values for stacks (site_in_table, below), and
         // each is a site from SITES for the same tag and addresses; sites are never
         // freed or moved.
         return (Some(unsafe { &*(noted as *const Site) }), false);
     }
-    site_in_table(process, stack, kind, dir, hook, tag)
+    site_in_table(process, stack, python, kind, dir, hook, tag)
 }
 
 /// [`site_of`] for a stack without a note: found in the table or built, then noted. A
@@ -104,6 +108,7 @@ pub fn site_of(
 fn site_in_table(
     process: &Process,
     stack: &Stack,
+    python: Option<&PyStack>,
     kind: RecordKind,
     dir: Direction,
     hook: &'static HookRow,
@@ -111,7 +116,8 @@ fn site_in_table(
 ) -> (Option<&'static Site>, bool) {
     let mut walked = Stack::new(stack.depth());
     let stack = if stack.has_addresses() { stack } else { walked.capture(process.settings.fast_unwind, None) };
-    match SITES.find_or_build_noting_delay(key_of(stack, kind, dir, hook), || build(process, stack, kind, dir, hook)) {
+    let key = key_of(stack, python, kind, dir, hook);
+    match SITES.find_or_build_noting_delay(key, || build(process, stack, python, kind, dir, hook)) {
         Some((site, slow)) => {
             if let Some(tag) = tag {
                 stack.note(tag, site as *const Site as usize);
@@ -139,8 +145,9 @@ fn kind_bits(kind: RecordKind) -> u64 {
     }
 }
 
-fn key_of(stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
+fn key_of(stack: &Stack, python: Option<&PyStack>, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
     let mut h = stack.hash()
+        ^ python.map_or(0, |p| p.hash().wrapping_mul(0xff51_afd7_ed55_8ccd))
         ^ kind_bits(kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
         ^ (dir as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     h ^= (hook as *const HookRow as u64).wrapping_mul(0x1656_67b1_9e37_79f9);
@@ -167,12 +174,30 @@ pub fn framework_name() -> &'static str {
     framework().name()
 }
 
-fn build(process: &Process, stack: &Stack, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Site {
+fn build(
+    process: &Process,
+    stack: &Stack,
+    python: Option<&PyStack>,
+    kind: RecordKind,
+    dir: Direction,
+    hook: &'static HookRow,
+) -> Site {
     if process.test_slow_exit {
         std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
     }
-    let frames = stack::symbolise(stack.ips(), &process.skip);
-    let location = site::location(&frames, &process.skip);
+    let native = stack::symbolise(stack.ips(), &process.skip);
+    let (frames, location) = match python {
+        // A Python program's site is a line of its Python code.
+        Some(p) => {
+            let frames = p.merged_with(native);
+            let location = site::python_location(&frames, &process.settings.skip_python.0, &process.skip);
+            (frames, location)
+        }
+        None => {
+            let location = site::location(&native, &process.skip);
+            (native, location)
+        }
+    };
     let kind_name = kind.name();
     let facts: Vec<(&str, &str, &str)> = frames
         .iter()

@@ -87,4 +87,5 @@ extern "C" fn after_fork_in_child() {
     finish::reset_in_child();
     intercept::reset_in_child();
     report_file::reset_in_child();
+    crate::stacks::python::reset_in_child();
 }

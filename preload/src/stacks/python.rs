@@ -1,17 +1,203 @@
-//! The calling thread's Python frames (issue 27, in progress: not yet wired into
-//! findings), read from the interpreter's memory without calling into it and without the
-//! GIL: from a thread state, the chain of frames, each frame's code object and
-//! instruction, and for a new site each code object's qualified name, file and line.
+//! The calling thread's Python frames (issue 27), read from the interpreter's memory
+//! without calling into it and without the GIL: the thread's state (CPython's
+//! `PyGILState_GetThisThreadState`, which reads a thread-specific key and nothing else,
+//! so it answers with the GIL released, as frameworks copy), the chain of frames, each
+//! frame's code object and instruction, and for a new site each code object's qualified
+//! name, file and line.
 //!
 //! Every read goes through [`guarded_read`]: a torn or corrupted chain gives a shorter
 //! stack, never a fault. Every code object is checked to be one (its type is
 //! `PyCode_Type`) and every name to be a string before it is believed, so a layout that
 //! did not match would stop the walk at its first frame rather than invent frames.
 
-use pinguard_core::py_layout::{BytecodeAt, FrameRoot, InstructionAt, PyLayout};
+use std::ffi::{CStr, c_void};
+use std::num::NonZeroU32;
+
+use pinguard_core::py_layout::{self, BytecodeAt, FrameRoot, InstructionAt, PyLayout};
 use pinguard_core::py_lines::{LineTableFormat, line_at};
+use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::site::{FrameInfo, FrameKind};
 
 use crate::base::guarded_read::{read, read_into};
+use crate::base::sink;
+use crate::base::spin::ForkSafeLazy;
+use crate::base::symbols;
+use crate::stacks::stack::SYMBOLS;
+
+/// The Python interpreter of this process, where pinguard can read its frames.
+pub struct PyRuntime {
+    pub layout: PyLayout,
+    pub types: PyTypes,
+    this_thread_state: unsafe extern "C" fn() -> *mut c_void,
+}
+
+/// Found at the first finding (never on a copy's path): `None` for a process without
+/// Python, or with one whose layout pinguard cannot vouch for (said once).
+static RUNTIME: ForkSafeLazy<Option<PyRuntime>> = ForkSafeLazy::new(find_runtime);
+
+/// In a fork child: what the parent found holds (the same image), unless it was being
+/// found at the fork.
+pub fn reset_in_child() {
+    RUNTIME.reset_in_child();
+}
+
+fn global(name: &CStr) -> usize {
+    // SAFETY: RTLD_DEFAULT is a valid pseudo-handle; the name is NUL-terminated.
+    unsafe { symbols::lookup(libc::RTLD_DEFAULT, name) as usize }
+}
+
+fn find_runtime() -> Option<PyRuntime> {
+    let this_thread_state = global(c"PyGILState_GetThisThreadState");
+    if this_thread_state == 0 {
+        return None; // no Python in this process (or one loaded privately)
+    }
+    let say = |what: &str| sink::line(&format!("{LINE_PREFIX}{what}; findings show native frames only"));
+    // The interpreter's file: a free-threaded build (`python3.13t`) or PyPy has other
+    // layouts.
+    let file = symbols::object_path_of(this_thread_state as *const c_void)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let base = file.rsplit('/').next().unwrap_or("");
+    if base.contains("pypy")
+        || base.split('.').any(|part| part.ends_with('t') && part.chars().next().is_some_and(|c| c.is_ascii_digit()))
+    {
+        say(&format!("the Python in {file} is not one whose frames pinguard reads (a free-threaded build or PyPy)"));
+        return None;
+    }
+    let (major, minor) = python_version()?;
+    let Some(layout) = py_layout::for_version(major, minor) else {
+        say(&format!("Python {major}.{minor}'s frames are not read (pinguard reads those of 3.10 to 3.13)"));
+        return None;
+    };
+    let types =
+        PyTypes { code: global(c"PyCode_Type"), unicode: global(c"PyUnicode_Type"), bytes: global(c"PyBytes_Type") };
+    if types.code == 0 || types.unicode == 0 || types.bytes == 0 {
+        say(&format!("Python {major}.{minor}: its type objects were not found"));
+        return None;
+    }
+    // SAFETY: the symbol is CPython's `PyThreadState *PyGILState_GetThisThreadState(void)`.
+    let this_thread_state =
+        unsafe { std::mem::transmute::<usize, unsafe extern "C" fn() -> *mut c_void>(this_thread_state) };
+    Some(PyRuntime { layout, types, this_thread_state })
+}
+
+/// The interpreter's version: `Py_Version` (3.11+, a `const unsigned long` like
+/// `PY_VERSION_HEX`), else `Py_GetVersion()`'s text (`3.10.13 (main, ...`).
+fn python_version() -> Option<(u8, u8)> {
+    let hex = global(c"Py_Version");
+    if hex != 0 {
+        let v = read::<std::ffi::c_ulong>(hex)?;
+        return Some(((v >> 24) as u8, (v >> 16 & 0xff) as u8));
+    }
+    let get = global(c"Py_GetVersion");
+    if get == 0 {
+        return None;
+    }
+    // SAFETY: CPython's `const char *Py_GetVersion(void)`: a static string, made once,
+    // read without the GIL.
+    let text = unsafe {
+        let f = std::mem::transmute::<usize, unsafe extern "C" fn() -> *const libc::c_char>(get);
+        let p = f();
+        if p.is_null() {
+            return None;
+        }
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    };
+    let mut parts = text.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// The Python frames of the calling thread, innermost first, if it runs Python.
+pub struct PyStack {
+    keys: [PyFrameKey; PY_STACK_FRAMES],
+    len: usize,
+    runtime: &'static PyRuntime,
+}
+
+/// The Python frames a finding keeps (as many as a deep training step has).
+pub const PY_STACK_FRAMES: usize = 64;
+
+impl PyStack {
+    /// The calling thread's Python frames; `None` without a Python this process can be
+    /// read from, or on a thread that runs no Python. Allocates nothing once the
+    /// interpreter was found.
+    pub fn of_this_thread() -> Option<PyStack> {
+        let runtime = RUNTIME.try_get()?.as_ref()?;
+        // SAFETY: CPython's PyGILState_GetThisThreadState takes no argument and only reads
+        // a thread-specific key (no GIL, no lock); null on a thread Python never saw.
+        let tstate = unsafe { (runtime.this_thread_state)() } as usize;
+        if tstate == 0 {
+            return None;
+        }
+        let mut stack = PyStack { keys: [PyFrameKey::default(); PY_STACK_FRAMES], len: 0, runtime };
+        stack.len = frame_keys(&runtime.layout, &runtime.types, tstate, &mut stack.keys);
+        (stack.len > 0).then_some(stack)
+    }
+
+    pub fn keys(&self) -> &[PyFrameKey] {
+        &self.keys[..self.len]
+    }
+
+    /// A hash of the frames' code objects and instructions (never 0): what tells two
+    /// lines apart where the native stacks are the same.
+    pub fn hash(&self) -> u64 {
+        let mut h: u64 = 0x6a09_e667_f3bc_c908;
+        for k in self.keys() {
+            h = (h ^ k.code as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+            h = (h ^ u64::from(k.offset)).wrapping_mul(0xc2b2_ae3d_27d4_eb4f).rotate_left(31);
+        }
+        h.max(1)
+    }
+
+    /// The frames as a site keeps them (`interpreted`), with where each run of frames one
+    /// C evaluation loop ran ends.
+    fn frames(&self) -> Vec<(FrameInfo, bool)> {
+        let (layout, types) = (&self.runtime.layout, &self.runtime.types);
+        let described: Vec<(PyFrame, &PyFrameKey)> =
+            self.keys().iter().map(|k| (describe(layout, types, *k), k)).collect();
+        let mut names = SYMBOLS.lock();
+        described
+            .into_iter()
+            .map(|(f, k)| {
+                let info = FrameInfo {
+                    kind: FrameKind::Interpreted,
+                    address: k.code,
+                    function: Some(names.get(&f.function)),
+                    file: Some(names.get(&f.file)),
+                    line: f.line.and_then(NonZeroU32::new),
+                    module: None,
+                    offset: k.offset as usize,
+                };
+                (info, k.ends_run)
+            })
+            .collect()
+    }
+
+    /// The native frames with these Python frames where the interpreter's evaluation
+    /// loops are (as py-spy's `--native` shows them): each native
+    /// `_PyEval_EvalFrameDefault` gives way to the run of Python frames it was running;
+    /// runs beyond the native frames kept (the native stack is cut at `stack_depth`)
+    /// follow them.
+    pub fn merged_with(&self, native: Vec<FrameInfo>) -> Vec<FrameInfo> {
+        let mut python = self.frames().into_iter().peekable();
+        let mut out = Vec::with_capacity(native.len() + self.len);
+        for f in native {
+            let evaluates = f.function.as_deref().is_some_and(|n| n.starts_with("_PyEval_EvalFrameDefault"));
+            if evaluates && python.peek().is_some() {
+                for (p, ends_run) in python.by_ref() {
+                    out.push(p);
+                    if ends_run {
+                        break;
+                    }
+                }
+            } else {
+                out.push(f);
+            }
+        }
+        out.extend(python.map(|(p, _)| p));
+        out
+    }
+}
 
 /// The type objects a walk checks against (their addresses in this process).
 #[derive(Clone, Copy, Debug)]
@@ -24,10 +210,13 @@ pub struct PyTypes {
 /// One Python frame as a site keeps it: its code object and instruction (bytes from
 /// the code's start). Enough to tell two lines apart on every finding, without reading
 /// any name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PyFrameKey {
     pub code: usize,
     pub offset: u32,
+    /// The last frame of a run one native evaluation loop ran (its caller, if any, was
+    /// called from C).
+    pub ends_run: bool,
 }
 
 /// One Python frame as a report shows it.
@@ -58,8 +247,19 @@ pub fn frame_keys(layout: &PyLayout, types: &PyTypes, tstate: usize, out: &mut [
         }
         steps += 1;
         let owned_by_c = layout.frame_owner.is_some_and(|(o, cstack)| read::<u8>(f.wrapping_add(o)) == Some(cstack));
-        if !owned_by_c {
-            let Some(key) = key_of(layout, types, f) else { break };
+        if owned_by_c {
+            // 3.12+: a shim between runs; the frame before it ended one.
+            if n > 0 {
+                out[n - 1].ends_run = true;
+            }
+        } else {
+            let Some(mut key) = key_of(layout, types, f) else { break };
+            key.ends_run = match (layout.frame_is_entry, layout.frame_instruction) {
+                (Some(o), _) => read::<u8>(f.wrapping_add(o)).is_some_and(|b| b != 0),
+                // 3.10: one native loop a frame.
+                (None, InstructionAt::LastIndex(_)) => true,
+                _ => false,
+            };
             out[n] = key;
             n += 1;
         }
@@ -94,7 +294,7 @@ fn key_of(layout: &PyLayout, types: &PyTypes, frame: usize) -> Option<PyFrameKey
             u32::try_from(at.checked_sub(from)?).ok()?.saturating_sub(u32::from(points_before) * 2)
         }
     };
-    Some(PyFrameKey { code, offset })
+    Some(PyFrameKey { code, offset, ends_run: false })
 }
 
 /// A frame's name, file and line, for a new site. Parts that cannot be read are left
@@ -243,9 +443,13 @@ mod tests {
         m.put(f2 + instr, outer + start + 2);
         m.put(ts + cframe, m.base() + cf);
         m.put(cf + current_frame, m.base() + f1);
-        let mut keys = [PyFrameKey { code: 0, offset: 0 }; 8];
+        let mut keys = [PyFrameKey::default(); 8];
         let n = frame_keys(&l, &TYPES, m.base() + ts, &mut keys);
-        assert_eq!(&keys[..n], [PyFrameKey { code: inner, offset: 8 }, PyFrameKey { code: outer, offset: 2 }]);
+        let (k1, k2) = (
+            PyFrameKey { code: inner, offset: 8, ends_run: true },
+            PyFrameKey { code: outer, offset: 2, ends_run: false },
+        );
+        assert_eq!(&keys[..n], [k1, k2], "the frame before the shim ends its run");
         let frames: Vec<PyFrame> = keys[..n].iter().map(|k| describe(&l, &TYPES, *k)).collect();
         assert_eq!(
             frames,
@@ -266,7 +470,7 @@ mod tests {
         // A cycle: bounded.
         m.put(outer_at + l.object_type, CODE_T);
         m.put(f2 + l.frame_previous, m.base() + f1);
-        let mut many = [PyFrameKey { code: 0, offset: 0 }; 300];
+        let mut many = [PyFrameKey::default(); 300];
         assert!(frame_keys(&l, &TYPES, m.base() + ts, &mut many) <= MAX_PY_FRAMES);
         // A name that is not a string, or an unreadable one: `?`, never a guess.
         m.put(inner_at + l.code_name, 16usize);

@@ -36,7 +36,7 @@ pub struct SharedNames(Option<HashSet<Name>>);
 impl SharedNames {
     /// The shared copy of `name` (made on first use: this runs once per new site and
     /// frame, never on a copy's path).
-    fn get(&mut self, name: &str) -> Name {
+    pub fn get(&mut self, name: &str) -> Name {
         let names = self.0.get_or_insert_with(HashSet::new);
         if let Some(n) = names.get(name) {
             return *n;

@@ -1,0 +1,122 @@
+//! Python call sites (issue 27): a Python program copies from pageable memory through
+//! ctypes (fakecuda's runtime) at lines marked `# site: NAME` in
+//! testing/apps/python/copies.py, from nested functions, two lines of one function, a
+//! loop, a thread (ctypes releases the GIL), a call that keeps the GIL, a generator, a
+//! coroutine, a method and a forked child. Each marked line must be one site whose
+//! location is that line of that file, in the function that holds it; no other site.
+//! On every CPython 3.10+ found here (Debian's python3 in CI; pyenv's versions where
+//! present).
+
+#[path = "../../testing/support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn interpreters() -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = vec![PathBuf::from("/usr/bin/python3")];
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    if let Ok(entries) = std::fs::read_dir(home.join(".pyenv/versions")) {
+        let mut more: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path().join("bin/python3")).filter(|p| p.exists()).collect();
+        more.sort();
+        found.extend(more);
+    }
+    found.retain(|p| {
+        Command::new(p)
+            .args(["-c", "import sys; sys.exit(0 if sys.version_info[:2] >= (3, 10) else 1)"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    found
+}
+
+/// The marked lines of the script: name -> (line, function holding it).
+fn marks(script: &str) -> BTreeMap<String, (u32, String)> {
+    let mut function = String::from("<module>");
+    let mut class = String::new();
+    let mut out = BTreeMap::new();
+    for (i, line) in script.lines().enumerate() {
+        let t = line.trim_start();
+        let indent = line.len() - t.len();
+        if let Some(rest) = t.strip_prefix("class ") {
+            class = rest.split(['(', ':']).next().unwrap_or("").to_string();
+        } else if let Some(rest) = t.strip_prefix("def ").or_else(|| t.strip_prefix("async def ")) {
+            let name = rest.split('(').next().unwrap_or("");
+            function = if indent > 0 && !class.is_empty() { format!("{class}.{name}") } else { name.to_string() };
+        } else if indent == 0 && !t.is_empty() && !t.starts_with('#') {
+            function = "<module>".into();
+        }
+        if let Some(name) = line.split("# site: ").nth(1).map(str::trim)
+            && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        {
+            out.insert(name.to_string(), ((i + 1) as u32, function.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn each_marked_python_line_is_its_own_site_on_every_interpreter_found() {
+    let setup = support::fake_setup();
+    let script = support::repo_root().join("testing/apps/python/copies.py");
+    let want = marks(&std::fs::read_to_string(&script).unwrap());
+    assert_eq!(want.len(), 10, "{want:?}");
+    let pythons = interpreters();
+    assert!(!pythons.is_empty(), "no CPython 3.10+ found");
+    for python in &pythons {
+        let dir = setup.reports.join(format!("python-{}", python.display().to_string().replace('/', "_")));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(python)
+            .arg(&script)
+            .arg("--fork")
+            .env("LD_PRELOAD", &setup.lib)
+            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+            .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("copies.py: ok"),
+            "{}: {stderr}",
+            python.display()
+        );
+        let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
+        let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+        for site in run.sites() {
+            let at =
+                site.location.as_ref().unwrap_or_else(|| panic!("{}: a site without a location", python.display()));
+            let (file, line, function) =
+                (at.file.as_deref().unwrap_or(""), at.line.unwrap_or(0), at.function.as_deref().unwrap_or(""));
+            assert!(
+                Path::new(file).ends_with("testing/apps/python/copies.py"),
+                "{}: located in {file}: {}",
+                python.display(),
+                at.text()
+            );
+            let name = want
+                .iter()
+                .find(|(_, (l, _))| *l == line)
+                .map(|(n, (_, f))| {
+                    // 3.10's code objects have no qualified name (`forward`, not `Model.forward`).
+                    let plain = f.rsplit('.').next().unwrap_or(f);
+                    assert!(
+                        function == f || function == plain,
+                        "{}: line {line}: {function}, not {f}",
+                        python.display()
+                    );
+                    n.clone()
+                })
+                .unwrap_or_else(|| panic!("{}: a site at an unmarked line: {}", python.display(), at.text()));
+            assert_eq!(at.kind, "interpreted");
+            *seen.entry(name).or_default() += site.totals.count;
+        }
+        let names: Vec<&String> = seen.keys().collect();
+        assert_eq!(names, want.keys().collect::<Vec<_>>(), "{}: the sites found", python.display());
+        assert_eq!(seen["loop"], 100, "{}: one line copying 100 times is one site", python.display());
+        assert_eq!(seen["generator"], 2, "{}", python.display());
+        eprintln!("{}: {} sites, each at its line", python.display(), seen.len());
+    }
+}
