@@ -54,6 +54,85 @@ fn page_readable(page: usize) -> bool {
     }
 }
 
+/// A walk's reader: the last few pages it found readable, checked before the shared
+/// table (a frame chain alternates between a few pages: the thread's frame stack and the
+/// code objects; measured, this took a repeated Python finding from 304 instructions a
+/// frame to the figure in docs/benchmarks.md).
+pub struct Reader {
+    pages: [usize; 4],
+    next: usize,
+}
+
+impl Default for Reader {
+    fn default() -> Self {
+        Reader::new()
+    }
+}
+
+impl Reader {
+    pub const fn new() -> Reader {
+        Reader { pages: [0; 4], next: 0 }
+    }
+
+    #[inline(always)]
+    fn page(&mut self, page: usize) -> bool {
+        let p = &self.pages;
+        if page != 0 && (p[0] == page || p[1] == page || p[2] == page || p[3] == page) {
+            return true;
+        }
+        self.page_slow(page)
+    }
+
+    #[inline(never)]
+    fn page_slow(&mut self, page: usize) -> bool {
+        if !page_readable(page) {
+            return false;
+        }
+        self.pages[self.next % 4] = page;
+        self.next = self.next.wrapping_add(1);
+        true
+    }
+
+    /// Are all of `[addr, addr + len)` readable (`len` at least 1)? One page, nearly
+    /// always: the values read are small.
+    #[inline(always)]
+    fn readable(&mut self, addr: usize, len: usize) -> bool {
+        let last_byte = addr.wrapping_add(len).wrapping_sub(1);
+        if len == 0 || last_byte < addr {
+            return len == 0;
+        }
+        let (first, last) = (addr / PAGE, last_byte / PAGE);
+        if first == last {
+            return self.page(first);
+        }
+        (first..=last).all(|p| self.page(p))
+    }
+
+    /// [`read`], remembering the pages it found readable.
+    #[inline(always)]
+    pub fn read<T: Copy>(&mut self, addr: usize) -> Option<T> {
+        if !addr.is_multiple_of(std::mem::align_of::<T>()) || !self.readable(addr, std::mem::size_of::<T>()) {
+            return None;
+        }
+        // SAFETY: every byte of the value lies on pages the kernel said are readable
+        // (asked by this reader or found in the shared table), and the address is aligned
+        // for T; T is Copy (plain data: pointers, integers).
+        Some(unsafe { std::ptr::read_volatile(addr as *const T) })
+    }
+
+    /// Copies `[addr, addr + out.len())` into `out`; false (and `out` unspecified) where
+    /// any byte is not readable.
+    pub fn read_into(&mut self, addr: usize, out: &mut [u8]) -> bool {
+        if !self.readable(addr, out.len()) {
+            return false;
+        }
+        // SAFETY: the source bytes lie on readable pages (checked above); `out` is a
+        // distinct, writable buffer of the same length.
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
+        true
+    }
+}
+
 /// Are all of `[addr, addr + len)` readable?
 pub fn readable(addr: usize, len: usize) -> bool {
     let Some(end) = addr.checked_add(len) else { return false };
@@ -73,18 +152,6 @@ pub fn read<T: Copy>(addr: usize) -> Option<T> {
     // SAFETY: every byte of the value lies on pages the kernel said are readable, and
     // the address is aligned for T; T is Copy (plain data: pointers, integers).
     Some(unsafe { std::ptr::read_volatile(addr as *const T) })
-}
-
-/// Copies `[addr, addr + out.len())` into `out`; false (and `out` unspecified) where any
-/// byte is not readable.
-pub fn read_into(addr: usize, out: &mut [u8]) -> bool {
-    if !readable(addr, out.len()) {
-        return false;
-    }
-    // SAFETY: the source bytes lie on readable pages (checked above); `out` is a
-    // distinct, writable buffer of the same length.
-    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
-    true
 }
 
 #[cfg(test)]
@@ -117,9 +184,11 @@ mod tests {
         assert_eq!(unsafe { libc::mprotect((base + PAGE) as *mut libc::c_void, PAGE, libc::PROT_NONE) }, 0);
         assert_eq!(read::<u64>(base), Some(0));
         assert_eq!(read::<u64>(base + PAGE), None);
-        assert!(!read_into(base + PAGE - 4, &mut [0u8; 8]), "straddles into the protected page");
+        let mut reader = Reader::new();
+        assert!(!reader.read_into(base + PAGE - 4, &mut [0u8; 8]), "straddles into the protected page");
         let mut out = [1u8; 16];
-        assert!(read_into(base + 16, &mut out));
+        assert!(reader.read_into(base + 16, &mut out));
+        assert_eq!(reader.read::<u64>(base + PAGE), None, "a reader never keeps a page it was refused");
         assert_eq!(out, [0u8; 16]);
         // SAFETY: the mapping made above, no longer used.
         unsafe { libc::munmap(map, 2 * PAGE) };

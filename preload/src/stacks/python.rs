@@ -11,6 +11,7 @@
 //! did not match would stop the walk at its first frame rather than invent frames.
 
 use std::ffi::{CStr, c_void};
+use std::mem::MaybeUninit;
 use std::num::NonZeroU32;
 
 use pinguard_core::py_layout::{self, BytecodeAt, FrameRoot, InstructionAt, PyLayout};
@@ -18,7 +19,7 @@ use pinguard_core::py_lines::{LineTableFormat, line_at};
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::site::{FrameInfo, FrameKind};
 
-use crate::base::guarded_read::{read, read_into};
+use crate::base::guarded_read::{Reader, read};
 use crate::base::sink;
 use crate::base::spin::ForkSafeLazy;
 use crate::base::symbols;
@@ -109,7 +110,9 @@ fn python_version() -> Option<(u8, u8)> {
 
 /// The Python frames of the calling thread, innermost first, if it runs Python.
 pub struct PyStack {
-    keys: [PyFrameKey; PY_STACK_FRAMES],
+    /// `keys[..len]` are written; the rest is left unwritten (zeroing 1.5 KiB on every
+    /// finding would cost more than the walk of a short stack).
+    keys: [MaybeUninit<PyFrameKey>; PY_STACK_FRAMES],
     len: usize,
     runtime: &'static PyRuntime,
 }
@@ -129,13 +132,15 @@ impl PyStack {
         if tstate == 0 {
             return None;
         }
-        let mut stack = PyStack { keys: [PyFrameKey::default(); PY_STACK_FRAMES], len: 0, runtime };
+        let mut stack = PyStack { keys: [MaybeUninit::uninit(); PY_STACK_FRAMES], len: 0, runtime };
         stack.len = frame_keys(&runtime.layout, &runtime.types, tstate, &mut stack.keys);
         (stack.len > 0).then_some(stack)
     }
 
     pub fn keys(&self) -> &[PyFrameKey] {
-        &self.keys[..self.len]
+        // SAFETY: frame_keys wrote keys[..len] (it returns how many it wrote); a
+        // MaybeUninit<PyFrameKey> has PyFrameKey's layout.
+        unsafe { std::slice::from_raw_parts(self.keys.as_ptr().cast::<PyFrameKey>(), self.len) }
     }
 
     /// A hash of the frames' code objects and instructions (never 0): what tells two
@@ -231,12 +236,13 @@ pub struct PyFrame {
 pub const MAX_PY_FRAMES: usize = 128;
 
 /// The frames of the thread whose state is at `tstate`, innermost first, into `out`;
-/// returns how many. Allocates nothing.
-pub fn frame_keys(layout: &PyLayout, types: &PyTypes, tstate: usize, out: &mut [PyFrameKey]) -> usize {
+/// returns how many (`out[..n]` written). Allocates nothing.
+pub fn frame_keys(layout: &PyLayout, types: &PyTypes, tstate: usize, out: &mut [MaybeUninit<PyFrameKey>]) -> usize {
+    let r = &mut Reader::new();
     let mut frame = match layout.frame_root {
-        FrameRoot::Direct(o) => read::<usize>(tstate.wrapping_add(o)),
+        FrameRoot::Direct(o) => r.read::<usize>(tstate.wrapping_add(o)),
         FrameRoot::ViaCFrame { cframe, current_frame } => {
-            read::<usize>(tstate.wrapping_add(cframe)).and_then(|c| read::<usize>(c.wrapping_add(current_frame)))
+            r.read::<usize>(tstate.wrapping_add(cframe)).and_then(|c| r.read::<usize>(c.wrapping_add(current_frame)))
         }
     };
     let mut n = 0;
@@ -246,42 +252,43 @@ pub fn frame_keys(layout: &PyLayout, types: &PyTypes, tstate: usize, out: &mut [
             break;
         }
         steps += 1;
-        let owned_by_c = layout.frame_owner.is_some_and(|(o, cstack)| read::<u8>(f.wrapping_add(o)) == Some(cstack));
+        let owned_by_c = layout.frame_owner.is_some_and(|(o, cstack)| r.read::<u8>(f.wrapping_add(o)) == Some(cstack));
         if owned_by_c {
             // 3.12+: a shim between runs; the frame before it ended one.
             if n > 0 {
-                out[n - 1].ends_run = true;
+                // SAFETY: out[n - 1] was written by this walk (n counts what it wrote).
+                unsafe { out[n - 1].assume_init_mut() }.ends_run = true;
             }
         } else {
-            let Some(mut key) = key_of(layout, types, f) else { break };
+            let Some(mut key) = key_of(r, layout, types, f) else { break };
             key.ends_run = match (layout.frame_is_entry, layout.frame_instruction) {
-                (Some(o), _) => read::<u8>(f.wrapping_add(o)).is_some_and(|b| b != 0),
+                (Some(o), _) => r.read::<u8>(f.wrapping_add(o)).is_some_and(|b| b != 0),
                 // 3.10: one native loop a frame.
                 (None, InstructionAt::LastIndex(_)) => true,
                 _ => false,
             };
-            out[n] = key;
+            out[n] = MaybeUninit::new(key);
             n += 1;
         }
-        frame = read::<usize>(f.wrapping_add(layout.frame_previous));
+        frame = r.read::<usize>(f.wrapping_add(layout.frame_previous));
     }
     n
 }
 
 /// A frame's code object and instruction offset; `None` where it is not a frame of
 /// Python code (which ends the walk).
-fn key_of(layout: &PyLayout, types: &PyTypes, frame: usize) -> Option<PyFrameKey> {
-    let code = read::<usize>(frame.wrapping_add(layout.frame_code))?;
-    if read::<usize>(code.wrapping_add(layout.object_type))? != types.code {
+fn key_of(r: &mut Reader, layout: &PyLayout, types: &PyTypes, frame: usize) -> Option<PyFrameKey> {
+    let code = r.read::<usize>(frame.wrapping_add(layout.frame_code))?;
+    if r.read::<usize>(code.wrapping_add(layout.object_type))? != types.code {
         return None;
     }
     let offset = match layout.frame_instruction {
         InstructionAt::LastIndex(o) => {
-            let units = read::<i32>(frame.wrapping_add(o))?;
+            let units = r.read::<i32>(frame.wrapping_add(o))?;
             u32::try_from(units).ok()?.checked_mul(2)?
         }
         InstructionAt::Pointer { offset, points_before } => {
-            let at = read::<usize>(frame.wrapping_add(offset))?;
+            let at = r.read::<usize>(frame.wrapping_add(offset))?;
             let start = match layout.code_bytecode {
                 BytecodeAt::Inline(o) => code.wrapping_add(o),
                 BytecodeAt::BytesObject(_) => return None, // no version pairs these
@@ -300,40 +307,43 @@ fn key_of(layout: &PyLayout, types: &PyTypes, frame: usize) -> Option<PyFrameKey
 /// A frame's name, file and line, for a new site. Parts that cannot be read are left
 /// out (`?`), never guessed.
 pub fn describe(layout: &PyLayout, types: &PyTypes, key: PyFrameKey) -> PyFrame {
-    let text = |field: usize| {
-        read::<usize>(key.code.wrapping_add(field))
-            .and_then(|s| string(layout, types, s))
+    let r = &mut Reader::new();
+    let mut text = |field: usize| {
+        r.read::<usize>(key.code.wrapping_add(field))
+            .and_then(|s| string(r, layout, types, s))
             .unwrap_or_else(|| "?".to_string())
     };
-    let line = (|| {
-        let first = read::<i32>(key.code.wrapping_add(layout.code_firstlineno))?;
-        let table = bytes(layout, types, read::<usize>(key.code.wrapping_add(layout.code_linetable))?)?;
+    let (function, file) = (text(layout.code_name), text(layout.code_filename));
+    let mut line = || {
+        let first = r.read::<i32>(key.code.wrapping_add(layout.code_firstlineno))?;
+        let table_at = r.read::<usize>(key.code.wrapping_add(layout.code_linetable))?;
+        let table = bytes(r, layout, types, table_at)?;
         let format = if layout.version >= (3, 11) { LineTableFormat::Locations } else { LineTableFormat::Pep626 };
         line_at(&table, first, format, key.offset)
-    })();
-    PyFrame { function: text(layout.code_name), file: text(layout.code_filename), line }
+    };
+    PyFrame { function, file, line: line() }
 }
 
 /// The longest string or table read (a hostile length reads no more than this).
 const MAX_TEXT: usize = 64 << 10;
 
 /// A bytes object's contents.
-fn bytes(layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<Vec<u8>> {
-    if read::<usize>(obj.wrapping_add(layout.object_type))? != types.bytes {
+fn bytes(r: &mut Reader, layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<Vec<u8>> {
+    if r.read::<usize>(obj.wrapping_add(layout.object_type))? != types.bytes {
         return None;
     }
-    let len = usize::try_from(read::<isize>(obj.wrapping_add(layout.bytes_size))?).ok()?;
+    let len = usize::try_from(r.read::<isize>(obj.wrapping_add(layout.bytes_size))?).ok()?;
     let mut out = vec![0u8; len.min(MAX_TEXT)];
-    read_into(obj.wrapping_add(layout.bytes_data), &mut out).then_some(out)
+    r.read_into(obj.wrapping_add(layout.bytes_data), &mut out).then_some(out)
 }
 
 /// A compact string's text (names and file names are compact: made by the compiler).
-fn string(layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<String> {
-    if read::<usize>(obj.wrapping_add(layout.object_type))? != types.unicode {
+fn string(r: &mut Reader, layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<String> {
+    if r.read::<usize>(obj.wrapping_add(layout.object_type))? != types.unicode {
         return None;
     }
-    let len = usize::try_from(read::<isize>(obj.wrapping_add(layout.unicode_length))?).ok()?.min(MAX_TEXT);
-    let state = read::<u32>(obj.wrapping_add(layout.unicode_state))?;
+    let len = usize::try_from(r.read::<isize>(obj.wrapping_add(layout.unicode_length))?).ok()?.min(MAX_TEXT);
+    let state = r.read::<u32>(obj.wrapping_add(layout.unicode_state))?;
     let bit = |b: u32| state >> b & 1 == 1;
     if !bit(layout.unicode_compact_bit) {
         return None;
@@ -345,7 +355,7 @@ fn string(layout: &PyLayout, types: &PyTypes, obj: usize) -> Option<String> {
         layout.unicode_compact_data
     });
     let mut raw = vec![0u8; len.checked_mul(kind)?];
-    if !read_into(data, &mut raw) {
+    if !r.read_into(data, &mut raw) {
         return None;
     }
     Some(match kind {
@@ -443,13 +453,15 @@ mod tests {
         m.put(f2 + instr, outer + start + 2);
         m.put(ts + cframe, m.base() + cf);
         m.put(cf + current_frame, m.base() + f1);
-        let mut keys = [PyFrameKey::default(); 8];
-        let n = frame_keys(&l, &TYPES, m.base() + ts, &mut keys);
+        let mut slots = [MaybeUninit::uninit(); 8];
+        let n = frame_keys(&l, &TYPES, m.base() + ts, &mut slots);
+        // SAFETY: frame_keys wrote slots[..n].
+        let keys: Vec<PyFrameKey> = slots[..n].iter().map(|k| unsafe { k.assume_init() }).collect();
         let (k1, k2) = (
             PyFrameKey { code: inner, offset: 8, ends_run: true },
             PyFrameKey { code: outer, offset: 2, ends_run: false },
         );
-        assert_eq!(&keys[..n], [k1, k2], "the frame before the shim ends its run");
+        assert_eq!(keys, [k1, k2], "the frame before the shim ends its run");
         let frames: Vec<PyFrame> = keys[..n].iter().map(|k| describe(&l, &TYPES, *k)).collect();
         assert_eq!(
             frames,
@@ -461,21 +473,21 @@ mod tests {
 
         // A corrupted link: the walk ends there, with the frames before it.
         m.put(f1 + l.frame_previous, 8usize);
-        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut keys), 1);
+        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut slots), 1);
         // A frame whose code is not a code object: no frame from it on.
         m.put(f1 + l.frame_previous, m.base() + shim);
         let (inner_at, outer_at) = (inner - m.base(), outer - m.base());
         m.put(outer_at + l.object_type, STR_T);
-        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut keys), 1);
+        assert_eq!(frame_keys(&l, &TYPES, m.base() + ts, &mut slots), 1);
         // A cycle: bounded.
         m.put(outer_at + l.object_type, CODE_T);
         m.put(f2 + l.frame_previous, m.base() + f1);
-        let mut many = [PyFrameKey::default(); 300];
+        let mut many = [MaybeUninit::uninit(); 300];
         assert!(frame_keys(&l, &TYPES, m.base() + ts, &mut many) <= MAX_PY_FRAMES);
         // A name that is not a string, or an unreadable one: `?`, never a guess.
         m.put(inner_at + l.code_name, 16usize);
         assert_eq!(describe(&l, &TYPES, keys[0]).function, "?");
         // No thread state: no frames.
-        assert_eq!(frame_keys(&l, &TYPES, 0, &mut keys), 0);
+        assert_eq!(frame_keys(&l, &TYPES, 0, &mut slots), 0);
     }
 }
