@@ -120,3 +120,35 @@ fn each_marked_python_line_is_its_own_site_on_every_interpreter_found() {
         eprintln!("{}: {} sites, each at its line", python.display(), seen.len());
     }
 }
+
+/// A Python whose layout pinguard has not checked (3.9 here, where pyenv has one; 3.14,
+/// a free-threaded build or PyPy elsewhere): no interpreter memory is read, the findings
+/// keep their native frames, and one line says so.
+#[test]
+fn an_unchecked_python_version_gets_native_frames_and_one_line() {
+    let setup = support::fake_setup();
+    let script = support::repo_root().join("testing/apps/python/copies.py");
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let Ok(entries) = std::fs::read_dir(home.join(".pyenv/versions")) else { return };
+    let old: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| n.starts_with("3.9.") || n.starts_with("3.8.")))
+        .map(|e| e.path().join("bin/python3"))
+        .filter(|p| p.exists())
+        .collect();
+    for python in old {
+        let out = Command::new(&python)
+            .arg(&script)
+            .env("LD_PRELOAD", &setup.lib)
+            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", python.display());
+        let said =
+            stderr.lines().filter(|l| l.contains("frames are not read (pinguard reads those of 3.10 to 3.13)")).count();
+        assert_eq!(said, 1, "{}: {stderr}", python.display());
+        assert!(!stderr.contains("copies.py:"), "{}: no Python frame may appear: {stderr}", python.display());
+        assert!(stderr.contains("pageable"), "{}: the findings are still made", python.display());
+    }
+}
