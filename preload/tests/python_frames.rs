@@ -152,3 +152,42 @@ fn an_unchecked_python_version_gets_native_frames_and_one_line() {
         assert!(stderr.contains("pageable"), "{}: the findings are still made", python.display());
     }
 }
+
+/// Suppressions name Python functions and files as they name native ones: `function:`
+/// and `source:` match the Python frames too.
+#[test]
+fn suppressions_match_python_functions_and_files() {
+    let setup = support::fake_setup();
+    let script = support::repo_root().join("testing/apps/python/copies.py");
+    let dir = setup.reports.join("python-suppressions");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.txt");
+    std::fs::write(&rules, "function:two_lines\nsource:*/python/copies.py function:Model.forward\n").unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .env("LD_PRELOAD", &setup.lib)
+        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+        .env(
+            "PINGUARD_OPTIONS",
+            format!("log_path={}/pinguard.%p.jsonl:suppressions={}", dir.display(), rules.display()),
+        )
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
+    let functions = |suppressed: bool| -> Vec<String> {
+        let mut f: Vec<String> = run
+            .sites()
+            .iter()
+            .filter(|s| s.suppressed == suppressed)
+            .filter_map(|s| s.location.as_ref()?.function.clone())
+            .collect();
+        f.sort();
+        f
+    };
+    assert_eq!(functions(true), ["Model.forward", "two_lines", "two_lines"], "{stderr}");
+    assert!(!functions(false).iter().any(|f| f == "two_lines" || f == "Model.forward"));
+    assert_eq!(functions(false).len(), 6, "the other sites (no fork here): {:?}", functions(false));
+}
