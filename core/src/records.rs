@@ -275,6 +275,7 @@ declare_records! {
         stream_kind: str = "`explicit`, `legacy-default`, `per-thread-default` or `legacy`";
         element: opt_u64 = "the index in a batch call, else null";
         tid: i64 = "the thread";
+        thread: opt_str = "the thread's name (`prctl(PR_GET_NAME)`: frameworks name their threads, e.g. `pt_autograd_0`), null where it has none; says which thread made a copy that has no Python frames";
         result: opt_i32 = "the real call's return code; null when pinguard stopped before it";
         outcome: str = "`completed`, `aborted` (abort mode) or `halted` (`halt_on_error`)";
         blocked_ns: u64 = "host time the call held the thread";

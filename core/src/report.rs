@@ -202,6 +202,7 @@ impl Finding<'_> {
             stream_kind: self.stream_kind.name(),
             element: self.element.map(|e| e as u64),
             tid: self.tid,
+            thread: None,
             result,
             outcome: self.outcome.name(),
             blocked_ns: blocked.as_nanos() as u64,

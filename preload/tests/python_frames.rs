@@ -116,6 +116,18 @@ fn each_marked_python_line_is_its_own_site_on_every_interpreter_found() {
         let names: Vec<&String> = seen.keys().collect();
         assert_eq!(names, want.keys().collect::<Vec<_>>(), "{}: the sites found", python.display());
         assert_eq!(seen["loop"], 100, "{}: one line copying 100 times is one site", python.display());
+        // The first call names its thread (the worker named itself `copier`).
+        let thread_line = want["thread"].0;
+        let worker =
+            run.sites().iter().find(|s| s.location.as_ref().and_then(|l| l.line) == Some(thread_line)).unwrap();
+        let named: Vec<Option<String>> = run
+            .processes
+            .iter()
+            .flat_map(|p| p.sites.values())
+            .filter(|s| s.fingerprint == worker.fingerprint)
+            .map(|s| s.first.thread.clone())
+            .collect();
+        assert_eq!(named, [Some("copier".to_string())], "{}", python.display());
         assert_eq!(seen["generator"], 2, "{}", python.display());
         eprintln!("{}: {} sites, each at its line", python.display(), seen.len());
     }

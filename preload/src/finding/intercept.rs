@@ -433,7 +433,16 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
         site: Some(site.id),
         advice: "",
     };
-    report_file::site(site, finding.first_call(time_ms()));
+    let mut name = [0u8; 17];
+    // SAFETY: PR_GET_NAME writes the calling thread's name, at most 16 bytes with its
+    // NUL, into the buffer (one byte more, zeroed, so a NUL is always there).
+    let named = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) } == 0;
+    let mut first = finding.first_call(time_ms());
+    first.thread = named
+        .then(|| std::ffi::CStr::from_bytes_until_nul(&name).ok()?.to_str().ok())
+        .flatten()
+        .filter(|n| !n.is_empty());
+    report_file::site(site, first);
     let stopping = !matches!(outcome, Outcome::Completed { .. });
     if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
         return;
