@@ -76,6 +76,7 @@ fn main() {
                 stream_kind: "legacy-default",
                 element: None,
                 tid: 1,
+                thread: Some("bench"),
                 result: Some(0),
                 outcome: "completed",
                 blocked_ns: 1000,
