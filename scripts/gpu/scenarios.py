@@ -4,7 +4,8 @@
 
 Prints `scenario=NAME bytes=N` on stdout, N being the size of the host buffer the
 scenario copies, so that scripts/gpu/test.sh can look for (or rule out) a finding of
-exactly that size among pinguard's records on stderr.
+exactly that size among pinguard's records on stderr. The line that makes a scenario's
+copy is marked `# site: NAME`: a finding's location must be that line (issue 27).
 """
 
 import sys
@@ -18,7 +19,7 @@ def torch_pageable():
     import torch
 
     t = torch.ones(N // 4, dtype=torch.float32)
-    d = t.to("cuda", non_blocking=True)
+    d = t.to("cuda", non_blocking=True)  # site: torch_pageable
     torch.cuda.synchronize()
     assert float(d.sum()) == N // 4
     return t.numel() * t.element_size()
@@ -40,7 +41,7 @@ def cupy_set():
     a = np.ones(N // 4, dtype=np.float32)
     d = cupy.empty(N // 4, dtype=cupy.float32)
     s = cupy.cuda.Stream(non_blocking=True)
-    d.set(a, stream=s)
+    d.set(a, stream=s)  # site: cupy_set
     s.synchronize()
     assert float(d.sum()) == N // 4
     return a.nbytes
@@ -52,6 +53,28 @@ def cupy_asarray():
     a = np.ones(N // 4, dtype=np.float32)
     d = cupy.asarray(a)
     cupy.cuda.Device().synchronize()
+    assert float(d.sum()) == N // 4
+    return a.nbytes
+
+
+def cupy_get():
+    import cupy
+
+    d = cupy.ones(N // 4, dtype=cupy.float32)
+    s = cupy.cuda.Stream(non_blocking=True)
+    a = np.empty(N // 4, dtype=np.float32)
+    d.get(stream=s, out=a)  # site: cupy_get
+    s.synchronize()
+    assert float(a.sum()) == N // 4
+    return a.nbytes
+
+
+def jax_device_put():
+    import jax
+
+    a = np.ones(N // 4, dtype=np.float32)
+    d = jax.device_put(a)  # site: jax_device_put
+    d.block_until_ready()
     assert float(d.sum()) == N // 4
     return a.nbytes
 
@@ -99,7 +122,16 @@ def torch_train_step():
 
 SCENARIOS = {
     f.__name__: f
-    for f in (torch_pageable, torch_pinned, cupy_set, cupy_asarray, torch_dataloader_pageable, torch_train_step)
+    for f in (
+        torch_pageable,
+        torch_pinned,
+        cupy_set,
+        cupy_asarray,
+        cupy_get,
+        jax_device_put,
+        torch_dataloader_pageable,
+        torch_train_step,
+    )
 }
 
 if __name__ == "__main__":

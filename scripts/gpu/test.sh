@@ -185,16 +185,19 @@ fi
 
 if want scenarios; then
 echo "== framework scenarios [$(date -u +%T)]"
-# expect: "found" (a pageable H2D finding of exactly the scenario's bytes) or "none"
-# (no finding of that size).
-for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:none; do
+# expect: "found" (a pageable finding of exactly the scenario's bytes), "none" (no finding
+# of that size) or "any" (either: CuPy's get and JAX may stage their transfers their own way). A finding's
+# location must be the scenario's line marked `# site: NAME` (Python frames, issue 27).
+for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:none cupy_get:any jax_device_put:any; do
     name=${spec%%:*}
     want=${spec##*:}
     log="$out/scenario-$name.log"
     PYTHONUNBUFFERED=1 LD_PRELOAD="$lib" timeout 300 python3 scripts/gpu/scenarios.py "$name" > "$log.out" 2> "$log"
     rc=$?
     bytes=$(sed -n 's/.*bytes=\([0-9]*\)$/\1/p' "$log.out")
-    hits=$(grep -c "verdict=pageable api=[^ ]* layer=[^ ]* dir=H2D bytes=${bytes:-x} " "$log")
+    hits=$(grep -c "verdict=pageable api=[^ ]* layer=[^ ]* dir=[DH]2[DH] bytes=${bytes:-x} " "$log")
+    line=$(grep -n "# site: $name\$" scripts/gpu/scenarios.py | cut -d: -f1)
+    located=$(grep -c "^pinguard:   in .* at [^ ]*scenarios.py:${line:-x}\$" "$log")
     total=$(grep -c '\[verdict=' "$log")
     summary=$(grep 'pinguard: summary' "$log" | sed 's/.*\[//; s/\]//')
     checked=$(sed -n 's/.*\[summary=1 .* checked=\([0-9]*\).*/\1/p' "$log" | head -n 1)
@@ -203,8 +206,12 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
     elif [ "${checked:-0}" -lt 1 ]; then
         # A "none" verdict means nothing unless pinguard was there and checked copies.
         echo "FAIL $name: no pinguard summary with checked copies: was pinguard loaded?"; tail -n 5 "$log"; fail 1
-    elif { [ "$want" = found ] && [ "$hits" -ge 1 ]; } || { [ "$want" = none ] && [ "$hits" -eq 0 ]; }; then
-        echo "PASS $name: $hits findings of $bytes bytes ($total records in all) [$summary]"; pass 1
+    elif [ "$hits" -ge 1 ] && [ "$located" -lt 1 ]; then
+        echo "FAIL $name: the finding's location is not scenarios.py:${line:-?} (the line that copies)"
+        grep '^pinguard:   in ' "$log" | head -n 3
+        fail 1
+    elif { [ "$want" = found ] && [ "$hits" -ge 1 ]; } || { [ "$want" = none ] && [ "$hits" -eq 0 ]; } || [ "$want" = any ]; then
+        echo "PASS $name: $hits findings of $bytes bytes ($total records in all), located at scenarios.py:${line:-none} [$summary]"; pass 1
     else
         echo "FAIL $name: expected $want, got $hits findings of $bytes bytes ($total in all) [$summary]"
         grep 'pinguard:' "$log" | cut -c1-600 | head -n 5
