@@ -124,7 +124,18 @@ impl PyStack {
     /// The calling thread's Python frames; `None` without a Python this process can be
     /// read from, or on a thread that runs no Python. Allocates nothing once the
     /// interpreter was found.
+    #[inline]
     pub fn of_this_thread() -> Option<PyStack> {
+        // A process found to have no Python: one load (measured: the call as a whole
+        // was 36 instructions on every C++ finding).
+        if let Some(None) = RUNTIME.get_if_built() {
+            return None;
+        }
+        PyStack::of_this_thread_slow()
+    }
+
+    #[inline(never)]
+    fn of_this_thread_slow() -> Option<PyStack> {
         let runtime = RUNTIME.try_get()?.as_ref()?;
         // SAFETY: CPython's PyGILState_GetThisThreadState takes no argument and only reads
         // a thread-specific key (no GIL, no lock); null on a thread Python never saw.
