@@ -96,7 +96,7 @@ def _train(pin_memory, steps, workers):
         if i == 10:
             torch.cuda.synchronize()
             start = time.perf_counter()
-        x, y = x.to("cuda", non_blocking=True), y.to("cuda", non_blocking=True)
+        x, y = x.to("cuda", non_blocking=True), y.to("cuda", non_blocking=True)  # site: torch_dataloader_pageable
         loss = torch.nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()

@@ -124,6 +124,27 @@ expect_run torch_dataloader 3 python3 scripts/gpu/scenarios.py torch_dataloader_
     "$pg" report "$out/run-torch_dataloader" --format html -o "$out/torch.html" &&
     "$pg" report "$out/run-torch_dataloader" --format markdown -o "$out/torch.md" &&
     "$pg" report "$out/run-spawner" --format text > "$out/spawner.txt"
+# The DataLoader's pageable copies are located at the training loop's line (issue 27),
+# in SARIF too (relative to the source root, as code scanning annotates it).
+line=$(grep -n "# site: torch_dataloader_pageable\$" scripts/gpu/scenarios.py | cut -d: -f1)
+if python3 - "$out/torch.sarif" "$line" <<'PY'
+import json
+import sys
+
+d = json.load(open(sys.argv[1]))
+want = int(sys.argv[2])
+locs = [r["locations"][0]["physicalLocation"] for r in d["runs"][0]["results"] if r.get("locations")]
+ok = any(
+    l["artifactLocation"].get("uri", "").endswith("scripts/gpu/scenarios.py") and l.get("region", {}).get("startLine") == want
+    for l in locs
+)
+sys.exit(0 if ok else 1)
+PY
+then
+    echo "PASS torch_dataloader location: scenarios.py:$line in the SARIF"; pass 1
+else
+    echo "FAIL torch_dataloader location: no SARIF result at scenarios.py:${line:-?}"; fail 1
+fi
 # The caching unwinder against the C library's, on nvcc builds (CUDA's static runtime
 # inside the program) and under Python and PyTorch: the same stacks, site for site.
 unwind_case() { # unwind_case NAME [--allow-slow] -- CMD...
