@@ -49,7 +49,7 @@ impl MergedSite {
         let Some(loc) = &self.location else {
             return "(no stack)".into();
         };
-        match self.frames.iter().position(|f| f == loc).and_then(|i| self.frames.get(i + 1)) {
+        match self.caller() {
             Some(caller) => format!("{} \u{2190} {}", brief(loc), brief(caller)),
             None => brief(loc),
         }
@@ -57,11 +57,20 @@ impl MergedSite {
 
     /// Where it is, in words: the location, and the function that called it (two sites
     /// that reach one helper differ there).
+    /// The frame that called the location's: the next frame up; for a Python location,
+    /// the next Python frame (the interpreter's own native frames between two Python
+    /// calls say nothing to the reader).
+    fn caller(&self) -> Option<&Frame> {
+        let loc = self.location.as_ref()?;
+        let rest = self.frames.get(self.frames.iter().position(|f| f == loc)? + 1..)?;
+        if loc.kind == "interpreted" { rest.iter().find(|f| f.kind == "interpreted") } else { rest.first() }
+    }
+
     pub fn where_text(&self) -> String {
         let Some(loc) = &self.location else {
             return "(no stack)".into();
         };
-        let caller = self.frames.iter().position(|f| f == loc).and_then(|i| self.frames.get(i + 1)).and_then(|f| {
+        let caller = self.caller().and_then(|f| {
             f.short_function().map(|func| match (&f.file, f.line) {
                 (Some(file), Some(line)) => format!("{func} ({}:{line})", file.rsplit('/').next().unwrap_or(file)),
                 _ => func,
@@ -368,6 +377,37 @@ impl Run {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Python location's caller is the next Python frame, past the interpreter's native
+    /// frames; a native location's is the next frame.
+    #[test]
+    fn a_python_sites_caller_is_the_next_python_frame() {
+        let py = |f: &str, line| Frame {
+            kind: "interpreted".into(),
+            function: Some(f.into()),
+            file: Some("train.py".into()),
+            line: Some(line),
+            ..Default::default()
+        };
+        let native = |f: &str| Frame {
+            kind: "native".into(),
+            function: Some(f.into()),
+            module: Some("/usr/lib/libpython3.11.so".into()),
+            offset: "0x10".into(),
+            ..Default::default()
+        };
+        let site = |frames: Vec<Frame>, at: usize| MergedSite {
+            location: Some(frames[at].clone()),
+            frames: Arc::from(frames),
+            ..Default::default()
+        };
+        let s =
+            site(vec![native("cudaMemcpyAsync"), py("step", 40), native("_PyFunction_Vectorcall"), py("main", 9)], 1);
+        assert_eq!(s.where_text(), "step at train.py:40, called from main (train.py:9)");
+        assert_eq!(s.short_where(), "step (train.py:40) \u{2190} main (train.py:9)");
+        let s = site(vec![native("copy_kernel"), native("launch")], 0);
+        assert_eq!(s.where_text(), "copy_kernel (libpython3.11.so+0x10), called from launch");
+    }
 
     fn write(dir: &std::path::Path, name: &str, text: &str) {
         std::fs::write(dir.join(name), text).unwrap();
