@@ -108,7 +108,8 @@ impl Reader {
         (first..=last).all(|p| self.page(p))
     }
 
-    /// [`read`], remembering the pages it found readable.
+    /// A `T` read from `addr`, or `None` where any of its bytes is not readable (or `addr`
+    /// is not aligned for `T`).
     #[inline(always)]
     pub fn read<T: Copy>(&mut self, addr: usize) -> Option<T> {
         if !addr.is_multiple_of(std::mem::align_of::<T>()) || !self.readable(addr, std::mem::size_of::<T>()) {
@@ -133,27 +134,6 @@ impl Reader {
     }
 }
 
-/// Are all of `[addr, addr + len)` readable?
-pub fn readable(addr: usize, len: usize) -> bool {
-    let Some(end) = addr.checked_add(len) else { return false };
-    if len == 0 {
-        return true;
-    }
-    let (first, last) = (addr / PAGE, (end - 1) / PAGE);
-    (first..=last).all(page_readable)
-}
-
-/// A `T` read from `addr`, or `None` where any of its bytes is not readable (or `addr`
-/// is not aligned for `T`).
-pub fn read<T: Copy>(addr: usize) -> Option<T> {
-    if !addr.is_multiple_of(std::mem::align_of::<T>()) || !readable(addr, std::mem::size_of::<T>()) {
-        return None;
-    }
-    // SAFETY: every byte of the value lies on pages the kernel said are readable, and
-    // the address is aligned for T; T is Copy (plain data: pointers, integers).
-    Some(unsafe { std::ptr::read_volatile(addr as *const T) })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,11 +141,11 @@ mod tests {
     #[test]
     fn readable_memory_reads_and_unmapped_memory_gives_none() {
         let value: u64 = 0x1234_5678_9abc_def0;
-        assert_eq!(read::<u64>(&value as *const u64 as usize), Some(value));
-        assert_eq!(read::<u64>(0), None);
-        assert_eq!(read::<u64>(8), None);
-        assert_eq!(read::<u64>(usize::MAX - 3), None, "wraps past the end of memory");
-        assert_eq!(read::<u64>(&value as *const u64 as usize + 1), None, "misaligned");
+        assert_eq!(Reader::new().read::<u64>(&value as *const u64 as usize), Some(value));
+        assert_eq!(Reader::new().read::<u64>(0), None);
+        assert_eq!(Reader::new().read::<u64>(8), None);
+        assert_eq!(Reader::new().read::<u64>(usize::MAX - 3), None, "wraps past the end of memory");
+        assert_eq!(Reader::new().read::<u64>(&value as *const u64 as usize + 1), None, "misaligned");
         // A page mapped, then taken away: asked of the kernel, never read in place.
         // SAFETY: a fresh anonymous mapping of two pages, the second then protected.
         let map = unsafe {
@@ -182,8 +162,8 @@ mod tests {
         let base = map as usize;
         // SAFETY: the second page of the mapping made above.
         assert_eq!(unsafe { libc::mprotect((base + PAGE) as *mut libc::c_void, PAGE, libc::PROT_NONE) }, 0);
-        assert_eq!(read::<u64>(base), Some(0));
-        assert_eq!(read::<u64>(base + PAGE), None);
+        assert_eq!(Reader::new().read::<u64>(base), Some(0));
+        assert_eq!(Reader::new().read::<u64>(base + PAGE), None);
         let mut reader = Reader::new();
         assert!(!reader.read_into(base + PAGE - 4, &mut [0u8; 8]), "straddles into the protected page");
         let mut out = [1u8; 16];

@@ -19,7 +19,7 @@ use pinguard_core::py_lines::{LineTableFormat, line_at};
 use pinguard_core::report::LINE_PREFIX;
 use pinguard_core::site::{FrameInfo, FrameKind};
 
-use crate::base::guarded_read::{Reader, read};
+use crate::base::guarded_read::Reader;
 use crate::base::sink;
 use crate::base::spin::ForkSafeLazy;
 use crate::base::symbols;
@@ -87,7 +87,7 @@ fn find_runtime() -> Option<PyRuntime> {
 fn python_version() -> Option<(u8, u8)> {
     let hex = global(c"Py_Version");
     if hex != 0 {
-        let v = read::<std::ffi::c_ulong>(hex)?;
+        let v = Reader::new().read::<std::ffi::c_ulong>(hex)?;
         return Some(((v >> 24) as u8, (v >> 16 & 0xff) as u8));
     }
     let get = global(c"Py_GetVersion");
