@@ -23,7 +23,8 @@
 //!   first hooked call), `clock`, `symbols` (the real functions, the loader, libgcc's
 //!   unwinder), `sink` (the descriptors lines go to), `counters`, `pinned` (the
 //!   registry), `spin` (a fork-safe lock), `memory` (pinguard's own allocator),
-//!   `guarded_read` (reading memory pinguard does not own, never faulting).
+//!   `guarded_read` (reading memory pinguard does not own, never faulting),
+//!   `thread_key` (per-thread values handed back when a thread ends).
 //!
 //! The pure logic (registry, extents, verdicts, settings, report records, counters)
 //! lives in the `pinguard-core` crate, where it is unit- and property-tested.

@@ -75,6 +75,11 @@ fn threads_with_small_stacks_never_overflow() {
 }
 
 #[test]
+fn pinguard_takes_little_of_a_threads_stack() {
+    check("stack_share");
+}
+
+#[test]
 fn a_copy_from_a_signal_handler_never_crashes_the_program() {
     check("signal_copy");
 }

@@ -13,6 +13,7 @@ use pinguard_core::site_table::ShardWriter;
 use pinguard_core::summary::{Counter, SummaryCounts};
 
 use crate::base::spin::SpinLock;
+use crate::base::thread_key::ThreadKey;
 
 /// One thread's counts.
 pub struct Block {
@@ -92,14 +93,10 @@ pub struct Here {
     block: Cell<*const Block>,
 }
 
-/// Releases a thread's block for reuse when the thread ends (its counts stay): the
-/// destructor of a POSIX thread-specific key, not of a Rust thread-local. A thread-local
-/// with a destructor registers it on the thread's first access, through glibc's
-/// `__cxa_thread_atexit_impl`, which takes a lock and edits a list; a signal handler that
-/// calls `exit` in the middle of that makes `exit` walk the half-edited list and crash. The
-/// key is created once per process, and setting a thread's value is a store into the
-/// thread's own slot. Key destructors run when a thread ends (never in `exit`, so the
-/// thread that exits keeps its block through the summary).
+/// Releases a thread's block for reuse when the thread ends (its counts stay), through a
+/// [`ThreadKey`]: a Rust thread-local destructor is not safe here (see `thread_key`). Key
+/// destructors never run in `exit`, so the thread that exits keeps its block through the
+/// summary.
 extern "C" fn release_block(p: *mut libc::c_void) {
     let b = p as *const Block;
     if b.is_null() {
@@ -113,33 +110,9 @@ extern "C" fn release_block(p: *mut libc::c_void) {
     let _ = HERE.try_with(|h| h.block.set(std::ptr::null()));
 }
 
-/// The key whose destructor releases a thread's block, plus one (0: not created yet;
-/// `usize::MAX`: creation failed, blocks are then kept for good).
-static OWNER_KEY: AtomicUsize = AtomicUsize::new(0);
-
-/// The key, created on first use; `None` if the C library refused one.
-fn owner_key() -> Option<libc::pthread_key_t> {
-    match OWNER_KEY.load(Ordering::Acquire) {
-        0 => {}
-        usize::MAX => return None,
-        k => return Some((k - 1) as libc::pthread_key_t),
-    }
-    let mut key: libc::pthread_key_t = 0;
-    // SAFETY: `key` is a valid out-parameter; the destructor is an extern "C" fn.
-    let ok = unsafe { libc::pthread_key_create(&mut key, Some(release_block)) } == 0;
-    let mine = if ok { key as usize + 1 } else { usize::MAX };
-    match OWNER_KEY.compare_exchange(0, mine, Ordering::AcqRel, Ordering::Acquire) {
-        Ok(_) => ok.then_some(key),
-        Err(theirs) => {
-            if ok {
-                // Another thread created one first: use that one.
-                // SAFETY: our key, never used.
-                unsafe { libc::pthread_key_delete(key) };
-            }
-            (theirs != usize::MAX).then(|| (theirs - 1) as libc::pthread_key_t)
-        }
-    }
-}
+/// The key whose destructor releases a thread's block (without one, blocks are kept for
+/// good).
+static OWNER: ThreadKey = ThreadKey::new(release_block);
 
 thread_local! {
     static HERE: Here = const {
@@ -165,10 +138,7 @@ impl Here {
             return unsafe { &*b };
         }
         let fresh = acquire();
-        if let Some(key) = owner_key() {
-            // SAFETY: a key from pthread_key_create; the value is a never-freed block.
-            unsafe { libc::pthread_setspecific(key, fresh as *const Block as *const libc::c_void) };
-        }
+        OWNER.set(fresh as *const Block as *const libc::c_void);
         self.block.set(fresh);
         fresh
     }

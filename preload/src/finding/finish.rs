@@ -223,6 +223,8 @@ static EXITING_TID: AtomicI32 = AtomicI32::new(0);
 /// thread's calls (other libraries' destructors) are written to the report: a thread
 /// still running at exit can be stopped by the process's end in the middle of a write,
 /// which would leave the report's last line cut; its calls are counted, not written.
+#[cold]
+#[inline(never)]
 pub fn late_call(hook: &str) {
     let n = LATE.fetch_add(1, Ordering::Relaxed) + 1;
     if !SAID.load(Ordering::SeqCst) || crate::base::spin::gettid() != EXITING_TID.load(Ordering::Relaxed) {

@@ -69,7 +69,10 @@ impl Drop for Frame {
 /// loads the root only when the hashed table cannot answer, and a release always does,
 /// so the root is loaded here (`at_base`), not left to a lookup. Blocked signals wait
 /// until the mask is restored; two system calls, once per thread. The thread's stack
-/// bounds are read here too, for the same reason.
+/// bounds are read here too, for the same reason. Out of line: every hook's frame would
+/// otherwise carry this path's stack.
+#[cold]
+#[inline(never)]
 fn prepare_thread() {
     // SAFETY: sigset_t is plain C data; sigfillset and pthread_sigmask only write the
     // sets we pass, and the old mask is restored before returning.

@@ -13,16 +13,21 @@
 //! - [`LastWalk`]: each thread's last complete walk, replayed when a walk starts where it
 //!   did and every stack word it read still holds (the hot pageable loop: a few
 //!   comparisons per frame instead of a probe and a step). A caller may [`attach`] a
-//!   [`Note`] to it (the site its stack belongs to), handed back with every replay.
+//!   [`Note`] to it (the site its stack belongs to), handed back with every replay. It
+//!   lives outside the thread-local (allocated at the thread's first walk, handed back
+//!   when the thread ends): glibc carves every library's static TLS out of each thread's
+//!   stack, and 4 KiB of it there took that much of every thread's stack, walking or not.
 //!
 //! Known limit: a rule is kept by address for the life of the process. If a library is
 //! unloaded and another one is loaded at the same address, its frames are stepped with
 //! the old library's rules (and a kept walk through it replayed): the bounds checks keep
 //! every load inside the thread's stack, but that stack can come out wrong.
 
+use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, compiler_fence};
 
+use crate::base::thread_key::ThreadKey;
 use crate::stacks::frame_rule;
 
 /// Slots in the rule table: distinct code addresses kept (16 bytes each).
@@ -105,7 +110,7 @@ const MAX_KEPT_LOADS: usize = 2 * MAX_KEPT_IPS;
 /// loads: a noted replay of a ten-load stack touched seven cache lines of the walker,
 /// and touches five (a test holds the order). Not yet measured on the GPU host, where a finding's lines
 /// come back cold after the driver's copy.
-#[repr(C)]
+#[repr(C, align(64))]
 struct LastWalk {
     kept: bool,
     bp_used: bool,
@@ -148,7 +153,8 @@ pub struct Walk {
     pub kept: Option<Kept>,
 }
 
-/// This thread's unwinding state, in one thread-local (each costs a call to reach).
+/// This thread's unwinding state, in one thread-local (each costs a call to reach). Small
+/// on purpose: it sits in every thread's stack (see the module's notes).
 #[repr(C)]
 struct Walker {
     /// A walk is running on this thread (a signal handler that walks meanwhile walks
@@ -156,28 +162,68 @@ struct Walker {
     busy: bool,
     /// This thread's stack, `[low, high)`; `(0, 0)` until first needed, `(1, 1)` if unknown.
     bounds: (usize, usize),
-    last: LastWalk,
+    /// This thread's kept walk: null until its first walk, and if no memory (or no
+    /// thread key to hand it back with) was to be had; then walks are not kept.
+    last: *mut LastWalk,
 }
 
 thread_local! {
-    static WALKER: UnsafeCell<Walker> = const {
-        UnsafeCell::new(Walker {
-            bounds: (0, 0),
-            busy: false,
-            last: LastWalk {
-                kept: false,
-                sp: 0,
-                bp: 0,
-                bp_used: false,
-                loads: [(0, 0); MAX_KEPT_LOADS],
-                loads_len: 0,
-                ips: [0; MAX_KEPT_IPS],
-                ips_len: 0,
-                id: 0,
-                note: None,
-            },
-        })
+    static WALKER: UnsafeCell<Walker> =
+        const { UnsafeCell::new(Walker { bounds: (0, 0), busy: false, last: std::ptr::null_mut() }) };
+}
+
+impl LastWalk {
+    const EMPTY: LastWalk = LastWalk {
+        kept: false,
+        sp: 0,
+        bp: 0,
+        bp_used: false,
+        loads: [(0, 0); MAX_KEPT_LOADS],
+        loads_len: 0,
+        ips: [0; MAX_KEPT_IPS],
+        ips_len: 0,
+        id: 0,
+        note: None,
     };
+}
+
+/// Hands a thread's kept walk back when the thread ends.
+static LAST_WALK_OWNER: ThreadKey = ThreadKey::new(release_last_walk);
+
+extern "C" fn release_last_walk(p: *mut std::ffi::c_void) {
+    let _ = WALKER.try_with(|w| {
+        // SAFETY: this thread's own walker; the thread is ending, so no walk runs.
+        let w = unsafe { &mut *w.get() };
+        if w.last == p as *mut LastWalk {
+            w.last = std::ptr::null_mut();
+        }
+    });
+    // SAFETY: the key's values come from `kept_walk`'s allocation with this layout, each
+    // handed to the key once and released once, here.
+    unsafe { std::alloc::dealloc(p as *mut u8, Layout::new::<LastWalk>()) };
+}
+
+/// This thread's kept walk, allocated on first use (pinguard's own allocator: safe where
+/// a signal handler interrupted `malloc`); `None` without memory or a key to hand it
+/// back with, and then walks go unkept.
+fn kept_walk(walker: &mut Walker) -> Option<&mut LastWalk> {
+    if walker.last.is_null() {
+        // SAFETY: LastWalk is not zero-sized.
+        let p = unsafe { std::alloc::alloc(Layout::new::<LastWalk>()) } as *mut LastWalk;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: a fresh allocation of LastWalk's layout.
+        unsafe { p.write(LastWalk::EMPTY) };
+        if !LAST_WALK_OWNER.set(p as *const std::ffi::c_void) {
+            // SAFETY: just allocated with this layout, never shared.
+            unsafe { std::alloc::dealloc(p as *mut u8, Layout::new::<LastWalk>()) };
+            return None;
+        }
+        walker.last = p;
+    }
+    // SAFETY: non-null: this thread's own kept walk, live until the thread ends.
+    unsafe { walker.last.as_mut() }
 }
 
 fn stack_bounds_of_thread() -> (usize, usize) {
@@ -284,7 +330,11 @@ pub fn walk_unless_noted(mut keep: impl FnMut(usize) -> bool, enough: impl Fn(&N
         return Walk { how: step(Start { ip, sp, bp, high }, &mut keep, None), kept: None };
     }
     walker.busy = true;
-    let last = &mut walker.last;
+    let Some(last) = kept_walk(walker) else {
+        let how = step(Start { ip, sp, bp, high }, &mut keep, None);
+        walker.busy = false;
+        return Walk { how, kept: None };
+    };
     let walk = if last.replays(sp, bp) {
         let kept = Some(Kept { id: last.id, note: last.note });
         if last.note.as_ref().is_some_and(&enough) {
@@ -322,8 +372,12 @@ pub fn attach(kept: Kept, note: Note) {
     }
     walker.busy = true;
     compiler_fence(Ordering::SeqCst);
-    if walker.last.kept && walker.last.id == kept.id {
-        walker.last.note = Some(note);
+    // SAFETY: null, or this thread's own kept walk (not being walked: `busy` was clear).
+    if let Some(last) = unsafe { walker.last.as_mut() }
+        && last.kept
+        && last.id == kept.id
+    {
+        last.note = Some(note);
     }
     compiler_fence(Ordering::SeqCst);
     walker.busy = false;
@@ -468,10 +522,11 @@ mod tests {
     #[test]
     fn a_noted_replay_reads_the_walkers_first_lines() {
         use std::mem::offset_of;
-        let header_end = offset_of!(Walker, last) + offset_of!(LastWalk, note) + std::mem::size_of::<Option<Note>>();
-        let ten_loads_end = offset_of!(Walker, last) + offset_of!(LastWalk, loads) + 10 * 16;
-        assert!(offset_of!(Walker, busy) < 64 && offset_of!(Walker, bounds) < 64);
-        assert!(header_end <= offset_of!(Walker, last) + offset_of!(LastWalk, loads), "the header comes first");
+        let header_end = offset_of!(LastWalk, note) + std::mem::size_of::<Option<Note>>();
+        let ten_loads_end = offset_of!(LastWalk, loads) + 10 * 16;
+        assert!(std::mem::size_of::<Walker>() <= 64, "the thread-local walker is one line");
+        assert!(std::mem::align_of::<LastWalk>() == 64, "the kept walk starts a line");
+        assert!(header_end <= offset_of!(LastWalk, loads), "the header comes first");
         assert!(ten_loads_end <= 5 * 64, "{ten_loads_end}");
         assert!(offset_of!(LastWalk, ips) > offset_of!(LastWalk, loads), "the addresses come last");
     }
@@ -550,7 +605,7 @@ mod tests {
         })
         .how;
         // SAFETY: this thread's own walker, not walking now.
-        let sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
+        let sp = WALKER.with(|w| unsafe { (*(*w.get()).last).sp });
         (ips, walked, sp)
     }
 
@@ -743,7 +798,7 @@ mod tests {
         })
         .how;
         // SAFETY: this thread's own walker, not walking now.
-        let kept_sp = WALKER.with(|w| unsafe { (*w.get()).last.sp });
+        let kept_sp = WALKER.with(|w| unsafe { (*(*w.get()).last).sp });
         (walked, inner, kept_sp)
     }
 

@@ -48,6 +48,7 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario { name: "stress", check: stress },
         Scenario { name: "fork_finding", check: fork_finding },
         Scenario { name: "small_stack", check: small_stack },
+        Scenario { name: "stack_share", check: stack_share },
         Scenario { name: "signal_copy", check: signal_copy },
         Scenario { name: "raw_fork", check: raw_fork },
         Scenario { name: "late_destructor", check: late_destructor },
@@ -677,6 +678,65 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
         "stacks of {sizes:?} KiB: {made} of {made} counted, {} without a site (too little stack){skipped}",
         s.counts.unsited
     ))
+}
+
+/// The most of a thread's stack pinguard may take where too little is left to name a site
+/// (its static TLS, which glibc carves from every thread's stack, and its frames), in a
+/// release build and in a debug one (whose frames are larger).
+const STACK_SHARE: (usize, usize) = (3 << 10, 8 << 10);
+/// The stack a release (debug) build demands before it walks a stack and names a site
+/// (`REPORT_STACK` in the finding path): a site's walk must fit in it.
+const REPORT_ROOM: (usize, usize) = (64 << 10, 192 << 10);
+
+/// How much of a thread's stack pinguard takes: a thread on a stack the program maps and
+/// paints makes findings at three new sites, with and without pinguard, and the program
+/// says how deep the thread wrote. On a 48 KiB stack (too small for a site) pinguard may
+/// add at most [`STACK_SHARE`]; on a 256 KiB one (a site is named) its walk must fit the
+/// room it demanded.
+fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
+    let args = ["--high-water", "48", "256"];
+    let used = |r: &Run| -> Result<Vec<(usize, usize)>, String> {
+        let found: Vec<(usize, usize)> = String::from_utf8_lossy(&r.output.stdout)
+            .lines()
+            .filter_map(|l| {
+                let (kib, rest) = l.strip_prefix("small_stack: ")?.split_once(" KiB: used ")?;
+                Some((kib.parse().ok()?, rest.strip_suffix(" bytes")?.parse().ok()?))
+            })
+            .collect();
+        if found.len() == 2 { Ok(found) } else { Err(format!("no high-water marks on stdout{}", tail(r))) }
+    };
+    let bare = launch(setup, &apps.join("small_stack"), Launch { args: &args, env: &[], bare: true, timeout: None })
+        .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))?;
+    let bare = used(&bare)?;
+    // A switch for pinguard's own tests, at a value that changes nothing: a release build
+    // says it ignores it, which tells the build.
+    let r = run(setup, apps, "small_stack", &args, &[("PINGUARD_OPTIONS", "test_only_maps_left=1000000000")], 60)?;
+    if !r.output.status.success() {
+        return Err(format!("ended with {}{}", r.output.status, tail(&r)));
+    }
+    let release = test_switches_ignored(&r);
+    let (share, room) = if release { (STACK_SHARE.0, REPORT_ROOM.0) } else { (STACK_SHARE.1, REPORT_ROOM.1) };
+    let with = used(&r)?;
+    let extra = |i: usize| with[i].1.saturating_sub(bare[i].1);
+    let build = if release { "release" } else { "debug" };
+    let figures = format!(
+        "{build} build: {} KiB stack: {} bytes without pinguard, {} with (+{}); {} KiB: {} without, {} with (+{})",
+        bare[0].0,
+        bare[0].1,
+        with[0].1,
+        extra(0),
+        bare[1].0,
+        bare[1].1,
+        with[1].1,
+        extra(1)
+    );
+    if extra(0) > share {
+        return Err(format!("pinguard took more than {share} bytes of a small stack: {figures}"));
+    }
+    if extra(1) > room {
+        return Err(format!("naming a site took more than the {room} bytes pinguard demands first: {figures}"));
+    }
+    Ok(figures)
 }
 
 /// A timer's handler copies at new sites while the main thread allocates: no crash in
