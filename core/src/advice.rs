@@ -14,30 +14,37 @@ pub enum Framework {
 }
 
 impl Framework {
-    /// Decides from the paths of the loaded objects (first match wins).
+    /// Decides from the paths of the loaded objects: the highest ranked framework among
+    /// them (PyTorch, then JAX, then CuPy), else plain CUDA.
     pub fn from_loaded<'a>(paths: impl IntoIterator<Item = &'a str>) -> Framework {
-        let mut found = Framework::Cuda;
-        for p in paths {
-            let rank = |f: Framework| match f {
-                Framework::PyTorch => 3,
-                Framework::Jax => 2,
-                Framework::CuPy => 1,
-                Framework::Cuda => 0,
-            };
-            let this = if p.contains("libtorch") || p.contains("/torch/") {
-                Framework::PyTorch
-            } else if p.contains("jaxlib") || p.contains("xla_extension") || p.contains("/jax_") {
-                Framework::Jax
-            } else if p.contains("cupy") {
-                Framework::CuPy
-            } else {
-                Framework::Cuda
-            };
-            if rank(this) > rank(found) {
-                found = this;
-            }
+        let rank = |f: Option<Framework>| match f {
+            Some(Framework::PyTorch) => 3,
+            Some(Framework::Jax) => 2,
+            Some(Framework::CuPy) => 1,
+            _ => 0,
+        };
+        paths.into_iter().map(Framework::of_path).max_by_key(|f| rank(*f)).flatten().unwrap_or(Framework::Cuda)
+    }
+
+    /// The framework whose code a path is: a shared object (`libtorch_cuda.so`, JAX's
+    /// `xla_cuda_plugin.so`) or a Python file inside the framework's package.
+    pub fn of_path(path: &str) -> Option<Framework> {
+        if path.contains("libtorch") || path.contains("/torch/") {
+            Some(Framework::PyTorch)
+        } else if ["jaxlib", "xla_extension", "xla_cuda_plugin", "/jax_", "/jax/"].iter().any(|p| path.contains(p)) {
+            Some(Framework::Jax)
+        } else if path.contains("cupy") {
+            Some(Framework::CuPy)
+        } else {
+            None
         }
-        found
+    }
+
+    /// The framework that made a copy: the innermost of `paths` (a stack's modules and
+    /// files, innermost first) that is a framework's code; `None` if none is. A process
+    /// that loads PyTorch and JAX gets JAX's advice for a copy XLA made.
+    pub fn of_stack<'a>(paths: impl IntoIterator<Item = &'a str>) -> Option<Framework> {
+        paths.into_iter().find_map(Framework::of_path)
     }
 
     pub fn name(self) -> &'static str {
@@ -98,6 +105,7 @@ mod tests {
         assert_eq!(Framework::from_loaded(torch), Framework::PyTorch);
         assert_eq!(Framework::from_loaded(["/x/cupy_backends/cuda/api/runtime.so"]), Framework::CuPy);
         assert_eq!(Framework::from_loaded(["/x/jaxlib/xla_extension.so"]), Framework::Jax);
+        assert_eq!(Framework::from_loaded(["/usr/lib/libc.so.6"]), Framework::Cuda);
         assert_eq!(Framework::from_loaded(["/usr/lib/libc.so.6", "./app"]), Framework::Cuda);
         let all = ["/x/cupy/a.so", "/y/torch/lib/libtorch.so"];
         assert_eq!(Framework::from_loaded(all), Framework::PyTorch, "PyTorch wins when both are loaded");
@@ -117,5 +125,21 @@ mod tests {
                 assert_eq!(Framework::from_name(f.name()), f);
             }
         }
+    }
+
+    /// The copy's own stack decides, innermost first: XLA's frames in a process that also
+    /// loaded PyTorch get JAX's advice (as on the H100, where an autotuner's copies got
+    /// PyTorch's); a stack in no framework's code says nothing.
+    #[test]
+    fn the_stack_names_the_framework_that_copied() {
+        let xla = "/venv/lib/python3.12/site-packages/jax_plugins/xla_cuda13/xla_cuda_plugin.so";
+        let torch = "/venv/lib/python3.12/site-packages/torch/lib/libtorch_cuda.so";
+        assert_eq!(Framework::from_loaded([torch, xla]), Framework::PyTorch);
+        assert_eq!(Framework::of_stack(["/usr/lib/libcuda.so.1", xla, torch]), Some(Framework::Jax));
+        assert_eq!(
+            Framework::of_stack(["/venv/lib/python3.12/site-packages/cupy/_core/core.pyx", torch]),
+            Some(Framework::CuPy)
+        );
+        assert_eq!(Framework::of_stack(["/usr/lib/libcuda.so.1", "/home/me/app"]), None);
     }
 }

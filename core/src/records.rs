@@ -263,7 +263,7 @@ declare_records! {
         cuda_driver: opt_i32 = "`cuDriverGetVersion` (13000 is CUDA 13.0), null where unknown";
         cuda_runtime: opt_i32 = "the shared CUDA runtime's version, from the file it was loaded from; null for a static runtime";
         rank: opt_u32 = "the rank a launcher gave the process (`mpirun`, `srun`, `torchrun`), null without one";
-        framework: str = "`pytorch`, `cupy`, `jax` or `cuda`: what the process loaded; picks the advice";
+        framework: str = "`pytorch`, `cupy`, `jax` or `cuda`: what the process loaded; picks the advice for a copy whose own stack is in no framework's code";
         settings: str = "every setting in force, as a `PINGUARD_OPTIONS` string";
     }
 
@@ -307,7 +307,7 @@ declare_records! {
         first: obj(First) = "the first call";
         location: opt_obj(Frame) = "the first frame not passed over by `skip_frames`: the site's place in your code";
         frames: frames = "the stack, innermost first, up to `stack_depth`";
-        advice: str = "the fix, for the process's framework";
+        advice: str = "the fix, for the framework whose code made the copy (its library or Python files in the stack, innermost first), else the process's";
         suppressed: bool = "a suppression rule matched: counted, not reported";
     }
 

@@ -203,3 +203,56 @@ fn suppressions_match_python_functions_and_files() {
     assert!(!functions(false).iter().any(|f| f == "two_lines" || f == "Model.forward"));
     assert_eq!(functions(false).len(), 6, "the other sites (no fork here): {:?}", functions(false));
 }
+
+/// The advice is the framework's whose code made the copy: a copy made from a module in
+/// a `jax/` package gets JAX's advice, one from the script itself (in a process that
+/// loaded no framework) the CUDA advice; each site says its own.
+#[test]
+fn the_advice_follows_the_framework_in_the_copys_stack() {
+    let setup = support::fake_setup();
+    let dir = setup.reports.join("python-advice");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("pkg/jax")).unwrap();
+    std::fs::write(dir.join("pkg/jax/__init__.py"), "").unwrap();
+    std::fs::write(
+        dir.join("pkg/jax/transfer.py"),
+        "def put(rt, device, host, size):\n    rt.cudaMemcpyAsync(device, host, size, 1, None)\n",
+    )
+    .unwrap();
+    let script = dir.join("main.py");
+    std::fs::write(
+        &script,
+        "import ctypes, sys\n\
+         sys.path.insert(0, sys.argv[1])\n\
+         from jax import transfer\n\
+         rt = ctypes.CDLL('libcudart.so.13')\n\
+         rt.cudaMemcpyAsync.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p]\n\
+         rt.cudaMalloc.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t]\n\
+         d = ctypes.c_void_p()\n\
+         assert rt.cudaMalloc(ctypes.byref(d), 4096) == 0\n\
+         h = ctypes.create_string_buffer(4096)\n\
+         transfer.put(rt, d, h, 4096)\n\
+         rt.cudaMemcpyAsync(d, h, 4096, 1, None)\n",
+    )
+    .unwrap();
+    let out = Command::new("/usr/bin/python3")
+        .arg(&script)
+        .arg(dir.join("pkg"))
+        .env("LD_PRELOAD", &setup.lib)
+        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+        .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
+    let mut advice: Vec<(u32, &str)> = run
+        .sites()
+        .iter()
+        .map(|s| (s.location.as_ref().and_then(|l| l.line).unwrap_or(0), s.advice.as_str()))
+        .collect();
+    advice.sort();
+    assert_eq!(advice.len(), 2, "{stderr}");
+    assert!(advice[0].1.contains("pinned_host"), "the copy in jax/transfer.py: {advice:?}");
+    assert!(advice[1].1.contains("cudaMallocHost"), "the script's own copy: {advice:?}");
+}

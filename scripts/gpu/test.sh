@@ -222,6 +222,9 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
     total=$(grep -c '\[verdict=' "$log")
     summary=$(grep 'pinguard: summary' "$log" | sed 's/.*\[//; s/\]//')
     checked=$(sed -n 's/.*\[summary=1 .* checked=\([0-9]*\).*/\1/p' "$log" | head -n 1)
+    # Each finding's fix is its framework's (the framework whose code made the copy).
+    case $name in torch_*) word=pin_memory ;; cupy_*) word=cupyx ;; jax_*) word=pinned_host ;; *) word=. ;; esac
+    wrong_fix=$(grep '^pinguard:   fix:' "$log" | grep -vc -- "$word")
     if [ "$rc" -ne 0 ] || [ -z "$bytes" ]; then
         echo "FAIL $name: exit $rc"; tail -n 5 "$log"; fail 1
     elif [ "${checked:-0}" -lt 1 ]; then
@@ -230,6 +233,10 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
     elif [ "$hits" -ge 1 ] && [ "$located" -lt 1 ]; then
         echo "FAIL $name: the finding's location is not scenarios.py:${line:-?} (the line that copies)"
         grep '^pinguard:   in ' "$log" | head -n 3
+        fail 1
+    elif [ "$wrong_fix" -gt 0 ]; then
+        echo "FAIL $name: $wrong_fix findings' fix is not the framework's (no \"$word\")"
+        grep '^pinguard:   fix:' "$log" | grep -v -- "$word" | sort | uniq -c | head -n 3
         fail 1
     elif { [ "$want" = found ] && [ "$hits" -ge 1 ]; } || { [ "$want" = none ] && [ "$hits" -eq 0 ]; } || [ "$want" = any ]; then
         echo "PASS $name: $hits findings of $bytes bytes ($total records in all), located at scenarios.py:${line:-none} [$summary]"; pass 1

@@ -214,7 +214,12 @@ fn build(
     let advice = match kind {
         RecordKind::Finding(VerdictKind::Straddles) => advice::for_straddle(),
         RecordKind::AllowedByAttribute => "",
-        RecordKind::Finding(_) => advice::for_pageable(framework(), dir),
+        RecordKind::Finding(_) => {
+            // The framework whose code made the copy (its library or its Python files,
+            // innermost first), else what the process loaded.
+            let paths = frames.iter().flat_map(|f| [f.module.as_deref(), f.file.as_deref()]).flatten();
+            advice::for_pageable(Framework::of_stack(paths).unwrap_or_else(framework), dir)
+        }
     };
     let mut headline = format!("{kind_name} {} {}", dir.short(), hook.name());
     match loc {
