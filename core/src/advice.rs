@@ -27,17 +27,23 @@ impl Framework {
     }
 
     /// The framework whose code a path is: a shared object (`libtorch_cuda.so`, JAX's
-    /// `xla_cuda_plugin.so`) or a Python file inside the framework's package.
+    /// `xla_cuda_plugin.so`) or a file inside the framework's package. The component
+    /// nearest the file decides: on the H100 every package lives under
+    /// `/opt/torch/.venv/...`, so `.../site-packages/cupy_backends/...` is CuPy's.
     pub fn of_path(path: &str) -> Option<Framework> {
-        if path.contains("libtorch") || path.contains("/torch/") {
-            Some(Framework::PyTorch)
-        } else if ["jaxlib", "xla_extension", "xla_cuda_plugin", "/jax_", "/jax/"].iter().any(|p| path.contains(p)) {
-            Some(Framework::Jax)
-        } else if path.contains("cupy") {
-            Some(Framework::CuPy)
-        } else {
-            None
-        }
+        path.rsplit('/').find_map(|part| {
+            if part == "torch" || part.starts_with("libtorch") || part.starts_with("libc10") {
+                Some(Framework::PyTorch)
+            } else if ["jax", "jaxlib", "jax_plugins"].contains(&part)
+                || ["jax_cuda", "xla_extension", "xla_cuda_plugin"].iter().any(|p| part.starts_with(p))
+            {
+                Some(Framework::Jax)
+            } else if ["cupy", "cupy_backends", "cupyx"].contains(&part) {
+                Some(Framework::CuPy)
+            } else {
+                None
+            }
+        })
     }
 
     /// The framework that made a copy: the innermost of `paths` (a stack's modules and
@@ -141,5 +147,18 @@ mod tests {
             Some(Framework::CuPy)
         );
         assert_eq!(Framework::of_stack(["/usr/lib/libcuda.so.1", "/home/me/app"]), None);
+        // Every package under a folder named for another framework (as on the H100).
+        let venv = "/opt/torch/.venv/lib/python3.12/site-packages";
+        assert_eq!(
+            Framework::of_path(&format!("{venv}/cupy_backends/cuda/api/runtime.cpython-312.so")),
+            Some(Framework::CuPy)
+        );
+        assert_eq!(
+            Framework::of_path(&format!("{venv}/jax_plugins/xla_cuda13/xla_cuda_plugin.so")),
+            Some(Framework::Jax)
+        );
+        assert_eq!(Framework::of_path(&format!("{venv}/torch/lib/libtorch_cuda.so")), Some(Framework::PyTorch));
+        assert_eq!(Framework::of_path("/work/cupy/cupy/_core/core.cpp"), Some(Framework::CuPy));
+        assert_eq!(Framework::of_path("/home/me/torchvision_app/train.py"), None);
     }
 }

@@ -19,6 +19,7 @@
 
 #include <cuda.h>
 
+#include <alloca.h>
 #include <dlfcn.h>
 #include <sys/mman.h>
 
@@ -149,12 +150,34 @@ unsigned pageable_delay_us() {
     return us;
 }
 
+// TEST-ONLY SWITCH: FAKECUDA_TEST_DRIVER_STACK=N makes each pointer query and each copy
+// write N bytes of the calling thread's stack, as a real driver's calls run deep (on an
+// H100 a thread that made one pageable copy had used 20 KB of its stack): a test of how
+// much stack pinguard adds then sees pinguard's frames under the driver's, as they are
+// with a real one. Without it fakecuda's calls are shallow.
+size_t driver_stack_bytes() {
+    static const size_t n = [] {
+        const char *v = getenv("FAKECUDA_TEST_DRIVER_STACK");
+        return v ? size_t(strtoul(v, nullptr, 10)) : size_t(0);
+    }();
+    return n;
+}
+
+__attribute__((noinline)) void use_driver_stack() {
+    size_t n = driver_stack_bytes();
+    if (n == 0) return;
+    volatile char *p = static_cast<volatile char *>(alloca(n));
+    for (size_t i = 0; i < n; i += 64) p[i] = 1;
+    p[n - 1] = 1;
+}
+
 bool is_pinned_host(uintptr_t p) {
     const Block *b = find_block(p);
     return b && is_pinned_kind(b->kind);
 }
 
 CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n) {
+    use_driver_stack();
     if (CUresult r = need_context()) return r;
     bool pageable = false;
     {
@@ -441,12 +464,14 @@ bool pointer_attribute(CUpointer_attribute attr, void *data, CUdeviceptr ptr) {
 }  // namespace
 
 FAKE_EXPORT CUresult cuPointerGetAttribute(void *data, CUpointer_attribute attr, CUdeviceptr ptr) {
+    use_driver_stack();
     if (!data) return CUDA_ERROR_INVALID_VALUE;
     return pointer_attribute(attr, data, ptr) ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
 FAKE_EXPORT CUresult cuPointerGetAttributes(unsigned int n, CUpointer_attribute *attrs, void **data,
                                             CUdeviceptr ptr) {
+    use_driver_stack();
     if (!attrs || !data) return CUDA_ERROR_INVALID_VALUE;
     for (unsigned int i = 0; i < n; ++i)
         if (data[i]) pointer_attribute(attrs[i], data[i], ptr);

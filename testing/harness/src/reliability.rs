@@ -695,6 +695,9 @@ const REPORT_ROOM: (usize, usize) = (64 << 10, 192 << 10);
 /// room it demanded.
 fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let args = ["--high-water", "48", "256"];
+    // fakecuda's calls run as deep as a real driver's (a real one ignores the switch), so
+    // that pinguard's frames under them count as they do on a GPU.
+    const DEEP_DRIVER: (&str, &str) = ("FAKECUDA_TEST_DRIVER_STACK", "16384");
     let used = |r: &Run| -> Result<Vec<(usize, usize)>, String> {
         let found: Vec<(usize, usize)> = String::from_utf8_lossy(&r.output.stdout)
             .lines()
@@ -705,12 +708,23 @@ fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
             .collect();
         if found.len() == 2 { Ok(found) } else { Err(format!("no high-water marks on stdout{}", tail(r))) }
     };
-    let bare = launch(setup, &apps.join("small_stack"), Launch { args: &args, env: &[], bare: true, timeout: None })
-        .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))?;
+    let bare = launch(
+        setup,
+        &apps.join("small_stack"),
+        Launch { args: &args, env: &[DEEP_DRIVER], bare: true, timeout: None },
+    )
+    .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))?;
     let bare = used(&bare)?;
     // A switch for pinguard's own tests, at a value that changes nothing: a release build
     // says it ignores it, which tells the build.
-    let r = run(setup, apps, "small_stack", &args, &[("PINGUARD_OPTIONS", "test_only_maps_left=1000000000")], 60)?;
+    let r = run(
+        setup,
+        apps,
+        "small_stack",
+        &args,
+        &[("PINGUARD_OPTIONS", "test_only_maps_left=1000000000"), DEEP_DRIVER],
+        60,
+    )?;
     if !r.output.status.success() {
         return Err(format!("ended with {}{}", r.output.status, tail(&r)));
     }
