@@ -256,3 +256,70 @@ fn the_advice_follows_the_framework_in_the_copys_stack() {
     assert!(advice[0].1.contains("pinned_host"), "the copy in jax/transfer.py: {advice:?}");
     assert!(advice[1].1.contains("cudaMallocHost"), "the script's own copy: {advice:?}");
 }
+
+/// A frame chain gone bad while a copy is made (testing/apps/python/bad_frames.py bends
+/// the copying function's link to its caller: to unmapped memory, to garbage, to the
+/// frame itself): no crash, no hang; the site is still the marked line, and its Python
+/// frames end at the copying function (the cycle's repeat it, up to the depth), where the
+/// intact case's reach the module. On every CPython 3.10+ found here.
+#[test]
+fn a_bad_frame_link_gives_a_shorter_stack_and_no_crash() {
+    let setup = support::fake_setup();
+    let script = support::repo_root().join("testing/apps/python/bad_frames.py");
+    let want = marks(&std::fs::read_to_string(&script).unwrap());
+    assert_eq!(want.len(), 4, "{want:?}");
+    for python in &interpreters() {
+        let version = Command::new(python)
+            .args(["-c", "import sys; print(sys.version_info[1])"])
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u8>().ok())
+            .unwrap();
+        let Some(layout) = pinguard_core::py_layout::for_version(3, version) else { continue };
+        let dir = setup.reports.join(format!("python-bad-{}", python.display().to_string().replace('/', "_")));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = Command::new(python)
+            .arg(&script)
+            .arg(layout.frame_previous.to_string())
+            .env("LD_PRELOAD", &setup.lib)
+            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
+            .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("bad_frames.py: ok"),
+            "{}: {}: {stderr}",
+            python.display(),
+            out.status
+        );
+        let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
+        let mut seen = Vec::new();
+        for site in run.sites() {
+            let line = site.location.as_ref().and_then(|l| l.line).unwrap_or(0);
+            let (name, _) = want
+                .iter()
+                .find(|(_, (l, _))| *l == line)
+                .unwrap_or_else(|| panic!("{}: a site at an unmarked line {line}: {stderr}", python.display()));
+            let python_frames: Vec<&str> = site
+                .frames
+                .iter()
+                .filter(|f| f.kind == "interpreted")
+                .map(|f| f.function.as_deref().unwrap_or(""))
+                .collect();
+            match name.as_str() {
+                "intact" => assert_eq!(python_frames, ["intact", "<module>"], "{}", python.display()),
+                "cycle" => assert!(
+                    !python_frames.is_empty() && python_frames.iter().all(|f| *f == "cycle"),
+                    "{}: {python_frames:?}",
+                    python.display()
+                ),
+                bent => assert_eq!(python_frames, [bent], "{}", python.display()),
+            }
+            seen.push(name.clone());
+        }
+        seen.sort();
+        assert_eq!(seen, ["cycle", "garbage", "intact", "unmapped"], "{}: {stderr}", python.display());
+    }
+}
