@@ -14,7 +14,7 @@
 //!   did and every stack word it read still holds (the hot pageable loop: a few
 //!   comparisons per frame instead of a probe and a step). A caller may [`attach`] a
 //!   [`Note`] to it (the site its stack belongs to), handed back with every replay. It
-//!   lives outside the thread-local (allocated at the thread's first walk, handed back
+//!   lives outside the thread-local (mapped at the thread's first walk, handed back
 //!   when the thread ends): glibc carves every library's static TLS out of each thread's
 //!   stack, and 4 KiB of it there took that much of every thread's stack, walking or not.
 //!
@@ -23,7 +23,6 @@
 //! the old library's rules (and a kept walk through it replayed): the bounds checks keep
 //! every load inside the thread's stack, but that stack can come out wrong.
 
-use std::alloc::Layout;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, compiler_fence};
 
@@ -198,26 +197,38 @@ extern "C" fn release_last_walk(p: *mut std::ffi::c_void) {
             w.last = std::ptr::null_mut();
         }
     });
-    // SAFETY: the key's values come from `kept_walk`'s allocation with this layout, each
-    // handed to the key once and released once, here.
-    unsafe { std::alloc::dealloc(p as *mut u8, Layout::new::<LastWalk>()) };
+    // SAFETY: the key's values are mappings `kept_walk` made of this size, each handed to
+    // the key once and unmapped once, here.
+    unsafe { libc::munmap(p, std::mem::size_of::<LastWalk>()) };
 }
 
-/// This thread's kept walk, allocated on first use (pinguard's own allocator: safe where
-/// a signal handler interrupted `malloc`); `None` without memory or a key to hand it
-/// back with, and then walks go unkept.
+/// This thread's kept walk, mapped on first use (a page of its own: `mmap` takes no lock
+/// a signal handler could find held, where pinguard's allocator spins on one; the walk
+/// runs wherever a copy is made, a handler that then calls `exit` included); `None`
+/// without memory or a key to hand it back with, and then walks go unkept.
 fn kept_walk(walker: &mut Walker) -> Option<&mut LastWalk> {
     if walker.last.is_null() {
-        // SAFETY: LastWalk is not zero-sized.
-        let p = unsafe { std::alloc::alloc(Layout::new::<LastWalk>()) } as *mut LastWalk;
-        if p.is_null() {
+        const PROT: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: a fresh private anonymous mapping; no memory of ours is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                std::mem::size_of::<LastWalk>(),
+                PROT,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
             return None;
         }
-        // SAFETY: a fresh allocation of LastWalk's layout.
+        let p = p as *mut LastWalk;
+        // SAFETY: a fresh mapping, page-aligned and at least LastWalk's size.
         unsafe { p.write(LastWalk::EMPTY) };
         if !LAST_WALK_OWNER.set(p as *const std::ffi::c_void) {
-            // SAFETY: just allocated with this layout, never shared.
-            unsafe { std::alloc::dealloc(p as *mut u8, Layout::new::<LastWalk>()) };
+            // SAFETY: just mapped with this size, never shared.
+            unsafe { libc::munmap(p as *mut std::ffi::c_void, std::mem::size_of::<LastWalk>()) };
             return None;
         }
         walker.last = p;
