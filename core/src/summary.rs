@@ -75,6 +75,7 @@ declare_counters! {
     small, Small: NonZero, "below min_bytes";
     pinned_unseen, PinnedUnseen: Always, "pinned by paths pinguard did not see";
     unclassified, Unclassified: Always, "without verdict";
+    legacy_stream, LegacyStream: NonZero, "async copy on the legacy default stream, which waits for and holds up every blocking stream (a note: per-thread default streams or streams of your own run alongside)|async copies on the legacy default stream, which waits for and holds up every blocking stream (a note: per-thread default streams or streams of your own run alongside)";
     unknown_variants, UnknownVariants: NonZero, "unknown driver entry points passed through untouched";
     disagreements, Disagreements: NonZero, "verdicts the driver disagreed with (verify_with_driver)";
     unwritten, Unwritten: NonZero, "lines not written (stderr replaced or closed)";

@@ -259,8 +259,15 @@ fn assess(
     }
     let verify = process.settings.verify_with_driver;
     let min_bytes = process.settings.min_bytes;
+    // A note, not a finding: the legacy default stream serialises with every blocking
+    // stream, whatever the memory (issue 28).
+    let legacy =
+        matches!(StreamKind::of(call.stream, call.row.per_thread), StreamKind::LegacyDefault | StreamKind::Legacy);
     let mut one = |element: Option<usize>, e: Result<CopyElement, NoVerdict>| {
         block.add(Counter::Checked, 1);
+        if legacy {
+            block.add(Counter::LegacyStream, 1);
+        }
         let e = match e {
             Ok(e) => e,
             Err(why) => return note_no_verdict(call.row.name(), why),
