@@ -4,7 +4,12 @@ stack from its stack pointer (/proc/PID/task/TID/syscall gives it, and the progr
 counter) through /proc/PID/mem, keeps the words that point into an executable mapping,
 and names each by its module, offset and the nearest symbol at or below it (nm; the
 dynamic table where a library has no other). Words that only look like return
-addresses are included too: read it as a scan, not as an unwound stack.
+addresses are included too: read it as a scan, not as an unwound stack. One thing is
+read exactly: a word that points at the C library's signal return (`mov $15, %rax;
+syscall`) starts a signal frame, and the line after it gives the program counter and
+stack pointer the signal interrupted (from the frame's saved registers):
+
+       signal at sp+0x0130: interrupted at pc 0x... libc.so.6+0xa27e7 sym, sp sp+0x0e60
 
     stack_scan.py PID [TID...]      (every thread of PID when no TID is given)
 """
@@ -14,6 +19,11 @@ import subprocess
 import sys
 
 SCAN_BYTES = 16 * 1024
+# x86-64 rt_sigreturn trampoline: mov $15, %rax; syscall.
+RESTORER = bytes.fromhex("48c7c00f0000000f05")
+# In the signal frame, after the restorer's address: the ucontext, whose saved registers
+# start 40 bytes in (uc_flags, uc_link, uc_stack); RSP is register 15 and RIP 16.
+SAVED_RSP, SAVED_RIP = 8 + 40 + 15 * 8, 8 + 40 + 16 * 8
 
 
 def mappings(pid):
@@ -112,6 +122,20 @@ def scan(pid, tid, maps):
         where = name(maps, word)
         if where:
             print(f"   sp+{i:#06x}: {word:#x} {where}")
+            if i + SAVED_RIP + 8 <= len(data) and is_restorer(pid, word):
+                rip = int.from_bytes(data[i + SAVED_RIP : i + SAVED_RIP + 8], "little")
+                rsp = int.from_bytes(data[i + SAVED_RSP : i + SAVED_RSP + 8], "little")
+                at = f"sp+{rsp - sp:#06x}" if rsp >= sp else f"{rsp:#x}"
+                print(f"   signal at sp+{i:#06x}: interrupted at pc {rip:#x} {name(maps, rip) or '?'}, sp {at}")
+
+
+def is_restorer(pid, addr):
+    try:
+        with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+            mem.seek(addr)
+            return mem.read(len(RESTORER)) == RESTORER
+    except OSError:
+        return False
 
 
 def main():

@@ -12,7 +12,9 @@
 //! thread the signal interrupted held the runtime's reader-writer lock for reading inside
 //! `cudaMemcpyAsync`; its handler's `exit` ran the program's `__cudaUnregisterBinaryUtil`,
 //! which asks the runtime for the same lock for writing, and waits for itself. Four of
-//! four hangs scanned had that stack, two of them with pinguard in `off` mode.
+//! four hangs scanned had that stack, two of them with pinguard in `off` mode. fakecuda
+//! reproduces it with `FAKECUDA_TEST_TEARDOWN_LOCK=1` (44 of 60 runs hung without
+//! pinguard, 2026-12-06).
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -58,10 +60,33 @@ pub fn scan_stacks(pid: u32) -> Option<String> {
     reader.join().ok().filter(|t| !t.is_empty())
 }
 
-/// One thread of a scan: its header's fields and its code words, top of stack first.
+/// One thread of a scan: its header's fields, its code words (top of stack first) and the
+/// signal frames the scan found among them.
 struct Thread<'a> {
     syscall: Option<i64>,
     words: Vec<&'a str>,
+    signals: Vec<Signal<'a>>,
+}
+
+/// `   signal at sp+0x0130: interrupted at pc 0x.. libc.so.6+0xa27e7 sym, sp sp+0x0e60`:
+/// where the frame is, what the signal interrupted and the stack pointer it left.
+struct Signal<'a> {
+    at: usize,
+    pc: &'a str,
+    sp: Option<usize>,
+}
+
+/// `   sp+0x0130: ...` -> 0x130.
+fn offset(line: &str) -> Option<usize> {
+    let hex = line.trim_start().strip_prefix("sp+0x")?.split(':').next()?;
+    usize::from_str_radix(hex, 16).ok()
+}
+
+fn signal(line: &str) -> Option<Signal<'_>> {
+    let rest = line.trim_start().strip_prefix("signal at ")?;
+    let (at, rest) = rest.split_once(": interrupted at pc ")?;
+    let (pc, sp) = rest.rsplit_once(", sp ")?;
+    Some(Signal { at: offset(at)?, pc, sp: offset(&format!("{sp}:")) })
 }
 
 fn threads(scan: &str) -> Vec<Thread<'_>> {
@@ -73,11 +98,15 @@ fn threads(scan: &str) -> Vec<Thread<'_>> {
                 .next()
                 .and_then(|h| h.split_whitespace().find_map(|f| f.strip_prefix("syscall=")))
                 .and_then(|n| n.parse().ok());
-            out.push(Thread { syscall, words: Vec::new() });
+            out.push(Thread { syscall, words: Vec::new(), signals: Vec::new() });
         } else if line.trim_start().starts_with("sp+")
             && let Some(t) = out.last_mut()
         {
             t.words.push(line);
+        } else if let Some(sig) = signal(line)
+            && let Some(t) = out.last_mut()
+        {
+            t.signals.push(sig);
         }
     }
     out
@@ -92,10 +121,17 @@ const TOP_WORDS: usize = 4;
 
 /// The place of the deadlock when `scan` shows the CUDA runtime waiting for itself at
 /// exit: a thread waits on a futex under `exit`, the words between the top of its stack
-/// and `exit` (the exit handlers it is running) are the CUDA runtime's
-/// (`__cudaUnregisterBinaryUtil` or `libcudart`) with no pinguard frame among them, and
-/// no other blocked thread waits inside pinguard. `None` otherwise: a hang that pinguard
-/// may be part of stays a failure.
+/// and `exit` (the exit handlers it is running) hold the CUDA runtime's
+/// (`__cudaUnregisterBinaryUtil` or `libcudart`), and no other blocked thread waits inside
+/// pinguard; and either no pinguard word lies among those exit handlers' words, or the
+/// signal whose handler called `exit` interrupted the thread inside CUDA itself (its
+/// program counter outside pinguard, and the first CUDA or pinguard word from the stack
+/// pointer it left is CUDA's). The second form is needed because a scan reads stale
+/// words too: on an H100 (2026-12-06) one word of pinguard's, left in the exit handlers'
+/// frames by an earlier call at that depth, sat between `__cudaUnregisterBinaryUtil` and
+/// `exit` while the signal had interrupted `pthread_rwlock_rdlock` inside
+/// `cudaMemcpyAsync`. `None` otherwise: a hang that pinguard may be part of stays a
+/// failure.
 pub fn runtime_exit_deadlock(scan: &str) -> Option<String> {
     let threads = threads(scan);
     let in_pinguard = |w: &&str| w.contains("libpinguard");
@@ -106,7 +142,7 @@ pub fn runtime_exit_deadlock(scan: &str) -> Option<String> {
         let exit_at = t.words.iter().position(|w| w.contains(" exit@"))?;
         let chain = &t.words[..exit_at];
         let runtime = chain.iter().find(|w| w.contains("__cudaUnregisterBinaryUtil") || w.contains("libcudart"))?;
-        if chain.iter().any(in_pinguard) {
+        if chain.iter().any(in_pinguard) && !interrupted_in_cuda(t, offset(t.words[exit_at])?) {
             return None;
         }
         Some((i, runtime_place(runtime)))
@@ -117,6 +153,24 @@ pub fn runtime_exit_deadlock(scan: &str) -> Option<String> {
         .filter(|(i, t)| *i != exiting && t.syscall.is_some_and(|n| n >= 0))
         .all(|(_, t)| !t.words.iter().take(TOP_WORDS).any(in_pinguard));
     others_clear.then_some(place)
+}
+
+/// Did the signal whose handler called `exit` (the first signal frame above `exit_at`)
+/// interrupt the thread inside CUDA? Its program counter outside pinguard, and from the
+/// stack pointer it left, the first word in the CUDA runtime, the driver or pinguard is
+/// the runtime's or the driver's: the code that held the lock when the handler ran.
+fn interrupted_in_cuda(t: &Thread<'_>, exit_at: usize) -> bool {
+    let Some(sig) = t.signals.iter().find(|s| s.at > exit_at) else { return false };
+    let Some(sp) = sig.sp else { return false };
+    if sig.pc.contains("libpinguard") {
+        return false;
+    }
+    let cuda = |w: &str| w.contains("libcudart") || w.contains("libcuda.so");
+    t.words
+        .iter()
+        .filter(|w| offset(w).is_some_and(|o| o >= sp))
+        .find(|w| cuda(w) || w.contains("libpinguard"))
+        .is_some_and(|w| cuda(w))
 }
 
 /// `   sp+0x0040: 0x7f.. libcudart.so.13.0.96+0x827b1 sym` -> `libcudart.so.13.0.96`; a
@@ -131,6 +185,12 @@ mod tests {
     use super::*;
 
     const LOG: &str = include_str!("testdata/hang-cudart-exit-log.txt");
+    /// A scan by today's stack-scan.py of `sigterm_exit` under pinguard, hung on fakecuda
+    /// with `FAKECUDA_TEST_TEARDOWN_LOCK=1` (its runtime's teardown lock, as a real
+    /// runtime's): the handler's `exit` waits in the runtime's teardown; the signal had
+    /// interrupted the thread inside `cudart::memcpy_async`; a stale pinguard word lies
+    /// among the exit handlers' words, as on the H100.
+    const TEARDOWN: &str = include_str!("testdata/hang-fakecuda-teardown.txt");
     const OFF: &str = include_str!("testdata/hang-cudart-exit-off.txt");
 
     /// The recorded log-mode scan with `from` replaced by `to` once (which must be there).
@@ -175,5 +235,29 @@ mod tests {
         let no_exit = LOG.replace(" exit@@GLIBC_2.2.5", " erand48_r@@GLIBC_2.2.5");
         assert_eq!(runtime_exit_deadlock(&no_exit), None);
         assert_eq!(runtime_exit_deadlock(""), None);
+    }
+
+    /// A stale pinguard word under `exit` is no longer taken for pinguard's exit code when
+    /// the signal frame shows the handler interrupted CUDA itself; with the frame's
+    /// program counter in pinguard, or pinguard's the first word from its stack pointer,
+    /// or no signal frame at all, it stays a failure.
+    #[test]
+    fn a_signal_that_interrupted_the_runtime_makes_it_the_runtimes_deadlock() {
+        assert!(TEARDOWN.contains("libpinguard.so+0x111211"), "the stale word is in the recorded scan");
+        assert_eq!(runtime_exit_deadlock(TEARDOWN).as_deref(), Some("libcudart.so.13.0.88"));
+        let in_pinguard = TEARDOWN.replacen(
+            "interrupted at pc 0x7f00adeae4c5 ld-linux-x86-64.so.2+0x144c5 __tls_get_addr@@GLIBC_2.3+0x15",
+            "interrupted at pc 0x7f00adb1f24f libpinguard.so+0x11e24f core::str::<impl str>::rfind+0x4f",
+            1,
+        );
+        assert_ne!(in_pinguard, TEARDOWN);
+        assert_eq!(runtime_exit_deadlock(&in_pinguard), None);
+        // The hook's own frame (sp+0x1038) is the first one from a stack pointer left there.
+        let left_in_hook = TEARDOWN.replacen(", sp sp+0x0f98", ", sp sp+0x1030", 1);
+        assert_ne!(left_in_hook, TEARDOWN);
+        assert_eq!(runtime_exit_deadlock(&left_in_hook), None);
+        let no_frame: String =
+            TEARDOWN.lines().filter(|l| !l.contains("signal at ")).map(|l| format!("{l}\n")).collect();
+        assert_eq!(runtime_exit_deadlock(&no_frame), None);
     }
 }
