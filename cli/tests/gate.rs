@@ -503,3 +503,22 @@ fn version_names_the_commit() {
     assert!(out.starts_with(&format!("pinguard {} (commit ", env!("CARGO_PKG_VERSION"))), "{out}");
     assert!(out.contains(pinguard_core::COMMIT));
 }
+
+/// Copies on the legacy default stream are a note in the run's summary (text and
+/// Markdown), not a finding: three of `legacy_stream`'s four copies, one of them pageable
+/// (the finding); a program on streams of its own gets no note.
+#[test]
+fn copies_on_the_legacy_default_stream_are_a_note_of_the_run() {
+    let dir = scratch("legacy");
+    let out = run(&dir, &["--report-dir", "r"], &[s(&app("dynamic", "legacy_stream"))]);
+    let text = stderr(&out);
+    assert!(
+        text.contains("pinguard: note: 3 async copies on the legacy default stream") && text.contains("1 finding"),
+        "{text}"
+    );
+    let md = report(&dir, &["r", "--format", "markdown"]);
+    assert!(String::from_utf8_lossy(&md.stdout).contains("Note: 3 async copies on the legacy default stream"));
+    let own = scratch("own-streams");
+    let clean = run(&own, &["--report-dir", "r"], &[s(&app("dynamic", "default_both_ways"))]);
+    assert!(!stderr(&clean).contains("legacy default stream"), "{}", stderr(&clean));
+}

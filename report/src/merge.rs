@@ -102,6 +102,8 @@ pub struct RunTotals {
     pub pageable: u64,
     pub straddles: u64,
     pub suppressed: u64,
+    /// Async copies on the legacy default stream, pinned or not: a note, not a finding.
+    pub legacy_stream: u64,
     pub sites: usize,
     pub blocked_ns: u64,
     pub bytes: u64,
@@ -349,6 +351,7 @@ impl Run {
                 Some(s) => {
                     t.checked = t.checked.saturating_add(s.counts.get("checked").unwrap_or(0));
                     t.suppressed = t.suppressed.saturating_add(s.counts.get("suppressed").unwrap_or(0));
+                    t.legacy_stream = t.legacy_stream.saturating_add(s.counts.get("legacy_stream").unwrap_or(0));
                 }
                 None => t.unfinished += 1,
             }

@@ -58,6 +58,9 @@ pub fn render(run: &Run, top: usize) -> String {
         Verdict::Clean => "No finding. :white_check_mark:".into(),
     };
     let _ = writeln!(out, "{result} {} checked in {}.\n", plural(t.checked, "async copy"), super::processes_line(run));
+    if t.legacy_stream > 0 {
+        let _ = writeln!(out, "Note: {}\n", super::legacy_stream_note(t.legacy_stream));
+    }
     for u in &o.failing_unwatched {
         let _ = writeln!(out, "- :x: not watched: pid {} `{}`: {}", u.pid, cell(&u.path), cell(&u.reason));
     }

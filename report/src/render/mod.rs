@@ -93,6 +93,16 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// The run's note on the legacy default stream (the summaries' `legacy_stream`): not a
+/// finding, a copy that overlaps nothing.
+pub fn legacy_stream_note(copies: u64) -> String {
+    format!(
+        "{} on the legacy default stream, which waits for and holds up every blocking stream, so {} nothing: build with `--default-stream per-thread` or copy on streams of your own",
+        crate::read::plural(copies, "async copy"),
+        if copies == 1 { "it overlaps" } else { "they overlap" }
+    )
+}
+
 /// The processes line: `3 processes watched (1 made CUDA calls), 1 not watched`.
 pub fn processes_line(run: &Run) -> String {
     let t = run.totals();

@@ -42,6 +42,9 @@ pub fn render(run: &Run, top: usize) -> String {
         human_ns(t.blocked_ns),
         if t.suppressed > 0 { format!(", {} suppressed", t.suppressed) } else { String::new() }
     );
+    if t.legacy_stream > 0 {
+        let _ = writeln!(out, "pinguard: note: {}", super::legacy_stream_note(t.legacy_stream));
+    }
     if run.policy.baseline.is_some() {
         let _ = writeln!(
             out,
