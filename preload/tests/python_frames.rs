@@ -11,8 +11,9 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 fn interpreters() -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = vec![PathBuf::from("/usr/bin/python3")];
@@ -30,6 +31,31 @@ fn interpreters() -> Vec<PathBuf> {
             .is_ok_and(|s| s.success())
     });
     found
+}
+
+/// `python ARGS...` under the built library, on fakecuda, with `options` as
+/// `PINGUARD_OPTIONS` where given.
+fn under_pinguard(python: &Path, args: &[&OsStr], options: Option<String>) -> Output {
+    let setup = support::fake_setup();
+    let mut cmd = Command::new(python);
+    cmd.args(args).env("LD_PRELOAD", &setup.lib).env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap());
+    if let Some(o) = options {
+        cmd.env("PINGUARD_OPTIONS", o);
+    }
+    cmd.output().unwrap()
+}
+
+/// An empty folder for one test's reports.
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = support::fake_setup().reports.join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `log_path` into `dir`, one report per process.
+fn log_into(dir: &Path) -> String {
+    format!("log_path={}/pinguard.%p.jsonl", dir.display())
 }
 
 /// The marked lines of the script: name -> (line, function holding it).
@@ -59,24 +85,14 @@ fn marks(script: &str) -> BTreeMap<String, (u32, String)> {
 
 #[test]
 fn each_marked_python_line_is_its_own_site_on_every_interpreter_found() {
-    let setup = support::fake_setup();
     let script = support::repo_root().join("testing/apps/python/copies.py");
     let want = marks(&std::fs::read_to_string(&script).unwrap());
     assert_eq!(want.len(), 10, "{want:?}");
     let pythons = interpreters();
     assert!(!pythons.is_empty(), "no CPython 3.10+ found");
     for python in &pythons {
-        let dir = setup.reports.join(format!("python-{}", python.display().to_string().replace('/', "_")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(python)
-            .arg(&script)
-            .arg("--fork")
-            .env("LD_PRELOAD", &setup.lib)
-            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
-            .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
-            .output()
-            .unwrap();
+        let dir = fresh_dir(&format!("python-{}", python.display().to_string().replace('/', "_")));
+        let out = under_pinguard(python, &[script.as_os_str(), OsStr::new("--fork")], Some(log_into(&dir)));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && String::from_utf8_lossy(&out.stdout).contains("copies.py: ok"),
@@ -138,7 +154,6 @@ fn each_marked_python_line_is_its_own_site_on_every_interpreter_found() {
 /// keep their native frames, and one line says so.
 #[test]
 fn an_unchecked_python_version_gets_native_frames_and_one_line() {
-    let setup = support::fake_setup();
     let script = support::repo_root().join("testing/apps/python/copies.py");
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
     let Ok(entries) = std::fs::read_dir(home.join(".pyenv/versions")) else { return };
@@ -149,12 +164,7 @@ fn an_unchecked_python_version_gets_native_frames_and_one_line() {
         .filter(|p| p.exists())
         .collect();
     for python in old {
-        let out = Command::new(&python)
-            .arg(&script)
-            .env("LD_PRELOAD", &setup.lib)
-            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
-            .output()
-            .unwrap();
+        let out = under_pinguard(&python, &[script.as_os_str()], None);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{}: {stderr}", python.display());
         let said =
@@ -169,23 +179,12 @@ fn an_unchecked_python_version_gets_native_frames_and_one_line() {
 /// and `source:` match the Python frames too.
 #[test]
 fn suppressions_match_python_functions_and_files() {
-    let setup = support::fake_setup();
     let script = support::repo_root().join("testing/apps/python/copies.py");
-    let dir = setup.reports.join("python-suppressions");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("python-suppressions");
     let rules = dir.join("rules.txt");
     std::fs::write(&rules, "function:two_lines\nsource:*/python/copies.py function:Model.forward\n").unwrap();
-    let out = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .env("LD_PRELOAD", &setup.lib)
-        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
-        .env(
-            "PINGUARD_OPTIONS",
-            format!("log_path={}/pinguard.%p.jsonl:suppressions={}", dir.display(), rules.display()),
-        )
-        .output()
-        .unwrap();
+    let options = format!("{}:suppressions={}", log_into(&dir), rules.display());
+    let out = under_pinguard(Path::new("/usr/bin/python3"), &[script.as_os_str()], Some(options));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
@@ -209,9 +208,7 @@ fn suppressions_match_python_functions_and_files() {
 /// loaded no framework) the CUDA advice; each site says its own.
 #[test]
 fn the_advice_follows_the_framework_in_the_copys_stack() {
-    let setup = support::fake_setup();
-    let dir = setup.reports.join("python-advice");
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("python-advice");
     std::fs::create_dir_all(dir.join("pkg/jax")).unwrap();
     std::fs::write(dir.join("pkg/jax/__init__.py"), "").unwrap();
     std::fs::write(
@@ -235,14 +232,9 @@ fn the_advice_follows_the_framework_in_the_copys_stack() {
          rt.cudaMemcpyAsync(d, h, 4096, 1, None)\n",
     )
     .unwrap();
-    let out = Command::new("/usr/bin/python3")
-        .arg(&script)
-        .arg(dir.join("pkg"))
-        .env("LD_PRELOAD", &setup.lib)
-        .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
-        .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
-        .output()
-        .unwrap();
+    let pkg = dir.join("pkg");
+    let out =
+        under_pinguard(Path::new("/usr/bin/python3"), &[script.as_os_str(), pkg.as_os_str()], Some(log_into(&dir)));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let run = pinguard_report::merge::run(std::slice::from_ref(&dir)).unwrap();
@@ -264,7 +256,6 @@ fn the_advice_follows_the_framework_in_the_copys_stack() {
 /// intact case's reach the module. On every CPython 3.10+ found here.
 #[test]
 fn a_bad_frame_link_gives_a_shorter_stack_and_no_crash() {
-    let setup = support::fake_setup();
     let script = support::repo_root().join("testing/apps/python/bad_frames.py");
     let want = marks(&std::fs::read_to_string(&script).unwrap());
     assert_eq!(want.len(), 4, "{want:?}");
@@ -276,17 +267,9 @@ fn a_bad_frame_link_gives_a_shorter_stack_and_no_crash() {
             .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u8>().ok())
             .unwrap();
         let Some(layout) = pinguard_core::py_layout::for_version(3, version) else { continue };
-        let dir = setup.reports.join(format!("python-bad-{}", python.display().to_string().replace('/', "_")));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let out = Command::new(python)
-            .arg(&script)
-            .arg(layout.frame_previous.to_string())
-            .env("LD_PRELOAD", &setup.lib)
-            .env("LD_LIBRARY_PATH", setup.library_path.as_ref().unwrap())
-            .env("PINGUARD_OPTIONS", format!("log_path={}/pinguard.%p.jsonl", dir.display()))
-            .output()
-            .unwrap();
+        let dir = fresh_dir(&format!("python-bad-{}", python.display().to_string().replace('/', "_")));
+        let previous = layout.frame_previous.to_string();
+        let out = under_pinguard(python, &[script.as_os_str(), OsStr::new(&previous)], Some(log_into(&dir)));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             out.status.success() && String::from_utf8_lossy(&out.stdout).contains("bad_frames.py: ok"),
