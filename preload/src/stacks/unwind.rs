@@ -208,6 +208,9 @@ extern "C" fn release_last_walk(p: *mut std::ffi::c_void) {
 /// without memory or a key to hand it back with, and then walks go unkept.
 fn kept_walk(walker: &mut Walker) -> Option<&mut LastWalk> {
     if walker.last.is_null() {
+        // Without a key nothing could hand the page back: no mapping at all then (and no
+        // map-and-unmap at every walk).
+        LAST_WALK_OWNER.key()?;
         const PROT: libc::c_int = libc::PROT_READ | libc::PROT_WRITE;
         // SAFETY: a fresh private anonymous mapping; no memory of ours is touched.
         let p = unsafe {

@@ -13,9 +13,9 @@
 // glibc carves from the same stack, included). Run with and without pinguard, the two
 // numbers say how much of a thread's stack pinguard takes.
 //   small_stack --high-water [KIB...]   prints "small_stack: K KiB: used N bytes" per size
-// With SMALL_STACK_TRACE=1 it also names the first 16 code addresses found upwards from
-// the deepest byte written (return addresses of the deepest calls outlive them): who
-// went deepest.
+// With SMALL_STACK_TRACE=N it also names the first N code addresses (16 if N is empty)
+// found upwards from the deepest byte written (return addresses of the deepest calls
+// outlive them): who went deepest.
 #include "leaves.h"
 
 #include <pthread.h>
@@ -54,9 +54,10 @@ static size_t high_water(size_t size, job *j) {
         size_t untouched = 0;
         while (untouched < size && low[untouched] == PAINT) ++untouched;
         used = size - untouched;
-        if (getenv("SMALL_STACK_TRACE")) {
+        if (const char *trace = getenv("SMALL_STACK_TRACE")) {
+            const int want = trace[0] ? atoi(trace) : 16;
             int named = 0;
-            for (size_t at = (untouched + 7) & ~size_t(7); at < size && named < (getenv("SMALL_STACK_TRACE")[0] == 0 ? 16 : atoi(getenv("SMALL_STACK_TRACE"))); at += 8) {
+            for (size_t at = (untouched + 7) & ~size_t(7); at < size && named < want; at += 8) {
                 uintptr_t word;
                 memcpy(&word, low + at, 8);
                 Dl_info info{};
