@@ -360,6 +360,40 @@ fn sarif_validates_against_the_official_2_1_0_schema() {
     assert!(straddle["partialFingerprints"]["pinguardSite/v1"].as_str().unwrap().len() == 16);
 }
 
+/// Copies captured into CUDA graphs (issue 28) through every reader: the run's summary
+/// counts them apart, SARIF gives them a rule of their own with the capture's place, and
+/// a suppression by kind removes exactly them.
+#[test]
+fn captured_copies_are_their_own_kind_in_every_reader() {
+    let dir = scratch("captured");
+    let o = pinguard_run(&dir, &["--error-exitcode", "3"], &app("dynamic", "captured_copy"), &[]);
+    assert_eq!(o.status.code(), Some(3), "captured copies are findings: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("(1 pageable, 0 straddling a pinned edge, 3 captured into CUDA graphs)"),
+        "{}",
+        stderr(&o)
+    );
+    let out = dir.join("report.sarif");
+    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
+    assert!(validator.is_valid(&sarif));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let captured: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG003").collect();
+    assert_eq!((captured.len(), results.len()), (3, 4), "{results:#?}");
+    let text = captured[0]["message"]["text"].as_str().unwrap();
+    assert!(text.contains("captured into a graph begun in tk_begin_capture"), "{text}");
+
+    let rules = dir.join("rules.txt");
+    std::fs::write(&rules, "kind:captured\n").unwrap();
+    let o = pinguard_run(&dir, &["--suppressions", &rules.to_string_lossy()], &app("dynamic", "captured_copy"), &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = pinguard_report::merge::run(&all_reports(&dir)[1..]).unwrap();
+    let counts = run.processes[0].summary.as_ref().unwrap().counts;
+    assert_eq!((counts.suppressed, counts.captured, counts.pageable), (3, 0, 1));
+}
+
 /// Debian's Chromium, headless, as the machine's notes give it.
 fn chromium(args: &[&str]) -> Output {
     let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

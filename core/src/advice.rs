@@ -96,6 +96,26 @@ pub fn for_pageable(framework: Framework, direction: Direction) -> &'static str 
     }
 }
 
+/// The advice for a pageable copy captured into a CUDA graph: a graph keeps the address
+/// it captured, so the fix is memory pinned before the capture and refilled between
+/// launches.
+pub fn for_captured(framework: Framework) -> &'static str {
+    match framework {
+        Framework::PyTorch => {
+            "Give the captured copy a source pinned before capture: a static input made once with torch.empty(..., pin_memory=True) and refilled with copy_() between replays."
+        }
+        Framework::CuPy => {
+            "Give the captured copy a buffer pinned before capture (cupyx.empty_pinned(...), made once) and refill it between launches."
+        }
+        Framework::Jax => {
+            "Keep the captured host buffer in pinned memory (memory_kind='pinned_host'), allocated once before capture and refilled between launches."
+        }
+        Framework::Cuda => {
+            "Capture copies from memory pinned before the capture (cudaMallocHost/cudaHostAlloc, or cudaHostRegister memory you own), allocated once and refilled between launches: the graph keeps the address it captured."
+        }
+    }
+}
+
 /// The advice for a copy straddling a pinned edge.
 pub fn for_straddle() -> &'static str {
     "Keep each copy inside one pinned allocation or registration (CUDA rejects copies that span pinned and unpinned memory)."
@@ -130,6 +150,15 @@ mod tests {
                 assert!(a.contains("once"), "{a}");
                 assert_eq!(Framework::from_name(f.name()), f);
             }
+        }
+    }
+
+    #[test]
+    fn captured_advice_pins_before_the_capture() {
+        for f in [Framework::PyTorch, Framework::CuPy, Framework::Jax, Framework::Cuda] {
+            let a = for_captured(f);
+            assert!(a.contains("before") && a.contains("once"), "{a}");
+            assert_ne!(a, for_pageable(f, Direction::HostToDevice));
         }
     }
 

@@ -22,7 +22,8 @@ use crate::summary::SummaryCounts;
 /// The report schema's version (`"schema"` in `process` and `start` records).
 pub const SCHEMA: u32 = 1;
 
-/// What a site's copies are: a finding (`pageable`, `straddles`) or a note (`allowed`).
+/// What a site's copies are: a finding (`pageable`, `straddles`, `captured`) or a note
+/// (`allowed`).
 /// The one spelling of these names, written and read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Deserialize, serde::Serialize))]
@@ -31,6 +32,8 @@ pub enum SiteKind {
     #[default]
     Pageable,
     Straddles,
+    /// Pageable host memory in a copy captured into a CUDA graph.
+    Captured,
     Allowed,
 }
 
@@ -39,6 +42,7 @@ impl SiteKind {
         match self {
             SiteKind::Pageable => "pageable",
             SiteKind::Straddles => "straddles",
+            SiteKind::Captured => "captured",
             SiteKind::Allowed => "allowed",
         }
     }
@@ -240,7 +244,7 @@ macro_rules! declare_records {
     (@doc strs) => { "array of strings" };
     (@doc cmdline) => { "array of strings" };
     (@doc hexes) => { "array of hex strings" };
-    (@doc kind) => { "`pageable`, `straddles` or `allowed`" };
+    (@doc kind) => { "`pageable`, `straddles`, `captured` or `allowed`" };
     (@doc counts) => { "object: counter -> number" };
     (@doc frames) => { "array of frames" };
     (@doc obj $T:ident) => { concat!("object: ", stringify!($T)) };
@@ -293,6 +297,13 @@ declare_records! {
         offset: hex = "the address within the module (`addr2line -e MODULE OFFSET`)";
     }
 
+    /// The stream capture a captured copy went into.
+    object Capture "capture" {
+        id: u64 = "the capture sequence's id, unique in the process (`cuStreamGetCaptureInfo`)";
+        mode: opt_str = "`global`, `thread_local` or `relaxed`; null where pinguard did not see the capture begin";
+        begun: opt_obj(Frame) = "where the capture began (`cudaStreamBeginCapture`, `cuStreamBeginCapture`, ...): its first frame in your code, as a site's `location`; null where not seen";
+    }
+
     /// A new call site, once: one place in the code (the hash of its stack's return
     /// addresses) with one verdict and direction.
     record Site "site" {
@@ -306,6 +317,7 @@ declare_records! {
         dir: str = "`H2D`, `D2H`, `H2H` or `D2D`";
         first: obj(First) = "the first call";
         location: opt_obj(Frame) = "the first frame not passed over by `skip_frames`: the site's place in your code";
+        capture: opt_obj(Capture) = "for a `captured` site: the stream capture of its first call; null otherwise";
         frames: frames = "the stack, innermost first, up to `stack_depth`";
         advice: str = "the fix, for the framework whose code made the copy (its library or Python files in the stack, innermost first), else the process's";
         suppressed: bool = "a suppression rule matched: counted, not reported";
@@ -338,7 +350,7 @@ declare_records! {
         end: str = "`exit`, `halt` (`halt_on_error`) or `abort` (abort mode)";
         time_ms: u64 = "when it was written";
         sites: u64 = "finding sites";
-        findings: u64 = "findings (`pageable + straddles`)";
+        findings: u64 = "findings (`pageable + straddles + captured`)";
         counts: counts = "every counter of the stderr summary line, by name";
     }
 

@@ -107,6 +107,10 @@ impl StreamKind {
     }
 }
 
+/// What a captured pageable copy costs, as measured on an H100 with CUDA 13
+/// (`testing/probes/capture_facts.cu`).
+pub const CAPTURED_COST: &str = "the graph keeps a memcpy node that copies this pageable memory again at every launch (it reads the buffer as it is then), at pageable bandwidth.";
+
 /// What happened to the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -134,6 +138,10 @@ impl Outcome {
 pub enum RecordKind {
     /// A finding: `Pageable` or `Straddles`.
     Finding(VerdictKind),
+    /// A pageable host side in a copy made while its stream was being captured into a
+    /// CUDA graph: the graph keeps a memcpy node that reads or writes that pageable
+    /// memory again at every launch (a finding).
+    Captured,
     /// A pageable source the call's own attributes allow (batch access order "any"):
     /// noted, not a finding.
     AllowedByAttribute,
@@ -144,12 +152,18 @@ impl RecordKind {
         self.site_kind().name()
     }
 
+    /// A finding (counted against the gate), not a note.
+    pub fn is_finding(self) -> bool {
+        !matches!(self, RecordKind::AllowedByAttribute)
+    }
+
     /// The kind a site of these records has in the report.
     pub fn site_kind(self) -> crate::records::SiteKind {
         use crate::records::SiteKind;
         match self {
             RecordKind::Finding(VerdictKind::Straddles) => SiteKind::Straddles,
             RecordKind::Finding(_) => SiteKind::Pageable,
+            RecordKind::Captured => SiteKind::Captured,
             RecordKind::AllowedByAttribute => SiteKind::Allowed,
         }
     }
@@ -175,6 +189,19 @@ pub struct Finding<'a> {
     pub site: Option<u32>,
     /// The fix to suggest (empty: none).
     pub advice: &'a str,
+    /// For a captured copy: the capture it went into.
+    pub capture: Option<CaptureFacts<'a>>,
+}
+
+/// The stream capture a captured copy went into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureFacts<'a> {
+    /// The capture sequence's id (`cuStreamGetCaptureInfo`: unique in the process).
+    pub id: u64,
+    /// `global`, `thread_local` or `relaxed`, where pinguard saw the capture begin.
+    pub mode: Option<&'static str>,
+    /// Where the capture began (its first frame in the program's code), where seen.
+    pub begun: Option<&'a str>,
 }
 
 fn human_duration(d: Duration) -> String {
@@ -238,6 +265,23 @@ pub fn render(f: &Finding<'_>) -> String {
             }
             line.push('.');
         }
+        RecordKind::Captured => {
+            let _ = write!(
+                line,
+                "uses pageable host memory at {host:#x} while {stream} is being captured into a CUDA graph"
+            );
+            if let Some(c) = f.capture {
+                let _ = write!(line, " (capture {}", c.id);
+                if let Some(mode) = c.mode {
+                    let _ = write!(line, ", {mode} mode");
+                }
+                if let Some(at) = c.begun {
+                    let _ = write!(line, ", begun in {at}");
+                }
+                line.push(')');
+            }
+            let _ = write!(line, ": {CAPTURED_COST}");
+        }
         RecordKind::AllowedByAttribute => {
             let _ = write!(
                 line,
@@ -296,6 +340,9 @@ pub fn render(f: &Finding<'_>) -> String {
     }
     if let Some((a, b)) = v.edge {
         let _ = write!(line, " edge={a:#x}-{b:#x}");
+    }
+    if let Some(c) = f.capture {
+        let _ = write!(line, " capture={}", c.id);
     }
     match f.outcome {
         Outcome::Completed { result, blocked } => {
@@ -366,7 +413,26 @@ mod tests {
             pid: 7,
             site: Some(3),
             advice: "Pin it once.",
+            capture: None,
         }
+    }
+
+    #[test]
+    fn captured_line_names_the_capture_and_what_a_launch_does() {
+        let mut f = finding(RecordKind::Captured, Outcome::Completed { result: 0, blocked: Duration::from_micros(3) });
+        f.stream = 0x5000;
+        f.stream_kind = StreamKind::Explicit;
+        f.capture = Some(CaptureFacts { id: 4, mode: Some("global"), begun: Some("main at app.cpp:40") });
+        let line = render(&f);
+        assert!(
+            line.contains("while stream 0x5000 is being captured into a CUDA graph (capture 4, global mode, begun in main at app.cpp:40): the graph keeps a memcpy node"),
+            "{line}"
+        );
+        assert!(!line.contains("blocked for"), "a captured copy does not run at the call: {line}");
+        let rec = parse_record(&line).unwrap();
+        assert_eq!((rec["verdict"].as_str(), rec["capture"].as_str()), ("captured", "4"));
+        f.capture = None;
+        assert!(render(&f).contains("captured into a CUDA graph: the graph keeps"));
     }
 
     #[test]

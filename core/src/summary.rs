@@ -70,6 +70,7 @@ declare_counters! {
     checked, Checked: Always, "async copy checked|async copies checked";
     pageable, Pageable: Always, "pageable";
     straddles, Straddles: Always, "straddling a pinned edge";
+    captured, Captured: NonZero, "pageable, captured into a CUDA graph (copied again at every launch)";
     allowed, Allowed: Always, "allowed by attribute";
     suppressed, Suppressed: NonZero, "suppressed by rules";
     small, Small: NonZero, "below min_bytes";
@@ -98,7 +99,7 @@ impl SummaryCounts {
 
     /// Findings: the copies that block the host or that CUDA rejects.
     pub fn findings(&self) -> u64 {
-        self.pageable + self.straddles
+        self.pageable.saturating_add(self.straddles).saturating_add(self.captured)
     }
 
     /// The summary line (without newline), written without allocating: `sites` is the

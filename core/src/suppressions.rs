@@ -10,7 +10,7 @@
 //! source:*/third_party/*           a frame's source file matches
 //! api:cuMemcpyDtoHAsync*           the CUDA function that made the copy
 //! dir:D2H                          the direction: H2D, D2H, H2H or D2D
-//! kind:pageable                    the finding: pageable or straddles
+//! kind:pageable                    the finding: pageable, straddles or captured
 //! ```
 //!
 //! A frame condition holds when any frame of the site's stack matches it. A suppressed
@@ -78,9 +78,11 @@ impl Suppressions {
                     "source" | "src" => Condition::Source(v),
                     "api" => Condition::Api(v),
                     "dir" if ["H2D", "D2H", "H2H", "D2D"].contains(&value) => Condition::Dir(v),
-                    "kind" if ["pageable", "straddles"].contains(&value) => Condition::Kind(v),
+                    "kind" if ["pageable", "straddles", "captured"].contains(&value) => Condition::Kind(v),
                     "dir" => return Err(format!("line {}: dir is H2D, D2H, H2H or D2D, not '{value}'", n + 1)),
-                    "kind" => return Err(format!("line {}: kind is pageable or straddles, not '{value}'", n + 1)),
+                    "kind" => {
+                        return Err(format!("line {}: kind is pageable, straddles or captured, not '{value}'", n + 1));
+                    }
                     _ => {
                         return Err(format!(
                             "line {}: unknown condition '{kind}' (function, module, source, api, dir, kind)",

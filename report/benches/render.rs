@@ -94,6 +94,7 @@ fn main() {
                 dir: "H2D",
                 first,
                 location: Some(frames[0].record()),
+                capture: None,
                 frames: &frames_text,
                 advice: "pin it once",
                 suppressed: false,

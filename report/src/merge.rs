@@ -21,6 +21,9 @@ pub struct MergedSite {
     pub dir: String,
     pub apis: BTreeSet<String>,
     pub location: Option<Frame>,
+    /// For a captured site: where its first call's stream capture began, where seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capture_begun: Option<Frame>,
     /// Shared with every other holder of this site's stack (kept once per fingerprint).
     pub frames: Arc<[Frame]>,
     pub advice: String,
@@ -76,10 +79,14 @@ impl MergedSite {
                 _ => func,
             })
         });
-        match caller {
+        let mut text = match caller {
             Some(c) => format!("{}, called from {c}", loc.short_text()),
             None => loc.short_text(),
+        };
+        if let Some(begun) = &self.capture_begun {
+            text.push_str(&format!(", captured into a graph begun in {}", begun.short_text()));
         }
+        text
     }
 }
 
@@ -101,6 +108,8 @@ pub struct RunTotals {
     pub findings: u64,
     pub pageable: u64,
     pub straddles: u64,
+    /// Pageable copies captured into CUDA graphs.
+    pub captured: u64,
     pub suppressed: u64,
     /// Async copies on the legacy default stream, pinned or not: a note, not a finding.
     pub legacy_stream: u64,
@@ -234,6 +243,7 @@ impl Run {
                     kind: s.kind,
                     dir: s.dir.clone(),
                     location: shared.and_then(|x| x.location.clone()),
+                    capture_begun: s.capture.as_ref().and_then(|c| c.begun.clone()),
                     frames: shared.map(|x| x.frames.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
                     advice: shared.map(|x| x.advice.clone()).unwrap_or_default(),
                     suppressed: s.suppressed,
@@ -364,11 +374,12 @@ impl Run {
                 continue;
             }
             t.findings = t.findings.saturating_add(s.totals.count);
-            if s.kind == crate::read::SiteKind::Pageable {
-                t.pageable = t.pageable.saturating_add(s.totals.count);
-            } else {
-                t.straddles = t.straddles.saturating_add(s.totals.count);
-            }
+            let by_kind = match s.kind {
+                crate::read::SiteKind::Straddles => &mut t.straddles,
+                crate::read::SiteKind::Captured => &mut t.captured,
+                _ => &mut t.pageable,
+            };
+            *by_kind = by_kind.saturating_add(s.totals.count);
             t.blocked_ns = t.blocked_ns.saturating_add(s.totals.blocked_ns_total);
             t.bytes = t.bytes.saturating_add(s.totals.bytes_total);
             t.sites += 1;

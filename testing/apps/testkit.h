@@ -94,6 +94,12 @@ struct tk_driver_fns {
     CUresult (*htod_sync)(CUdeviceptr, const void *, size_t);
     CUresult (*ctx_sync)(void);
     CUresult (*dtoh_sync)(void *, CUdeviceptr, size_t);
+    CUresult (*begin_capture)(CUstream, CUstreamCaptureMode);
+    CUresult (*end_capture)(CUstream, CUgraph *);
+    CUresult (*graph_instantiate)(CUgraphExec *, CUgraph, unsigned long long);
+    CUresult (*graph_launch)(CUgraphExec, CUstream);
+    CUresult (*graph_exec_destroy)(CUgraphExec);
+    CUresult (*graph_destroy)(CUgraph);
 };
 
 static tk_driver_fns tk_drv;
@@ -140,6 +146,12 @@ static inline void tk_init() {
     tk_sym(h, tk_drv.htod_sync, "cuMemcpyHtoD_v2");
     tk_sym(h, tk_drv.ctx_sync, "cuCtxSynchronize");
     tk_sym(h, tk_drv.dtoh_sync, "cuMemcpyDtoH_v2");
+    tk_sym(h, tk_drv.begin_capture, TK_PT("cuStreamBeginCapture_v2"));
+    tk_sym(h, tk_drv.end_capture, TK_PT("cuStreamEndCapture"));
+    tk_sym(h, tk_drv.graph_instantiate, "cuGraphInstantiateWithFlags");
+    tk_sym(h, tk_drv.graph_launch, TK_PT("cuGraphLaunch"));
+    tk_sym(h, tk_drv.graph_exec_destroy, "cuGraphExecDestroy");
+    tk_sym(h, tk_drv.graph_destroy, "cuGraphDestroy");
 #else
     tk_drv.init = cuInit;
     tk_drv.device_get = cuDeviceGet;
@@ -170,6 +182,12 @@ static inline void tk_init() {
     tk_drv.htod_sync = cuMemcpyHtoD;
     tk_drv.ctx_sync = cuCtxSynchronize;
     tk_drv.dtoh_sync = cuMemcpyDtoH;
+    tk_drv.begin_capture = cuStreamBeginCapture;
+    tk_drv.end_capture = cuStreamEndCapture;
+    tk_drv.graph_instantiate = cuGraphInstantiate;
+    tk_drv.graph_launch = cuGraphLaunch;
+    tk_drv.graph_exec_destroy = cuGraphExecDestroy;
+    tk_drv.graph_destroy = cuGraphDestroy;
 #endif
     TK_CHECK(tk_drv.init(0));
     CUdevice dev;
@@ -341,6 +359,24 @@ static inline void tk_htod_sync(void *dst, const void *src, size_t n) {
 }
 static inline void tk_dtoh_sync(void *dst, const void *src, size_t n) { TK_CHECK(tk_drv.dtoh_sync(dst, TK_DPTR(src), n)); }
 
+// Stream capture: mode 0 global, 1 thread-local, 2 relaxed (the same values in both APIs).
+typedef void *tk_graph;
+static inline int tk_begin_capture(tk_stream s, int mode) {
+    return tk_drv.begin_capture(TK_S(s), static_cast<CUstreamCaptureMode>(mode));
+}
+static inline int tk_end_capture(tk_stream s, tk_graph *g) {
+    return tk_drv.end_capture(TK_S(s), reinterpret_cast<CUgraph *>(g));
+}
+// An executable graph of `g`, which is destroyed.
+static inline tk_graph tk_instantiate(tk_graph g) {
+    CUgraphExec e;
+    TK_CHECK(tk_drv.graph_instantiate(&e, static_cast<CUgraph>(g), 0));
+    TK_CHECK(tk_drv.graph_destroy(static_cast<CUgraph>(g)));
+    return e;
+}
+static inline void tk_launch(tk_graph e, tk_stream s) { TK_CHECK(tk_drv.graph_launch(static_cast<CUgraphExec>(e), TK_S(s))); }
+static inline void tk_graph_exec_destroy(tk_graph e) { TK_CHECK(tk_drv.graph_exec_destroy(static_cast<CUgraphExec>(e))); }
+
 // ---------------------------------------------------------------- runtime backend ----
 #else
 
@@ -467,6 +503,26 @@ static inline void *tk_entry_point(const char *name, bool per_thread) {
     return fp;
 }
 static inline int tk_error_invalid_value() { return cudaErrorInvalidValue; }
+
+// Stream capture: mode 0 global, 1 thread-local, 2 relaxed (the same values in both APIs).
+typedef void *tk_graph;
+static inline int tk_begin_capture(tk_stream s, int mode) {
+    return cudaStreamBeginCapture(static_cast<cudaStream_t>(s), static_cast<cudaStreamCaptureMode>(mode));
+}
+static inline int tk_end_capture(tk_stream s, tk_graph *g) {
+    return cudaStreamEndCapture(static_cast<cudaStream_t>(s), reinterpret_cast<cudaGraph_t *>(g));
+}
+// An executable graph of `g`, which is destroyed.
+static inline tk_graph tk_instantiate(tk_graph g) {
+    cudaGraphExec_t e;
+    TK_CHECK(cudaGraphInstantiate(&e, static_cast<cudaGraph_t>(g), 0));
+    TK_CHECK(cudaGraphDestroy(static_cast<cudaGraph_t>(g)));
+    return e;
+}
+static inline void tk_launch(tk_graph e, tk_stream s) {
+    TK_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(e), static_cast<cudaStream_t>(s)));
+}
+static inline void tk_graph_exec_destroy(tk_graph e) { TK_CHECK(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(e))); }
 
 // Synchronous copies (not watched by pinguard): how the apps check the data. The device
 // is synchronised after an upload: see the driver backend's tk_htod_sync.

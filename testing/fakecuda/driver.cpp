@@ -13,6 +13,8 @@
 // - CUDA_ERROR_INVALID_VALUE for a copy whose host range starts inside a pinned range
 //   and runs past its end (and success for one that starts pageable and runs into
 //   pinned memory: a real H100 driver accepts it);
+// - stream capture (see "stream capture" below): the capture queries, copies that run at
+//   each graph launch instead of at the call, and the calls a capture does not allow;
 // - cuGetProcAddress / cuGetProcAddress_v2 handing out *different functions* per
 //   (symbol, cudaVersion, flags): _v2 vs legacy, _ptsz for per-thread default stream,
 //   the CUDA 12.8 vs 13.0 cuMemcpyBatchAsync signatures.
@@ -33,6 +35,7 @@
 #include <new>
 #include <pthread.h>
 #include <string>
+#include <vector>
 
 // We define the legacy and versioned names ourselves, so the header's renaming macros
 // must not rewrite our definitions.
@@ -43,6 +46,8 @@
 #undef cuMemcpy2DAsync
 #undef cuMemcpy3DAsync
 #undef cuMemHostRegister
+#undef cuStreamBeginCapture
+#undef cuStreamGetCaptureInfo
 
 #define FAKE_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -176,7 +181,70 @@ bool is_pinned_host(uintptr_t p) {
     return b && is_pinned_kind(b->kind);
 }
 
-CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n) {
+// ---- stream capture ---------------------------------------------------------------
+// What pinguard depends on, as the real driver does it (measured on an H100, CUDA 13:
+// testing/probes/capture_facts.cu):
+// - cuStreamGetCaptureInfo (its first ABI) and cuStreamIsCapturing answer in every mode,
+//   from any thread, and change nothing; about the legacy stream, while a capture runs,
+//   they return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT (the real driver does so while a
+//   blocking stream captures; the fake does not tell blocking streams apart);
+// - a copy on a capturing stream does not run at the call: it runs at each cuGraphLaunch
+//   of the graph the capture made, reading the host buffer as it is then;
+// - a call a capture does not allow (one that synchronises or allocates: from any thread
+//   while a global-mode capture runs, from the capturing thread in thread-local mode,
+//   never in relaxed mode; a synchronise of the capturing stream itself in any mode)
+//   fails with CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and invalidates the capture, whose
+//   cuStreamEndCapture then fails with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED. A test app
+//   whose capture ends well has shown that nobody (pinguard included) made such a call.
+// The fake captures only on streams the program created, and only linear copies (2D, 3D
+// and batch copies on a capturing stream fail with CUDA_ERROR_NOT_SUPPORTED).
+struct CapturedCopy {
+    uintptr_t dst;
+    bool dst_dev;
+    uintptr_t src;
+    bool src_dev;
+    size_t n;
+};
+struct FakeGraph {
+    std::vector<CapturedCopy> copies;
+};
+struct Capture {
+    CUstreamCaptureMode mode;
+    cuuint64_t id;
+    pthread_t thread;
+    bool invalidated;
+    std::vector<CapturedCopy> copies;
+};
+std::map<CUstream, Capture> &g_captures = *new std::map<CUstream, Capture>;
+cuuint64_t g_next_capture_id = 1;
+
+bool is_legacy(CUstream s) { return s == nullptr || s == CU_STREAM_LEGACY; }
+
+// The capture `s` is part of, or nullptr. Caller holds g_mu.
+Capture *capture_of(CUstream s) {
+    auto it = g_captures.find(s);
+    return it == g_captures.end() ? nullptr : &it->second;
+}
+
+// A call a capture does not allow (see above): true, and the captures it breaks are
+// invalidated, if one forbids it. `synced`: the stream the call synchronises, if any.
+bool capture_forbids(const char *what, CUstream synced = nullptr) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    bool forbidden = false;
+    for (auto &[stream, c] : g_captures) {
+        bool breaks = (synced && stream == synced) || c.mode == CU_STREAM_CAPTURE_MODE_GLOBAL ||
+                      (c.mode == CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && pthread_equal(c.thread, pthread_self()));
+        if (!breaks) continue;
+        if (!c.invalidated)
+            fprintf(stderr, "fakecuda: %s during a stream capture (mode %d): capture %llu invalidated\n", what,
+                    int(c.mode), (unsigned long long)c.id);
+        c.invalidated = true;
+        forbidden = true;
+    }
+    return forbidden;
+}
+
+CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, size_t n, CUstream s = nullptr) {
     use_driver_stack();
     if (CUresult r = need_context()) return r;
     bool pageable = false;
@@ -185,6 +253,11 @@ CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, si
         if (!g_initialised) return CUDA_ERROR_NOT_INITIALIZED;
         if (dst_dev ? !device_range_ok(dst, n) : !host_range_ok(dst, n)) return CUDA_ERROR_INVALID_VALUE;
         if (src_dev ? !device_range_ok(src, n) : !host_range_ok(src, n)) return CUDA_ERROR_INVALID_VALUE;
+        if (Capture *c = capture_of(s)) {
+            if (c->invalidated) return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+            c->copies.push_back(CapturedCopy{dst, dst_dev, src, src_dev, n});
+            return CUDA_SUCCESS;  // runs at each launch of the graph
+        }
         if (n) memmove(reinterpret_cast<void *>(dst), reinterpret_cast<const void *>(src), n);
         pageable = (!dst_dev && !is_pinned_host(dst)) || (!src_dev && !is_pinned_host(src));
     }
@@ -192,14 +265,20 @@ CUresult plain_copy(uintptr_t dst, bool dst_dev, uintptr_t src, bool src_dev, si
     return CUDA_SUCCESS;
 }
 
-CUresult unified_copy(uintptr_t dst, uintptr_t src, size_t n) {
+CUresult unified_copy(uintptr_t dst, uintptr_t src, size_t n, CUstream s = nullptr) {
     bool dd, sd;
     {
         std::lock_guard<std::mutex> lock(g_mu);
         dd = is_device_side(dst);
         sd = is_device_side(src);
     }
-    return plain_copy(dst, dd, src, sd, n);
+    return plain_copy(dst, dd, src, sd, n, s);
+}
+
+// 2D, 3D and batch copies: not captured by the fake (see "stream capture").
+bool capturing(CUstream s) {
+    std::lock_guard<std::mutex> lock(g_mu);
+    return capture_of(s) != nullptr;
 }
 
 // One side of a 2D/3D copy, resolved to a base address and whether it is device-side.
@@ -274,6 +353,7 @@ CUresult add_block(uintptr_t base, size_t size, BlockKind kind, bool owns) {
 
 CUresult alloc_block(void **out, size_t size, BlockKind kind) {
     if (CUresult r = need_context()) return r;
+    if (capture_forbids("an allocation")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!out) return CUDA_ERROR_INVALID_VALUE;
     {
         std::lock_guard<std::mutex> lock(g_mu);
@@ -286,6 +366,7 @@ CUresult alloc_block(void **out, size_t size, BlockKind kind) {
 }
 
 CUresult free_block(uintptr_t base, BlockKind want) {
+    if (capture_forbids("a free or unregistration")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     Block b;
     {
         std::lock_guard<std::mutex> lock(g_mu);
@@ -367,6 +448,7 @@ FAKE_EXPORT CUresult cuMemFreeHost(void *p) { return free_block(reinterpret_cast
 
 FAKE_EXPORT CUresult cuMemHostRegister_v2(void *p, size_t n, unsigned int) {
     if (CUresult r = need_context()) return r;
+    if (capture_forbids("cuMemHostRegister")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     if (!p || n == 0) return CUDA_ERROR_INVALID_VALUE;
     uintptr_t b = reinterpret_cast<uintptr_t>(p);
     {
@@ -487,9 +569,76 @@ FAKE_EXPORT CUresult cuStreamCreate(CUstream *s, unsigned int) {
     return CUDA_SUCCESS;
 }
 FAKE_EXPORT CUresult cuStreamDestroy_v2(CUstream s) { delete[] reinterpret_cast<char *>(s); return CUDA_SUCCESS; }
-FAKE_EXPORT CUresult cuStreamSynchronize(CUstream) { return CUDA_SUCCESS; }
-FAKE_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream) { return CUDA_SUCCESS; }
-FAKE_EXPORT CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuStreamSynchronize(CUstream s) {
+    return capture_forbids("cuStreamSynchronize", s) ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuStreamSynchronize_ptsz(CUstream s) { return cuStreamSynchronize(s); }
+FAKE_EXPORT CUresult cuCtxSynchronize(void) {
+    return capture_forbids("cuCtxSynchronize") ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+
+// ---- stream capture and graphs (see "stream capture" above) ---------------------------
+
+FAKE_EXPORT CUresult cuStreamBeginCapture_v2(CUstream s, CUstreamCaptureMode mode) {
+    if (CUresult r = need_context()) return r;
+    if (is_legacy(s) || s == CU_STREAM_PER_THREAD) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+    if (mode > CU_STREAM_CAPTURE_MODE_RELAXED) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (capture_of(s)) return CUDA_ERROR_ILLEGAL_STATE;
+    g_captures[s] = Capture{mode, g_next_capture_id++, pthread_self(), false, {}};
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuStreamBeginCapture_v2_ptsz(CUstream s, CUstreamCaptureMode mode) {
+    return cuStreamBeginCapture_v2(s, mode);
+}
+// The CUDA 10.0 entry point: no mode argument (global).
+FAKE_EXPORT CUresult cuStreamBeginCapture(CUstream s) { return cuStreamBeginCapture_v2(s, CU_STREAM_CAPTURE_MODE_GLOBAL); }
+
+FAKE_EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph *out);
+FAKE_EXPORT CUresult cuStreamEndCapture_ptsz(CUstream s, CUgraph *out) { return cuStreamEndCapture(s, out); }
+FAKE_EXPORT CUresult cuStreamEndCapture(CUstream s, CUgraph *out) {
+    if (!out) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::mutex> lock(g_mu);
+    Capture *c = capture_of(s);
+    if (!c) return CUDA_ERROR_ILLEGAL_STATE;
+    bool invalidated = c->invalidated;
+    auto *g = invalidated ? nullptr : new FakeGraph{std::move(c->copies)};
+    g_captures.erase(s);
+    *out = reinterpret_cast<CUgraph>(g);
+    return invalidated ? CUDA_ERROR_STREAM_CAPTURE_INVALIDATED : CUDA_SUCCESS;
+}
+
+// The capture status and id of a stream; about the legacy stream while a capture runs,
+// CUDA_ERROR_STREAM_CAPTURE_IMPLICIT (nothing changes).
+static CUresult capture_status(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id) {
+    if (!st) return CUDA_ERROR_INVALID_VALUE;
+    std::lock_guard<std::mutex> lock(g_mu);
+    if (is_legacy(s) && !g_captures.empty()) return CUDA_ERROR_STREAM_CAPTURE_IMPLICIT;
+    const Capture *c = capture_of(s);
+    *st = !c ? CU_STREAM_CAPTURE_STATUS_NONE
+             : c->invalidated ? CU_STREAM_CAPTURE_STATUS_INVALIDATED : CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    if (id && c) *id = c->id;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuStreamIsCapturing(CUstream s, CUstreamCaptureStatus *st) { return capture_status(s, st, nullptr); }
+FAKE_EXPORT CUresult cuStreamGetCaptureInfo(CUstream s, CUstreamCaptureStatus *st, cuuint64_t *id) {
+    return capture_status(s, st, id);
+}
+
+FAKE_EXPORT CUresult cuGraphInstantiateWithFlags(CUgraphExec *out, CUgraph g, unsigned long long) {
+    if (!out || !g) return CUDA_ERROR_INVALID_VALUE;
+    *out = reinterpret_cast<CUgraphExec>(new FakeGraph(*reinterpret_cast<FakeGraph *>(g)));
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuGraphLaunch(CUgraphExec e, CUstream) {
+    if (!e) return CUDA_ERROR_INVALID_VALUE;
+    for (const CapturedCopy &c : reinterpret_cast<FakeGraph *>(e)->copies)
+        if (CUresult r = plain_copy(c.dst, c.dst_dev, c.src, c.src_dev, c.n)) return r;
+    return CUDA_SUCCESS;
+}
+FAKE_EXPORT CUresult cuGraphLaunch_ptsz(CUgraphExec e, CUstream s) { return cuGraphLaunch(e, s); }
+FAKE_EXPORT CUresult cuGraphExecDestroy(CUgraphExec e) { delete reinterpret_cast<FakeGraph *>(e); return CUDA_SUCCESS; }
+FAKE_EXPORT CUresult cuGraphDestroy(CUgraph g) { delete reinterpret_cast<FakeGraph *>(g); return CUDA_SUCCESS; }
 
 // ---- the copy family -----------------------------------------------------------------
 // Each _ptsz twin is a separate function, as in the real driver, so that routing by the
@@ -502,27 +651,27 @@ FAKE_EXPORT CUresult cuCtxSynchronize(void) { return CUDA_SUCCESS; }
     FAKE_EXPORT ret name params body          \
     FAKE_EXPORT ret name##_ptsz params body
 
-DEFINE_TWINS(CUresult, cuMemcpyHtoDAsync_v2, (CUdeviceptr dst, const void *src, size_t n, CUstream),
-             { return plain_copy(U(dst), true, H(src), false, n); })
-DEFINE_TWINS(CUresult, cuMemcpyDtoHAsync_v2, (void *dst, CUdeviceptr src, size_t n, CUstream),
-             { return plain_copy(H(dst), false, U(src), true, n); })
-DEFINE_TWINS(CUresult, cuMemcpyDtoDAsync_v2, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream),
-             { return plain_copy(U(dst), true, U(src), true, n); })
-DEFINE_TWINS(CUresult, cuMemcpyAsync, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream),
-             { return unified_copy(U(dst), U(src), n); })
+DEFINE_TWINS(CUresult, cuMemcpyHtoDAsync_v2, (CUdeviceptr dst, const void *src, size_t n, CUstream s),
+             { return plain_copy(U(dst), true, H(src), false, n, s); })
+DEFINE_TWINS(CUresult, cuMemcpyDtoHAsync_v2, (void *dst, CUdeviceptr src, size_t n, CUstream s),
+             { return plain_copy(H(dst), false, U(src), true, n, s); })
+DEFINE_TWINS(CUresult, cuMemcpyDtoDAsync_v2, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s),
+             { return plain_copy(U(dst), true, U(src), true, n, s); })
+DEFINE_TWINS(CUresult, cuMemcpyAsync, (CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s),
+             { return unified_copy(U(dst), U(src), n, s); })
 DEFINE_TWINS(CUresult, cuMemcpyHtoAAsync_v2,
-             (CUarray dst, size_t off, const void *src, size_t n, CUstream), {
+             (CUarray dst, size_t off, const void *src, size_t n, CUstream s), {
                  if (!dst) return CUDA_ERROR_INVALID_VALUE;
                  auto *a = reinterpret_cast<FakeArray *>(dst);
                  if (off + n > a->width_bytes * a->height) return CUDA_ERROR_INVALID_VALUE;
-                 return plain_copy(H(a->data) + off, true, H(src), false, n);
+                 return plain_copy(H(a->data) + off, true, H(src), false, n, s);
              })
 DEFINE_TWINS(CUresult, cuMemcpyAtoHAsync_v2,
-             (void *dst, CUarray src, size_t off, size_t n, CUstream), {
+             (void *dst, CUarray src, size_t off, size_t n, CUstream s), {
                  if (!src) return CUDA_ERROR_INVALID_VALUE;
                  auto *a = reinterpret_cast<FakeArray *>(src);
                  if (off + n > a->width_bytes * a->height) return CUDA_ERROR_INVALID_VALUE;
-                 return plain_copy(H(dst), false, H(a->data) + off, true, n);
+                 return plain_copy(H(dst), false, H(a->data) + off, true, n, s);
              })
 
 namespace {
@@ -585,30 +734,34 @@ CUresult do_batch3d(size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, size_t *fail) {
 }
 }  // namespace
 
-DEFINE_TWINS(CUresult, cuMemcpy2DAsync_v2, (const CUDA_MEMCPY2D *c, CUstream), { return do_copy2d(c); })
-DEFINE_TWINS(CUresult, cuMemcpy3DAsync_v2, (const CUDA_MEMCPY3D *c, CUstream), { return do_copy3d(c); })
+DEFINE_TWINS(CUresult, cuMemcpy2DAsync_v2, (const CUDA_MEMCPY2D *c, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_copy2d(c); })
+DEFINE_TWINS(CUresult, cuMemcpy3DAsync_v2, (const CUDA_MEMCPY3D *c, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_copy3d(c); })
 // CUDA 12.8 signature (with failIdx) ...
 DEFINE_TWINS(CUresult, cuMemcpyBatchAsync,
              (CUdeviceptr * dsts, CUdeviceptr *srcs, size_t *sizes, size_t count, CUmemcpyAttributes *,
-              size_t *, size_t, size_t *failIdx, CUstream),
-             { return do_batch(dsts, srcs, sizes, count, failIdx); })
+              size_t *, size_t, size_t *failIdx, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_batch(dsts, srcs, sizes, count, failIdx); })
 DEFINE_TWINS(CUresult, cuMemcpy3DBatchAsync,
-             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, size_t *failIdx, unsigned long long, CUstream),
-             { return do_batch3d(n, ops, failIdx); })
+             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, size_t *failIdx, unsigned long long, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_batch3d(n, ops, failIdx); })
 // ... and the CUDA 13.0 one (no failIdx).
 DEFINE_TWINS(CUresult, cuMemcpyBatchAsync_v2,
              (CUdeviceptr * dsts, CUdeviceptr *srcs, size_t *sizes, size_t count, CUmemcpyAttributes *,
-              size_t *, size_t, CUstream),
-             { return do_batch(dsts, srcs, sizes, count, nullptr); })
+              size_t *, size_t, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_batch(dsts, srcs, sizes, count, nullptr); })
 DEFINE_TWINS(CUresult, cuMemcpy3DBatchAsync_v2,
-             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, unsigned long long, CUstream),
-             { return do_batch3d(n, ops, nullptr); })
+             (size_t n, CUDA_MEMCPY3D_BATCH_OP *ops, unsigned long long, CUstream s),
+             { return capturing(s) ? CUDA_ERROR_NOT_SUPPORTED : do_batch3d(n, ops, nullptr); })
 
 // Synchronous copies, used by the test apps to check that data arrived unchanged.
 FAKE_EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t n) {
+    if (capture_forbids("cuMemcpyHtoD")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     return plain_copy(U(dst), true, H(src), false, n);
 }
 FAKE_EXPORT CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t n) {
+    if (capture_forbids("cuMemcpyDtoH")) return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
     return plain_copy(H(dst), false, U(src), true, n);
 }
 FAKE_EXPORT CUresult cuMemcpyHtoD_v2_ptds(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoD_v2(dst, src, n); }
@@ -659,6 +812,18 @@ const ProcEntry kProcs[] = {
     {"cuStreamSynchronize", ANY, false, FN(cuStreamSynchronize)},
     {"cuStreamSynchronize", ANY, true, FN(cuStreamSynchronize_ptsz)},
     {"cuCtxSynchronize", ANY, false, FN(cuCtxSynchronize)},
+    {"cuStreamBeginCapture", 10000, 10009, false, FN(cuStreamBeginCapture)},
+    {"cuStreamBeginCapture", 10010, 1 << 30, false, FN(cuStreamBeginCapture_v2)},
+    {"cuStreamBeginCapture", 10010, 1 << 30, true, FN(cuStreamBeginCapture_v2_ptsz)},
+    {"cuStreamEndCapture", ANY, false, FN(cuStreamEndCapture)},
+    {"cuStreamEndCapture", ANY, true, FN(cuStreamEndCapture_ptsz)},
+    {"cuStreamIsCapturing", ANY, false, FN(cuStreamIsCapturing)},
+    {"cuGraphInstantiate", ANY, false, FN(cuGraphInstantiateWithFlags)},
+    {"cuGraphInstantiateWithFlags", ANY, false, FN(cuGraphInstantiateWithFlags)},
+    {"cuGraphLaunch", ANY, false, FN(cuGraphLaunch)},
+    {"cuGraphLaunch", ANY, true, FN(cuGraphLaunch_ptsz)},
+    {"cuGraphExecDestroy", ANY, false, FN(cuGraphExecDestroy)},
+    {"cuGraphDestroy", ANY, false, FN(cuGraphDestroy)},
     {"cuMemcpyHtoD", ANY, false, FN(cuMemcpyHtoD_v2)},
     {"cuMemcpyDtoH", ANY, false, FN(cuMemcpyDtoH_v2)},
 #define TWIN(sym, fn, ...) {sym, __VA_ARGS__, false, FN(fn)}, {sym, __VA_ARGS__, true, FN(fn##_ptsz)}

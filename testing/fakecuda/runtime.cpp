@@ -65,6 +65,13 @@ struct Driver {
     CUresult (*batch[2])(CUdeviceptr *, CUdeviceptr *, size_t *, size_t, CUmemcpyAttributes *, size_t *,
                          size_t, CUstream) = {};
     CUresult (*batch3d[2])(size_t, CUDA_MEMCPY3D_BATCH_OP *, unsigned long long, CUstream) = {};
+    CUresult (*begin_capture[2])(CUstream, CUstreamCaptureMode) = {};
+    CUresult (*end_capture[2])(CUstream, CUgraph *) = {};
+    CUresult (*is_capturing)(CUstream, CUstreamCaptureStatus *) = nullptr;
+    CUresult (*graph_instantiate)(CUgraphExec *, CUgraph, unsigned long long) = nullptr;
+    CUresult (*graph_launch[2])(CUgraphExec, CUstream) = {};
+    CUresult (*graph_exec_destroy)(CUgraphExec) = nullptr;
+    CUresult (*graph_destroy)(CUgraph) = nullptr;
 };
 
 Driver g_drv;
@@ -145,6 +152,13 @@ void load_driver() {
     want(unused_batch128, "cuMemcpyBatchAsync", 12080, 0);
     want_twins(g_drv.batch, "cuMemcpyBatchAsync", 13000);
     want_twins(g_drv.batch3d, "cuMemcpy3DBatchAsync", 13000);
+    want_twins(g_drv.begin_capture, "cuStreamBeginCapture", 10010);
+    want_twins(g_drv.end_capture, "cuStreamEndCapture", 10000);
+    want(g_drv.is_capturing, "cuStreamIsCapturing", 10000, 0);
+    want(g_drv.graph_instantiate, "cuGraphInstantiate", 11040, 0);
+    want_twins(g_drv.graph_launch, "cuGraphLaunch", 10000);
+    want(g_drv.graph_exec_destroy, "cuGraphExecDestroy", 10000, 0);
+    want(g_drv.graph_destroy, "cuGraphDestroy", 10000, 0);
 }
 
 // Like the real runtime, binds the primary context to each thread on its first call.
@@ -438,6 +452,51 @@ RT_API cudaError_t cudaStreamDestroy(cudaStream_t s) { INIT_OR_RETURN(); return 
 RT_API cudaError_t cudaStreamSynchronize(cudaStream_t s) { INIT_OR_RETURN(); return ret(g_drv.stream_sync[0](reinterpret_cast<CUstream>(s))); }
 RT_API cudaError_t cudaStreamSynchronize_ptsz(cudaStream_t s) { INIT_OR_RETURN(); return ret(g_drv.stream_sync[1](reinterpret_cast<CUstream>(s))); }
 RT_API cudaError_t cudaDeviceSynchronize(void) { INIT_OR_RETURN(); return ret(g_drv.ctx_sync()); }
+
+// ---- stream capture and graphs (the driver's, see driver.cpp) ------------------------
+
+#define S(s) reinterpret_cast<CUstream>(s)
+RT_API cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode m) {
+    INIT_OR_RETURN();
+    return ret(g_drv.begin_capture[0](S(s), static_cast<CUstreamCaptureMode>(m)));
+}
+RT_API cudaError_t cudaStreamBeginCapture_ptsz(cudaStream_t s, cudaStreamCaptureMode m) {
+    INIT_OR_RETURN();
+    return ret(g_drv.begin_capture[1](S(s), static_cast<CUstreamCaptureMode>(m)));
+}
+RT_API cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *g) {
+    INIT_OR_RETURN();
+    return ret(g_drv.end_capture[0](S(s), reinterpret_cast<CUgraph *>(g)));
+}
+RT_API cudaError_t cudaStreamEndCapture_ptsz(cudaStream_t s, cudaGraph_t *g) {
+    INIT_OR_RETURN();
+    return ret(g_drv.end_capture[1](S(s), reinterpret_cast<CUgraph *>(g)));
+}
+RT_API cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *st) {
+    INIT_OR_RETURN();
+    return ret(g_drv.is_capturing(S(s), reinterpret_cast<CUstreamCaptureStatus *>(st)));
+}
+RT_API cudaError_t cudaGraphInstantiate(cudaGraphExec_t *e, cudaGraph_t g, unsigned long long flags) {
+    INIT_OR_RETURN();
+    return ret(g_drv.graph_instantiate(reinterpret_cast<CUgraphExec *>(e), reinterpret_cast<CUgraph>(g), flags));
+}
+RT_API cudaError_t cudaGraphLaunch(cudaGraphExec_t e, cudaStream_t s) {
+    INIT_OR_RETURN();
+    return ret(g_drv.graph_launch[0](reinterpret_cast<CUgraphExec>(e), S(s)));
+}
+RT_API cudaError_t cudaGraphLaunch_ptsz(cudaGraphExec_t e, cudaStream_t s) {
+    INIT_OR_RETURN();
+    return ret(g_drv.graph_launch[1](reinterpret_cast<CUgraphExec>(e), S(s)));
+}
+RT_API cudaError_t cudaGraphExecDestroy(cudaGraphExec_t e) {
+    INIT_OR_RETURN();
+    return ret(g_drv.graph_exec_destroy(reinterpret_cast<CUgraphExec>(e)));
+}
+RT_API cudaError_t cudaGraphDestroy(cudaGraph_t g) {
+    INIT_OR_RETURN();
+    return ret(g_drv.graph_destroy(reinterpret_cast<CUgraph>(g)));
+}
+#undef S
 
 // ---- synchronous copies (the apps use them to check data) ----------------------------
 

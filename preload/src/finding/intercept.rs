@@ -17,7 +17,7 @@ use std::time::Duration;
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::cuda_types::ERROR_SYMBOL_NOT_FOUND;
 use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
-use pinguard_core::report::{Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
+use pinguard_core::report::{CaptureFacts, Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
 use pinguard_core::summary::Counter;
 use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
@@ -26,6 +26,7 @@ use crate::base::counters::{self, bump};
 use crate::base::pinned::REGISTRY;
 use crate::base::process::{self, Process};
 use crate::base::sink::{self, OnceNote};
+use crate::finding::capture;
 use crate::finding::describe::Elements;
 use crate::finding::finish::{self, End};
 use crate::finding::gate::{Gate, boundary};
@@ -107,6 +108,17 @@ impl<F: FnOnce() -> i32> Call<F> {
         let rc = (self.real)();
         if rc == 0 {
             boundary(self.row.name(), || register(ptr as usize, size, PinOrigin::Registered));
+        }
+        rc
+    }
+
+    /// A stream capture begins (`cudaStreamBeginCapture` and its kin): once CUDA has
+    /// accepted it, pinguard notes where, for the copies captured into it.
+    pub fn capture_begun(self, stream: *mut c_void, mode: Option<u32>) -> i32 {
+        let Call { row, gate, real } = self;
+        let rc = real();
+        if rc == 0 && room_to_report() {
+            boundary(row.name(), || capture::note_begun(gate.process, stream as usize, row.per_thread, mode));
         }
         rc
     }
@@ -194,6 +206,8 @@ struct Records {
     rest: Vec<Record>,
     /// verify_with_driver only: every host side, checked once the result is known.
     sides: Vec<CopySide>,
+    /// The capture the call's stream is part of, for a finding in a captured stream.
+    capture: Option<u64>,
 }
 
 impl Records {
@@ -210,7 +224,11 @@ impl Records {
     }
 
     fn has_finding(&self) -> bool {
-        self.iter().any(|r| matches!(r.kind, RecordKind::Finding(_)))
+        self.iter().any(|r| r.kind.is_finding())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Record> {
+        self.first.iter_mut().chain(self.rest.iter_mut())
     }
 }
 
@@ -285,7 +303,7 @@ fn assess(
             _ => return,
         };
         let record = Record { kind, verdict, element };
-        if matches!(kind, RecordKind::Finding(_)) && record.bytes() < min_bytes {
+        if kind.is_finding() && record.bytes() < min_bytes {
             return block.add(Counter::Small, 1);
         }
         found.push(record);
@@ -294,7 +312,24 @@ fn assess(
         Elements::One(e) => one(None, e),
         Elements::Batch(b) => (0..b.len()).for_each(|i| one(Some(i), b.get(i))),
     }
+    if found.has_finding() {
+        mark_captured(call, found);
+    }
     found.first.is_some() || !found.sides.is_empty()
+}
+
+/// A finding in a stream being captured into a CUDA graph: its pageable records become
+/// `captured` (a straddle stays one: CUDA rejects it either way). Asked of the driver
+/// for findings only (see `capture.rs`).
+#[inline(never)]
+fn mark_captured(call: &CopyCall, found: &mut Records) {
+    let Some(id) = capture::active(call.stream, call.row.per_thread) else {
+        return;
+    };
+    found.capture = Some(id);
+    for r in found.iter_mut().filter(|r| r.kind == RecordKind::Finding(VerdictKind::Pageable)) {
+        r.kind = RecordKind::Captured;
+    }
 }
 
 fn time_ms() -> u64 {
@@ -351,7 +386,8 @@ fn report_after(
         let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
-        let (site, slow) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row);
+        let (site, slow) =
+            sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row, records.capture);
         if slow {
             // The site took long (built here, or waited for): the summary may have begun
             // meanwhile and given up waiting for this report. So this report line ends,
@@ -405,11 +441,12 @@ fn begin_report(mine: &counters::Block) -> bool {
 }
 
 fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
-    if site.is_none() && matches!(kind, RecordKind::Finding(_)) {
+    if site.is_none() && kind.is_finding() {
         block.add(Counter::Unsited, 1);
     }
     let counter = match (kind, site) {
-        (RecordKind::Finding(_), Some(s)) if s.suppressed => Counter::Suppressed,
+        (_, Some(s)) if s.suppressed && kind.is_finding() => Counter::Suppressed,
+        (RecordKind::Captured, _) => Counter::Captured,
         (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,
         (RecordKind::Finding(_), _) => Counter::Pageable,
         (RecordKind::AllowedByAttribute, _) => Counter::Allowed,
@@ -439,6 +476,11 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
         pid: std::process::id(),
         site: Some(site.id),
         advice: "",
+        capture: site.capture.as_ref().map(|c| CaptureFacts {
+            id: c.begun.id,
+            mode: c.begun.mode,
+            begun: c.begun_text.as_deref(),
+        }),
     };
     let mut name = [0u8; 17];
     // SAFETY: PR_GET_NAME writes the calling thread's name, at most 16 bytes with its
@@ -486,8 +528,9 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     let stack = stack.capture(process.settings.fast_unwind, None);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
-    let target = records.iter().filter(|r| matches!(r.kind, RecordKind::Finding(_))).find_map(|r| {
-        let (site, _) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row);
+    let capture = records.capture;
+    let target = records.iter().filter(|r| r.kind.is_finding()).find_map(|r| {
+        let (site, _) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row, capture);
         match site {
             Some(s) if s.suppressed => None,
             _ => Some((r, site)),

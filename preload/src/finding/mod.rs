@@ -8,3 +8,4 @@ pub mod finish;
 pub mod sites;
 pub mod describe;
 pub mod oracle;
+pub mod capture;

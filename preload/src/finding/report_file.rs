@@ -99,6 +99,11 @@ pub fn site(site: &Site, first: write::First<'_>) {
         dir: site.dir.short(),
         first,
         location: site.location_frame().map(|f| f.record()),
+        capture: site.capture.as_ref().map(|c| write::Capture {
+            id: c.begun.id,
+            mode: c.begun.mode,
+            begun: c.begun.location.as_ref().map(|f| f.record()),
+        }),
         frames: &frames_json,
         advice: site.advice,
         suppressed: site.suppressed,

@@ -20,6 +20,7 @@ use pinguard_core::verdict::{Direction, VerdictKind};
 
 use crate::base::process::Process;
 use crate::base::symbols;
+use crate::finding::capture;
 use crate::stacks::python::PyStack;
 use crate::stacks::stack::{self, Stack};
 use crate::table::hook_table::HookRow;
@@ -44,6 +45,8 @@ pub struct Site {
     pub suppressed: bool,
     pub frames: Vec<FrameInfo>,
     pub location: Option<usize>,
+    /// For a captured site: the capture of its first call.
+    pub capture: Option<SiteCapture>,
     pub fingerprint: String,
     pub advice: &'static str,
     /// `pageable H2D cudaMemcpyAsync in main at app.cpp:12 (app+0x11b9)`, for summaries
@@ -75,6 +78,13 @@ impl Site {
     }
 }
 
+/// The capture a captured site's first call went into, with its place as text.
+pub struct SiteCapture {
+    pub begun: capture::Begun,
+    /// The place's text (`main at app.cpp:40 (app+0x11b9)`).
+    pub begun_text: Option<String>,
+}
+
 /// The site of a finding: found, or built if new (`None` when the table is full); and
 /// whether finding it took long: this call built it (symbolised it), or waited for
 /// another thread's build. A stack that replays the walk of one whose site was found
@@ -87,6 +97,7 @@ pub fn site_of(
     kind: RecordKind,
     dir: Direction,
     hook: &'static HookRow,
+    capture: Option<u64>,
 ) -> (Option<&'static Site>, bool) {
     // With Python frames, one native walk serves many sites (every line of a script
     // reaches the copy through the same interpreter frames): no note then.
@@ -97,7 +108,7 @@ pub fn site_of(
         // freed or moved.
         return (Some(unsafe { &*(noted as *const Site) }), false);
     }
-    site_in_table(process, stack, python, kind, dir, hook, tag)
+    site_in_table(process, stack, python, (kind, dir, hook), capture, tag)
 }
 
 /// [`site_of`] for a stack without a note: found in the table or built, then noted. A
@@ -109,15 +120,14 @@ fn site_in_table(
     process: &Process,
     stack: &Stack,
     python: Option<&PyStack>,
-    kind: RecordKind,
-    dir: Direction,
-    hook: &'static HookRow,
+    (kind, dir, hook): (RecordKind, Direction, &'static HookRow),
+    capture: Option<u64>,
     tag: Option<u64>,
 ) -> (Option<&'static Site>, bool) {
     let mut walked = Stack::new(stack.depth());
     let stack = if stack.has_addresses() { stack } else { walked.capture(process.settings.fast_unwind, None) };
     let key = key_of(stack, python, kind, dir, hook);
-    match SITES.find_or_build_noting_delay(key, || build(process, stack, python, kind, dir, hook)) {
+    match SITES.find_or_build_noting_delay(key, || build(process, stack, python, (kind, dir, hook), capture)) {
         Some((site, slow)) => {
             if let Some(tag) = tag {
                 stack.note(tag, site as *const Site as usize);
@@ -130,11 +140,11 @@ fn site_in_table(
 
 /// What a site is besides its stack, exactly (not hashed: a note found by it is taken
 /// as the site without another look): the hook's row, whose address x86-64 user space
-/// keeps below bit 56, and the kind and direction above it (`None`, never noted, for an
+/// keeps below bit 56, and the kind (3 bits) and direction above it (`None`, never noted, for an
 /// address that does not fit).
 pub fn note_tag(kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Option<u64> {
     let address = hook as *const HookRow as u64;
-    (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | (dir as u64) << 58)
+    (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | (dir as u64) << 59)
 }
 
 fn kind_bits(kind: RecordKind) -> u64 {
@@ -142,6 +152,7 @@ fn kind_bits(kind: RecordKind) -> u64 {
         RecordKind::Finding(VerdictKind::Straddles) => 1,
         RecordKind::Finding(_) => 2,
         RecordKind::AllowedByAttribute => 3,
+        RecordKind::Captured => 4,
     }
 }
 
@@ -174,20 +185,15 @@ pub fn framework_name() -> &'static str {
     framework().name()
 }
 
-fn build(
+/// A stack's frames, symbolised and merged with the thread's Python frames, and which
+/// of them is the place in the program's code (a Python program's: a line of its Python).
+pub fn frames_and_location(
     process: &Process,
     stack: &Stack,
     python: Option<&PyStack>,
-    kind: RecordKind,
-    dir: Direction,
-    hook: &'static HookRow,
-) -> Site {
-    if process.test_slow_exit {
-        std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
-    }
+) -> (Vec<FrameInfo>, Option<usize>) {
     let native = stack::symbolise(stack.ips(), &process.skip);
-    let (frames, location) = match python {
-        // A Python program's site is a line of its Python code.
+    match python {
         Some(p) => {
             let frames = p.merged_with(native);
             let location = site::python_location(&frames, &process.settings.skip_python.0, &process.skip);
@@ -197,7 +203,20 @@ fn build(
             let location = site::location(&native, &process.skip);
             (native, location)
         }
-    };
+    }
+}
+
+fn build(
+    process: &Process,
+    stack: &Stack,
+    python: Option<&PyStack>,
+    (kind, dir, hook): (RecordKind, Direction, &'static HookRow),
+    capture: Option<u64>,
+) -> Site {
+    if process.test_slow_exit {
+        std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
+    }
+    let (frames, location) = frames_and_location(process, stack, python);
     let kind_name = kind.name();
     let facts: Vec<(&str, &str, &str)> = frames
         .iter()
@@ -205,7 +224,7 @@ fn build(
             (f.function.as_deref().unwrap_or(""), f.module.as_deref().unwrap_or(""), f.file.as_deref().unwrap_or(""))
         })
         .collect();
-    let suppressed = matches!(kind, RecordKind::Finding(_))
+    let suppressed = kind.is_finding()
         && process
             .suppressions
             .matching(&SiteFacts { api: hook.name(), dir: dir.short(), kind: kind_name, frames: &facts })
@@ -214,13 +233,22 @@ fn build(
     let advice = match kind {
         RecordKind::Finding(VerdictKind::Straddles) => advice::for_straddle(),
         RecordKind::AllowedByAttribute => "",
-        RecordKind::Finding(_) => {
+        RecordKind::Finding(_) | RecordKind::Captured => {
             // The framework whose code made the copy (its library or its Python files,
             // innermost first), else what the process loaded.
             let paths = frames.iter().flat_map(|f| [f.module.as_deref(), f.file.as_deref()]).flatten();
-            advice::for_pageable(Framework::of_stack(paths).unwrap_or_else(framework), dir)
+            let framework = Framework::of_stack(paths).unwrap_or_else(framework);
+            match kind {
+                RecordKind::Captured => advice::for_captured(framework),
+                _ => advice::for_pageable(framework, dir),
+            }
         }
     };
+    let capture = capture.filter(|_| kind == RecordKind::Captured).map(|id| {
+        let begun = capture::begun(id);
+        let begun_text = begun.location.as_ref().map(FrameInfo::text);
+        SiteCapture { begun, begun_text }
+    });
     let mut headline = format!("{kind_name} {} {}", dir.short(), hook.name());
     match loc {
         Some(f) => {
@@ -236,6 +264,7 @@ fn build(
         suppressed,
         fingerprint: site::fingerprint(kind_name, dir.short(), location.map(|i| &frames[i..]).unwrap_or(&[])),
         location,
+        capture,
         frames,
         advice,
         headline,
@@ -293,14 +322,13 @@ pub fn all() -> impl Iterator<Item = &'static Site> {
 
 /// Sites with findings in this process (not suppressed, not notes), counted.
 pub fn finding_sites() -> u64 {
-    all().filter(|s| !s.suppressed && matches!(s.kind, RecordKind::Finding(_)) && s.totals().copies.count > 0).count()
-        as u64
+    all().filter(|s| !s.suppressed && s.kind.is_finding() && s.totals().copies.count > 0).count() as u64
 }
 
 /// The `n` sites that kept the host blocked longest, most first (no allocation).
 pub fn top_by_blocked<const N: usize>() -> [Option<&'static Site>; N] {
     let mut top: [Option<(u64, &'static Site)>; N] = [None; N];
-    for s in all().filter(|s| !s.suppressed && matches!(s.kind, RecordKind::Finding(_))) {
+    for s in all().filter(|s| !s.suppressed && s.kind.is_finding()) {
         let t = s.totals();
         if t.copies.count == 0 {
             continue;

@@ -163,6 +163,17 @@ declare_hooks! {
     watch runtime cudaHostUnregister (ptr: *mut c_void) -> CudaError
         => |call| call.unpin(ptr);
 
+    // ---- runtime: stream capture -------------------------------------------------------
+
+    /// `cudaStreamBeginCapture`: where a capture begins (its captured copies name it).
+    watch runtime cudaStreamBeginCapture | cudaStreamBeginCapture_ptsz (stream: Stream, mode: u32) -> CudaError
+        => |call| call.capture_begun(stream, Some(mode));
+    /// `cudaStreamBeginCaptureToGraph` (CUDA 12.3): a capture into an existing graph.
+    watch runtime cudaStreamBeginCaptureToGraph | cudaStreamBeginCaptureToGraph_ptsz
+        (stream: Stream, graph: *mut c_void, dependencies: *const *mut c_void, dependency_data: *const c_void,
+         count: usize, mode: u32) -> CudaError
+        => |call| call.capture_begun(stream, Some(mode));
+
     // ---- runtime: the async copy family ----------------------------------------------
 
     /// `cudaMemcpyAsync`: `kind` says which side is host memory.
@@ -267,6 +278,20 @@ declare_hooks! {
     /// `cuMemHostUnregister`.
     watch driver cuMemHostUnregister (p: *mut c_void) -> CuResult
         => |call| call.unpin(p);
+
+    // ---- driver: stream capture --------------------------------------------------------
+
+    /// `cuStreamBeginCapture` (CUDA 10.0 ABI: no mode argument, global mode).
+    watch driver cuStreamBeginCapture | cuStreamBeginCapture_ptsz (stream: Stream) -> CuResult
+        => |call| call.capture_begun(stream, Some(0));
+    /// `cuStreamBeginCapture_v2` (CUDA 10.1 ABI, with the mode).
+    watch driver cuStreamBeginCapture_v2 | cuStreamBeginCapture_v2_ptsz (stream: Stream, mode: u32) -> CuResult
+        => |call| call.capture_begun(stream, Some(mode));
+    /// `cuStreamBeginCaptureToGraph` (CUDA 12.3).
+    watch driver cuStreamBeginCaptureToGraph | cuStreamBeginCaptureToGraph_ptsz
+        (stream: Stream, graph: *mut c_void, dependencies: *const *mut c_void, dependency_data: *const c_void,
+         count: usize, mode: u32) -> CuResult
+        => |call| call.capture_begun(stream, Some(mode));
 
     // ---- driver: the async copy family -------------------------------------------------
 

@@ -15,8 +15,8 @@
 use crate::base::pinned::REGISTRY;
 use crate::finding::finish::{self, End};
 use crate::{
-    base::counters, base::memory, base::process, base::sink, base::symbols, finding::intercept, finding::report_file,
-    finding::sites, interpose::run_marks, stacks::stack,
+    base::counters, base::memory, base::process, base::sink, base::symbols, finding::capture, finding::intercept,
+    finding::report_file, finding::sites, interpose::run_marks, stacks::stack,
 };
 
 // ---- constructor, destructor, fork ------------------------------------------------------
@@ -54,6 +54,7 @@ static DESTRUCTOR: extern "C" fn() = at_exit;
 extern "C" fn before_fork() {
     stack::SYMBOLS.lock_for_fork();
     counters::UNKNOWN_VARIANTS.lock_for_fork();
+    capture::RING.lock_for_fork();
     symbols::hold_loader_for_fork();
     memory::lock_for_fork();
 }
@@ -61,6 +62,7 @@ extern "C" fn before_fork() {
 extern "C" fn after_fork_in_parent() {
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(false);
+    capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
 }
@@ -72,6 +74,7 @@ extern "C" fn after_fork_in_child() {
     process::rearm_witness();
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(true);
+    capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
     process::reset_in_child();

@@ -43,11 +43,10 @@ pub fn render(run: &Run, top: usize) -> String {
     let _ = writeln!(out, "{}\n", about_line(run));
     let result = match o.verdict {
         Verdict::Findings => format!(
-            "**{} at {}** ({} pageable, {} straddling a pinned edge); the host was kept blocked for **{}** in all.",
+            "**{} at {}** ({}); the host was kept blocked for **{}** in all.",
             plural(t.findings, "finding"),
             plural(t.sites as u64, "site"),
-            t.pageable,
-            t.straddles,
+            super::findings_by_kind(&t),
             human_ns(t.blocked_ns)
         ),
         Verdict::NotWatched => {

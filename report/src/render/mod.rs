@@ -93,6 +93,16 @@ fn shell_word(s: &str) -> String {
     }
 }
 
+/// The findings by kind, as the summaries say them: `3 pageable, 0 straddling a pinned
+/// edge`, and the captured ones where there are any.
+pub fn findings_by_kind(t: &crate::merge::RunTotals) -> String {
+    let mut s = format!("{} pageable, {} straddling a pinned edge", t.pageable, t.straddles);
+    if t.captured > 0 {
+        s.push_str(&format!(", {} captured into CUDA graphs", t.captured));
+    }
+    s
+}
+
 /// The run's note on the legacy default stream (the summaries' `legacy_stream`): not a
 /// finding, a copy that overlaps nothing.
 pub fn legacy_stream_note(copies: u64) -> String {

@@ -21,7 +21,7 @@ use crate::merge::{MergedSite, Run};
 use crate::read::{Frame, SiteKind};
 
 /// The rules: `(id, name, short, full, help, level)`.
-const RULES: [(&str, &str, &str, &str, &str, &str); 2] = [
+const RULES: [(&str, &str, &str, &str, &str, &str); 3] = [
     (
         "PG001",
         "PageableAsyncCopy",
@@ -38,10 +38,22 @@ const RULES: [(&str, &str, &str, &str, &str, &str); 2] = [
         "Keep each copy inside one pinned allocation or registration.",
         "error",
     ),
+    (
+        "PG003",
+        "PageableCopyCapturedInGraph",
+        "A pageable host buffer is copied in a CUDA graph",
+        "An asynchronous copy with a pageable host side, made while its stream was being captured into a CUDA graph: the graph keeps a memcpy node that copies that pageable memory again at every launch, reading the buffer as it is at launch, at pageable bandwidth. Graphs launched from the device, and conditional-node bodies, do not allow pageable memory at all.",
+        "Capture copies from memory pinned before the capture (cudaMallocHost/cudaHostAlloc or cudaHostRegister; PyTorch: a static input made with pin_memory=True and refilled between replays), allocated once and refilled between launches.",
+        "warning",
+    ),
 ];
 
 fn rule_index(kind: SiteKind) -> usize {
-    if kind == SiteKind::Straddles { 1 } else { 0 }
+    match kind {
+        SiteKind::Straddles => 1,
+        SiteKind::Captured => 2,
+        _ => 0,
+    }
 }
 
 /// Percent-encodes what may not stand in a URI path.

@@ -32,12 +32,11 @@ pub fn render(run: &Run, top: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "pinguard: run summary: {}, {} checked, {} ({} pageable, {} straddling a pinned edge) at {}, host blocked {} in all{}",
+        "pinguard: run summary: {}, {} checked, {} ({}) at {}, host blocked {} in all{}",
         super::processes_line(run),
         plural(t.checked, "async copy"),
         plural(t.findings, "finding"),
-        t.pageable,
-        t.straddles,
+        super::findings_by_kind(&t),
         plural(t.sites as u64, "site"),
         human_ns(t.blocked_ns),
         if t.suppressed > 0 { format!(", {} suppressed", t.suppressed) } else { String::new() }

@@ -1,0 +1,104 @@
+// capture_facts: what a real driver says and allows around stream capture, the facts
+// pinguard's captured-copy check stands on (issue 28). Run on the GPU machine:
+//
+//   nvcc -o /tmp/capture_facts testing/probes/capture_facts.cu -lcuda && /tmp/capture_facts
+//
+// For each capture mode it captures a pageable H2D copy and, while capturing, makes the
+// queries pinguard makes on a finding (cuPointerGetAttributes on the host address, the
+// capture status and id through cuStreamGetCaptureInfo's first ABI, found by dlsym as
+// pinguard finds it), from the capturing thread and from another one; then ends the
+// capture, changes the host buffer, launches the graph and reads back what the device
+// got: a captured pageable copy re-reads the host at every launch. It also asks for the
+// legacy stream's status while a blocking stream captures. Prints one line per fact.
+#include <cuda.h>
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+
+#include <cstdio>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+using GetCaptureInfoV1 = CUresult (*)(CUstream, CUstreamCaptureStatus *, cuuint64_t *);
+using IsCapturing = CUresult (*)(CUstream, CUstreamCaptureStatus *);
+
+static void *libcuda() {
+    static void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_NOLOAD);
+    return h;
+}
+
+static const char *mode_name(cudaStreamCaptureMode m) {
+    return m == cudaStreamCaptureModeGlobal ? "global" : m == cudaStreamCaptureModeThreadLocal ? "thread_local" : "relaxed";
+}
+
+static void queries(const char *who, const void *host, CUstream s) {
+    unsigned kind = 0, managed = 0;
+    CUpointer_attribute attrs[2] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE, CU_POINTER_ATTRIBUTE_IS_MANAGED};
+    void *data[2] = {&kind, &managed};
+    CUresult a = cuPointerGetAttributes(2, attrs, data, (CUdeviceptr)(uintptr_t)host);
+    auto info = reinterpret_cast<GetCaptureInfoV1>(dlsym(libcuda(), "cuStreamGetCaptureInfo"));
+    CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+    cuuint64_t id = 0;
+    CUresult b = info ? info(s, &st, &id) : CUDA_ERROR_NOT_FOUND;
+    auto is = reinterpret_cast<IsCapturing>(dlsym(libcuda(), "cuStreamIsCapturing"));
+    CUstreamCaptureStatus st2 = CU_STREAM_CAPTURE_STATUS_NONE;
+    CUresult c = is ? is(s, &st2) : CUDA_ERROR_NOT_FOUND;
+    printf("  %s: cuPointerGetAttributes rc=%d type=%u; cuStreamGetCaptureInfo(v1) rc=%d status=%d id=%llu; "
+           "cuStreamIsCapturing rc=%d status=%d\n",
+           who, a, kind, b, st, (unsigned long long)id, c, st2);
+}
+
+int main() {
+    const size_t n = 1 << 20;
+    cudaFree(nullptr);
+    printf("dlsym: cuStreamGetCaptureInfo=%p _v2=%p _v3=%p cuStreamIsCapturing=%p\n",
+           dlsym(libcuda(), "cuStreamGetCaptureInfo"), dlsym(libcuda(), "cuStreamGetCaptureInfo_v2"),
+           dlsym(libcuda(), "cuStreamGetCaptureInfo_v3"), dlsym(libcuda(), "cuStreamIsCapturing"));
+    void *dev = nullptr;
+    cudaMalloc(&dev, n);
+    std::vector<unsigned char> host(n, 1), back(n, 0);
+    cudaStreamCaptureMode modes[3] = {cudaStreamCaptureModeGlobal, cudaStreamCaptureModeThreadLocal,
+                                      cudaStreamCaptureModeRelaxed};
+    for (auto mode : modes) {
+        cudaStream_t s;
+        cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+        printf("mode %s:\n", mode_name(mode));
+        cudaError_t begin = cudaStreamBeginCapture(s, mode);
+        cudaError_t copy = cudaMemcpyAsync(dev, host.data(), n, cudaMemcpyHostToDevice, s);
+        queries("capturing thread", host.data(), (CUstream)s);
+        std::thread([&] { queries("other thread", host.data(), (CUstream)s); }).join();
+        cudaGraph_t g = nullptr;
+        cudaError_t end = cudaStreamEndCapture(s, &g);
+        cudaGraphExec_t e = nullptr;
+        cudaError_t inst = g ? cudaGraphInstantiate(&e, g, 0) : cudaErrorUnknown;
+        memset(host.data(), 7, n);  // the launch must copy what the host holds now
+        cudaError_t launch = e ? cudaGraphLaunch(e, s) : cudaErrorUnknown;
+        cudaStreamSynchronize(s);
+        cudaMemcpy(back.data(), dev, n, cudaMemcpyDeviceToHost);
+        printf("  begin=%d copy=%d end=%d instantiate=%d launch=%d; device holds %d (7: re-read at launch, 1: at capture)\n",
+               begin, copy, end, inst, launch, back[n / 2]);
+        if (e) cudaGraphExecDestroy(e);
+        if (g) cudaGraphDestroy(g);
+        cudaStreamDestroy(s);
+        memset(host.data(), 1, n);
+    }
+    {
+        cudaStream_t s;
+        cudaStreamCreate(&s);  // a blocking stream: the legacy stream depends on it
+        printf("blocking stream capturing (global):\n");
+        cudaError_t begin = cudaStreamBeginCapture(s, cudaStreamCaptureModeGlobal);
+        cudaError_t copy = cudaMemcpyAsync(dev, host.data(), n, cudaMemcpyHostToDevice, s);
+        auto is = reinterpret_cast<IsCapturing>(dlsym(libcuda(), "cuStreamIsCapturing"));
+        CUstreamCaptureStatus st = CU_STREAM_CAPTURE_STATUS_NONE;
+        CUresult legacy_q = is(CU_STREAM_LEGACY, &st);
+        CUresult legacy_q0 = is(nullptr, &st);
+        CUresult own = is((CUstream)s, &st);
+        cudaGraph_t g = nullptr;
+        cudaError_t end = cudaStreamEndCapture(s, &g);
+        printf("  begin=%d copy=%d; IsCapturing(CU_STREAM_LEGACY) rc=%d, (0) rc=%d, own rc=%d status=%d; end=%d\n",
+               begin, copy, legacy_q, legacy_q0, own, st, end);
+        if (g) cudaGraphDestroy(g);
+        cudaStreamDestroy(s);
+    }
+    return 0;
+}
