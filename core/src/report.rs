@@ -108,8 +108,11 @@ impl StreamKind {
 }
 
 /// What a captured pageable copy costs, as measured on an H100 with CUDA 13
-/// (`testing/probes/capture_facts.cu`).
-pub const CAPTURED_COST: &str = "the graph keeps a memcpy node that copies this pageable memory again at every launch (it reads the buffer as it is then), at pageable bandwidth.";
+/// (`testing/probes/capture_facts.cu`): a graph of one 256 MiB copy from pageable memory
+/// kept `cudaGraphLaunch` for the whole copy, 32.0 ms at 8.4 GB/s; from pinned memory
+/// the call took 4 us and the copy 4.9 ms at 55 GB/s. The launch read the buffer as it
+/// was then, not at capture.
+pub const CAPTURED_COST: &str = "every launch of the graph copies this pageable memory again (as it is at that launch), and the launch call keeps the host thread blocked until that copy ends, at pageable bandwidth.";
 
 /// What happened to the call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -425,14 +428,14 @@ mod tests {
         f.capture = Some(CaptureFacts { id: 4, mode: Some("global"), begun: Some("main at app.cpp:40") });
         let line = render(&f);
         assert!(
-            line.contains("while stream 0x5000 is being captured into a CUDA graph (capture 4, global mode, begun in main at app.cpp:40): the graph keeps a memcpy node"),
+            line.contains("while stream 0x5000 is being captured into a CUDA graph (capture 4, global mode, begun in main at app.cpp:40): every launch of the graph copies this pageable memory again"),
             "{line}"
         );
         assert!(!line.contains("blocked for"), "a captured copy does not run at the call: {line}");
         let rec = parse_record(&line).unwrap();
         assert_eq!((rec["verdict"].as_str(), rec["capture"].as_str()), ("captured", "4"));
         f.capture = None;
-        assert!(render(&f).contains("captured into a CUDA graph: the graph keeps"));
+        assert!(render(&f).contains("captured into a CUDA graph: every launch of the graph copies"));
     }
 
     #[test]

@@ -79,6 +79,29 @@ def jax_device_put():
     return a.nbytes
 
 
+def torch_graph_capture():
+    """A pageable tensor copied (non_blocking) inside torch.cuda.graph: pinguard reports
+    it as captured at this line, unless PyTorch refuses such a copy during capture (it
+    prints what PyTorch said). A replay after the source changed copies the new values:
+    the graph reads the pageable buffer at each launch."""
+    import torch
+
+    src = torch.ones(N // 4, dtype=torch.float32)
+    static = torch.empty(N // 4, dtype=torch.float32, device="cuda")
+    g = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(g):
+            static.copy_(src, non_blocking=True)  # site: torch_graph_capture
+    except RuntimeError as e:
+        print(f"torch_refused={str(e).splitlines()[0][:200]}", flush=True)
+        return src.numel() * src.element_size()
+    src.fill_(2.0)
+    g.replay()
+    torch.cuda.synchronize()
+    print(f"replayed_sum={float(static.sum()):.0f} (2x{N // 4}: read at replay)", flush=True)
+    return src.numel() * src.element_size()
+
+
 def _train(pin_memory, steps, workers):
     """A small classifier trained on random data through a DataLoader; returns ms/step."""
     import time
@@ -129,6 +152,7 @@ SCENARIOS = {
         cupy_asarray,
         cupy_get,
         jax_device_put,
+        torch_graph_capture,
         torch_dataloader_pageable,
         torch_train_step,
     )

@@ -246,6 +246,28 @@ for spec in torch_pageable:found torch_pinned:none cupy_set:found cupy_asarray:n
         fail 1
     fi
 done
+
+# A copy captured into a CUDA graph through PyTorch (issue 28): a `captured` finding at
+# the scenario's line, or PyTorch's own refusal of the copy (then pinguard must not have
+# crashed it, and says nothing of a copy that was not made).
+log="$out/scenario-torch_graph_capture.log"
+PYTHONUNBUFFERED=1 LD_PRELOAD="$lib" timeout 300 python3 scripts/gpu/scenarios.py torch_graph_capture > "$log.out" 2> "$log"
+rc=$?
+line=$(grep -n "# site: torch_graph_capture\$" scripts/gpu/scenarios.py | cut -d: -f1)
+captured=$(grep -c "verdict=captured api=" "$log")
+located=$(grep -c "^pinguard:   in .* at [^ ]*scenarios.py:${line:-x}\$" "$log")
+said=$(grep -E "torch_refused|replayed_sum" "$log.out" | head -n 1)
+if [ "$rc" -ne 0 ]; then
+    echo "FAIL torch_graph_capture: exit $rc"; tail -n 5 "$log"; fail 1
+elif grep -q torch_refused "$log.out" && [ "$captured" -eq 0 ]; then
+    echo "PASS torch_graph_capture: PyTorch refused the copy itself ($said); no captured finding"; pass 1
+elif [ "$captured" -ge 1 ] && [ "$located" -ge 1 ]; then
+    echo "PASS torch_graph_capture: $captured captured finding(s) at scenarios.py:$line; $said"; pass 1
+else
+    echo "FAIL torch_graph_capture: $captured captured findings, located $located at scenarios.py:${line:-?}; $said"
+    grep 'pinguard:' "$log" | cut -c1-600 | head -n 5
+    fail 1
+fi
 fi
 
 echo "$passed passed, $failed failed [$(date -u +%T)]"
