@@ -59,6 +59,21 @@ int main() {
            dlsym(libcuda(), "cuStreamGetCaptureInfo_v3"), dlsym(libcuda(), "cuStreamIsCapturing"));
     void *dev = nullptr;
     cudaMalloc(&dev, n);
+    {
+        // What pinguard's question costs a finding: the query on a stream not capturing.
+        cudaStream_t s;
+        cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+        auto info = reinterpret_cast<GetCaptureInfoV1>(dlsym(libcuda(), "cuStreamGetCaptureInfo"));
+        CUstreamCaptureStatus st;
+        cuuint64_t id;
+        const int calls = 1000000;
+        auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < calls; ++i) info((CUstream)s, &st, &id);
+        auto t1 = std::chrono::steady_clock::now();
+        printf("cuStreamGetCaptureInfo on a stream not capturing: %.1f ns a call (mean of %d)\n",
+               std::chrono::duration<double, std::nano>(t1 - t0).count() / calls, calls);
+        cudaStreamDestroy(s);
+    }
     std::vector<unsigned char> host(n, 1), back(n, 0);
     cudaStreamCaptureMode modes[3] = {cudaStreamCaptureModeGlobal, cudaStreamCaptureModeThreadLocal,
                                       cudaStreamCaptureModeRelaxed};

@@ -622,22 +622,44 @@ fn fork_finding(setup: &Setup, apps: &Path, scale: Scale) -> Result<String, Stri
 }
 
 /// Threads with stacks of 16 KiB to 256 KiB take findings at new sites: no overflow on
-/// any stack the program runs on without pinguard; every copy counted (without a site
+/// any stack the program runs on without pinguard with room for pinguard's share
+/// ([`STACK_SHARE`], which `stack_share` holds it to); every copy counted (without a site
 /// where too little stack was left).
 fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let program = apps.join("small_stack");
-    let bare = |sizes: &[&str]| {
-        launch(setup, &program, Launch { args: sizes, env: &[], bare: true, timeout: Some(Duration::from_secs(60)) })
+    let tls_only = tls_only_preload(apps)?;
+    let bare = |sizes: &[&str], env: &[(&str, &str)]| {
+        launch(setup, &program, Launch { args: sizes, env, bare: true, timeout: Some(Duration::from_secs(60)) })
             .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))
     };
-    // The sizes CUDA itself runs on (a real driver needs more than fakecuda): each tried
-    // alone without pinguard; pinguard then gets exactly those.
+    let runs = |r: &Run| r.output.status.success() && !String::from_utf8_lossy(&r.output.stdout).contains("refused");
+    // How deep a thread on a painted stack of `size` KiB wrote, without pinguard.
+    let used = |size: &str, env: &[(&str, &str)]| -> Result<Option<usize>, String> {
+        let r = bare(&["--high-water", size], env)?;
+        Ok(String::from_utf8_lossy(&r.output.stdout).lines().find_map(|l| {
+            l.strip_prefix("small_stack: ")?.split_once(" KiB: used ")?.1.strip_suffix(" bytes")?.parse().ok()
+        }))
+    };
+    // The sizes CUDA itself runs on (a real driver needs more than fakecuda), with a
+    // library of thread-locals alone preloaded (see tls_only.cpp: a page some runtimes'
+    // TLS layout takes from every thread for any such library), with room to spare for
+    // the share of a stack pinguard may take (STACK_SHARE, a debug build's: the
+    // `stack_share` scenario holds pinguard to it): each tried alone without pinguard;
+    // pinguard then gets exactly those.
     let mut sizes = Vec::new();
     let mut too_small = Vec::new();
+    let mut tls_page = Vec::new();
+    let mut tight = Vec::new();
     for size in ["16", "24", "36", "64", "128", "256"] {
-        let b = bare(&[size])?;
-        if b.output.status.success() && !String::from_utf8_lossy(&b.output.stdout).contains("refused") {
-            sizes.push(size);
+        let tls = [("LD_PRELOAD", tls_only.as_str())];
+        if runs(&bare(&[size], &tls)?) {
+            let kib: usize = size.parse().unwrap_or(0);
+            match used(size, &tls)? {
+                Some(u) if (kib << 10).saturating_sub(u) < STACK_SHARE.1 => tight.push(size),
+                _ => sizes.push(size),
+            }
+        } else if runs(&bare(&[size], &[])?) {
+            tls_page.push(size);
         } else {
             too_small.push(size);
         }
@@ -646,7 +668,7 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
         return Err(format!("without pinguard only {sizes:?} KiB stacks ran; {too_small:?} KiB did not"));
     }
     let r = run(setup, apps, "small_stack", &sizes, &[], 60)?;
-    let b = bare(&sizes)?;
+    let b = bare(&sizes, &[])?;
     if r.output.status.code() != b.output.status.code() || r.output.stdout != b.output.stdout {
         return Err(format!(
             "ended with {} and {:?}, without pinguard {} and {:?}{}",
@@ -669,15 +691,37 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
         return Err(format!("{} of {made} copies counted{}", s.counts.pageable, tail(&r)));
     }
     report_valid(&r)?;
-    let skipped = if too_small.is_empty() {
+    let mut skipped = if too_small.is_empty() {
         String::new()
     } else {
         format!("; {too_small:?} KiB stacks left out: they fail without pinguard too")
     };
+    if !tls_page.is_empty() {
+        skipped.push_str(&format!(
+            "; {tls_page:?} KiB stacks left out: they run without any preload but fail with a library of thread-locals alone"
+        ));
+    }
+    if !tight.is_empty() {
+        skipped.push_str(&format!(
+            "; {tight:?} KiB stacks left out: CUDA leaves less than the {} bytes pinguard may take of them",
+            STACK_SHARE.1
+        ));
+    }
     Ok(format!(
         "stacks of {sizes:?} KiB: {made} of {made} counted, {} without a site (too little stack){skipped}",
         s.counts.unsited
     ))
+}
+
+/// The library of thread-locals alone (`testing/apps/reliability/lib/tls_only.cpp`) built
+/// beside the scenarios: the baseline that tells glibc's TLS layout from pinguard.
+fn tls_only_preload(apps: &Path) -> Result<String, String> {
+    let lib = apps.join("libtls_only.so");
+    if lib.exists() {
+        Ok(lib.to_string_lossy().into_owned())
+    } else {
+        Err(format!("{} is missing: build the test apps (scripts/dev/build-test-apps.sh)", lib.display()))
+    }
 }
 
 /// The most of a thread's stack pinguard may take where too little is left to name a site
@@ -690,9 +734,12 @@ const REPORT_ROOM: (usize, usize) = (64 << 10, 192 << 10);
 
 /// How much of a thread's stack pinguard takes: a thread on a stack the program maps and
 /// paints makes findings at three new sites, with and without pinguard, and the program
-/// says how deep the thread wrote. On a 48 KiB stack (too small for a site) pinguard may
-/// add at most [`STACK_SHARE`]; on a 256 KiB one (a site is named) its walk must fit the
-/// room it demanded.
+/// says how deep the thread wrote. Measured against the program with a library of
+/// thread-locals alone preloaded (`tls_only.cpp`): with CUDA 13's shared runtime, glibc's
+/// TLS layout takes a page of every thread's stack for any preloaded library with
+/// thread-locals, pinguard or not (`scripts/gpu/probe-tls-share.sh`). On a 48 KiB stack
+/// (too small for a site) pinguard may add at most [`STACK_SHARE`] to that; on a 256 KiB
+/// one (a site is named) its walk must fit the room it demanded.
 fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let args = ["--high-water", "48", "256"];
     // fakecuda's calls run as deep as a real driver's (a real one ignores the switch), so
@@ -715,6 +762,16 @@ fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     )
     .map_err(|e| format!("cannot run small_stack without pinguard: {e}"))?;
     let bare = used(&bare)?;
+    // The same with a library of thread-locals alone preloaded: what any such library
+    // costs (glibc's TLS layout), against which pinguard's own frames are measured.
+    let tls_only = tls_only_preload(apps)?;
+    let layout = launch(
+        setup,
+        &apps.join("small_stack"),
+        Launch { args: &args, env: &[DEEP_DRIVER, ("LD_PRELOAD", &tls_only)], bare: true, timeout: None },
+    )
+    .map_err(|e| format!("cannot run small_stack with a library of thread-locals: {e}"))?;
+    let layout = used(&layout)?;
     // A switch for pinguard's own tests, at a value that changes nothing: a release build
     // says it ignores it, which tells the build.
     let r = run(
@@ -731,16 +788,18 @@ fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let release = test_switches_ignored(&r);
     let (share, room) = if release { (STACK_SHARE.0, REPORT_ROOM.0) } else { (STACK_SHARE.1, REPORT_ROOM.1) };
     let with = used(&r)?;
-    let extra = |i: usize| with[i].1.saturating_sub(bare[i].1);
+    let extra = |i: usize| with[i].1.saturating_sub(layout[i].1);
     let build = if release { "release" } else { "debug" };
     let figures = format!(
-        "{build} build: {} KiB stack: {} bytes without pinguard, {} with (+{}); {} KiB: {} without, {} with (+{})",
+        "{build} build: {} KiB stack: {} bytes without pinguard ({} with a library of thread-locals alone: +{} of TLS layout), {} with (+{}); {} KiB: {} with thread-locals alone, {} with pinguard (+{})",
         bare[0].0,
         bare[0].1,
+        layout[0].1,
+        layout[0].1.saturating_sub(bare[0].1),
         with[0].1,
         extra(0),
         bare[1].0,
-        bare[1].1,
+        layout[1].1,
         with[1].1,
         extra(1)
     );
