@@ -643,9 +643,13 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     // The sizes CUDA itself runs on (a real driver needs more than fakecuda), with a
     // library of thread-locals alone preloaded (see tls_only.cpp: a page some runtimes'
     // TLS layout takes from every thread for any such library), with room to spare for
-    // the share of a stack pinguard may take (STACK_SHARE, a debug build's: the
+    // the share of a stack pinguard may take (STACK_SHARE for the build loaded: the
     // `stack_share` scenario holds pinguard to it): each tried alone without pinguard;
     // pinguard then gets exactly those.
+    // Which build is loaded (a release build says it ignores a test switch): its share.
+    let probe =
+        run(setup, apps, "small_stack", &["256"], &[("PINGUARD_OPTIONS", "test_only_maps_left=1000000000")], 60)?;
+    let share = if test_switches_ignored(&probe) { STACK_SHARE.0 } else { STACK_SHARE.1 };
     let mut sizes = Vec::new();
     let mut too_small = Vec::new();
     let mut tls_page = Vec::new();
@@ -655,7 +659,7 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
         if runs(&bare(&[size], &tls)?) {
             let kib: usize = size.parse().unwrap_or(0);
             match used(size, &tls)? {
-                Some(u) if (kib << 10).saturating_sub(u) < STACK_SHARE.1 => tight.push(size),
+                Some(u) if (kib << 10).saturating_sub(u) < share => tight.push(size),
                 _ => sizes.push(size),
             }
         } else if runs(&bare(&[size], &[])?) {
@@ -703,8 +707,7 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     }
     if !tight.is_empty() {
         skipped.push_str(&format!(
-            "; {tight:?} KiB stacks left out: CUDA leaves less than the {} bytes pinguard may take of them",
-            STACK_SHARE.1
+            "; {tight:?} KiB stacks left out: CUDA leaves less than the {share} bytes pinguard may take of them"
         ));
     }
     Ok(format!(
