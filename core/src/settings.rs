@@ -299,6 +299,7 @@ declare_settings! {
     skip_python: GlobList = GlobList::of(DEFAULT_SKIP_PYTHON), "Python files (globs on the path) passed over to find a Python program's site: the first Python frame in your code, else the innermost Python frame (the standard library and installed packages by default)";
     report_interval: u64 = 10, "seconds between per-site aggregates in the report (0: only at exit)";
     summary: bool = true, "print a summary at exit, if the program made any async copy";
+    pinned_share: Bounded<1, 100> = Bounded(25), "at exit, say so if the most host memory pinned at once passed this percentage of the machine's memory: pinned pages cannot be swapped or moved, and pinning much starves the system and other programs";
     verify_with_driver: bool = false, "self-check: compare every verdict with the driver's own `cuPointerGetAttributes` answer, print each disagreement and count them in the summary (the GPU suite runs with it)";
     @test_only {
         test_only_panic: bool = false, "pinguard's own code panics in every copy hook (no panic may cross into the program)";
@@ -306,6 +307,7 @@ declare_settings! {
         test_only_slow_exit: bool = false, "a new site's build takes 50 ms more and the summary waits 100 ms between counting and writing the sites' totals (a site outlasting the summary's wait)";
         test_only_slow_rules: bool = false, "every unwind-rule lookup holds the loader's lock 20 ms (a fork while another thread is inside it)";
         test_only_no_tsc: bool = false, "the copy path's clock never uses the time-stamp counter";
+        test_only_mem_total: u64 = 0, "the machine's memory in bytes as `pinned_share` reads it (0: the real one)";
     }
 }
 
@@ -612,12 +614,14 @@ mod tests {
             skip_python: GlobList::of(&["*/venv/*"]),
             report_interval: 0,
             summary: false,
+            pinned_share: Bounded(40),
             verify_with_driver: true,
             test_only_panic: false,
             test_only_maps_left: 3,
             test_only_slow_exit: true,
             test_only_slow_rules: false,
             test_only_no_tsc: true,
+            test_only_mem_total: 1 << 30,
         };
         let (back, p) = Settings::parse(&s.to_options());
         assert_eq!((back, p.len()), (s, 0));

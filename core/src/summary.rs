@@ -76,6 +76,10 @@ declare_counters! {
     small, Small: NonZero, "below min_bytes";
     pinned_unseen, PinnedUnseen: Always, "pinned by paths pinguard did not see";
     unclassified, Unclassified: Always, "without verdict";
+    pin_calls, PinCalls: NonZero, "call that pinned or released host memory|calls that pinned or released host memory";
+    pin_blocked_us, PinBlockedUs: NonZero, "us the host waited in them (cudaFreeHost and cudaHostUnregister wait for the device; pinning is a slow system call)";
+    pinned_peak, PinnedPeak: NonZero, "bytes pinned at most at once";
+    pinned_at_exit, PinnedAtExit: NonZero, "bytes still pinned at the end (never freed or unregistered)";
     legacy_stream, LegacyStream: NonZero, "async copy on the legacy default stream, which waits for and holds up every blocking stream (a note: per-thread default streams or streams of your own run alongside)|async copies on the legacy default stream, which waits for and holds up every blocking stream (a note: per-thread default streams or streams of your own run alongside)";
     unknown_variants, UnknownVariants: NonZero, "unknown driver entry points passed through untouched";
     disagreements, Disagreements: NonZero, "verdicts the driver disagreed with (verify_with_driver)";

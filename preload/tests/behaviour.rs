@@ -95,6 +95,26 @@ fn mode_off_passes_everything_through_silently() {
     }
 }
 
+/// Pinning much of the machine's memory is said at exit, above `pinned_share` (the
+/// machine's memory given by a test switch: `pinned_lifetime` pins 256 KiB at most).
+#[test]
+fn pinning_much_of_the_machine_is_said_at_exit() {
+    let setup = support::fake_setup();
+    let note = "note: up to 256.0 KiB of host memory was pinned at once, 25% of this machine's 1.0 MiB (over pinned_share=20%)";
+    for build in ["dynamic", "driver"] {
+        let program = app(setup, build, "pinned_lifetime");
+        let over = run_program(setup, &program, &[("PINGUARD_OPTIONS", "test_only_mem_total=1048576:pinned_share=20")])
+            .unwrap();
+        assert!(over.output.status.success() && over.stderr().contains(note), "{build}: {}", over.stderr());
+        let under =
+            run_program(setup, &program, &[("PINGUARD_OPTIONS", "test_only_mem_total=1048576:pinned_share=25")])
+                .unwrap();
+        assert!(!under.stderr().contains("was pinned at once"), "{build}: 25% is not over 25%: {}", under.stderr());
+        let summary = under.summary.expect("a summary");
+        assert_eq!((summary.counts.pinned_peak, summary.counts.pinned_at_exit), (262_144, 131_072));
+    }
+}
+
 #[test]
 fn per_thread_default_stream_is_named_as_such() {
     let setup = support::fake_setup();

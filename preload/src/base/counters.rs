@@ -209,6 +209,8 @@ pub fn snapshot() -> SummaryCounts {
     if let Some(seen) = UNKNOWN_VARIANTS.try_lock() {
         s.add(Counter::UnknownVariants, seen.len() as u64);
     }
+    // Gauges, not sums: what is pinned now (at the summary: at exit) and at most.
+    (s.pinned_at_exit, s.pinned_peak) = crate::base::pinned::pinned_bytes();
     s
 }
 

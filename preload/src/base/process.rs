@@ -38,6 +38,9 @@ pub struct Process {
     /// so that a test can hold a site's build across the summary's wait at exit (as
     /// symbolising a large program's first site can) and see that it is then dropped.
     pub test_slow_exit: bool,
+    /// The machine's memory in bytes, as `pinned_share` reads it (debug builds may set it
+    /// with `test_only_mem_total`); 0 where unknown.
+    pub mem_total: u64,
     /// The copy path's clock ([`Clock`]: the time-stamp counter where it is invariant),
     /// read on each side of a call it reports.
     pub clock: Clock,
@@ -143,6 +146,10 @@ fn initialise() -> Process {
     }
     let test_slow_exit = test_only && settings.test_only_slow_exit;
     let no_tsc = test_only && settings.test_only_no_tsc;
+    let mem_total = match settings.test_only_mem_total {
+        n if test_only && n > 0 => n,
+        _ => machine_memory(),
+    };
     let rank = pinguard_core::settings::launcher_rank(|v| read_env(v, secure));
     Process {
         rank,
@@ -153,9 +160,17 @@ fn initialise() -> Process {
         notes,
         test_panic,
         test_slow_exit,
+        mem_total,
         clock: Clock::start(no_tsc),
         wall_start_ms: now_ms(),
     }
+}
+
+/// The machine's physical memory in bytes (0 where the system does not say).
+fn machine_memory() -> u64 {
+    // SAFETY: sysconf has no preconditions; it returns -1 for a value it cannot give.
+    let (pages, size) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    u64::try_from(pages).unwrap_or(0).saturating_mul(u64::try_from(size).unwrap_or(0))
 }
 
 /// Reads a settings file (suppressions): only a regular file, of at most

@@ -160,7 +160,7 @@ pub fn finish(end: End) {
     }
 
     // stderr: the summary line and the sites that cost the most.
-    let said_anything = counts.checked > 0 || counts.unknown_variants > 0 || sites > 0;
+    let said_anything = counts.checked > 0 || counts.unknown_variants > 0 || sites > 0 || counts.pin_calls > 0;
     if !process.settings.summary || !said_anything {
         SAID.store(true, Ordering::SeqCst);
         return;
@@ -191,6 +191,17 @@ pub fn finish(end: End) {
         if t.copies.errors > 0 {
             let _ = write!(line, "; CUDA rejected {} of them", t.copies.errors);
         }
+        emit(&mut line);
+    }
+    let share = process.settings.pinned_share.0;
+    if process.mem_total > 0 && counts.pinned_peak.saturating_mul(100) > process.mem_total.saturating_mul(share) {
+        let _ = write!(
+            line,
+            "{LINE_PREFIX}  note: up to {} of host memory was pinned at once, {}% of this machine's {} (over pinned_share={share}%): pinned pages cannot be swapped or moved, and pinning much of the memory starves the system and other programs; pin the buffers that copies use, once, and no more",
+            human_bytes(counts.pinned_peak),
+            counts.pinned_peak.saturating_mul(100) / process.mem_total,
+            human_bytes(process.mem_total),
+        );
         emit(&mut line);
     }
     SAID.store(true, Ordering::SeqCst);

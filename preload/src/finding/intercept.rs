@@ -23,7 +23,7 @@ use pinguard_core::summary::Counter;
 use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
 
 use crate::base::counters::{self, bump};
-use crate::base::pinned::REGISTRY;
+use crate::base::pinned::{self, REGISTRY};
 use crate::base::process::{self, Process};
 use crate::base::sink::{self, OnceNote};
 use crate::finding::capture;
@@ -92,9 +92,10 @@ impl<F: FnOnce() -> i32> Call<F> {
     /// # Safety
     /// `out` is the call's out-parameter: on success CUDA has written the address there.
     pub unsafe fn pin(self, origin: PinOrigin, out: *mut *mut c_void, size: usize) -> i32 {
-        let rc = (self.real)();
+        let Call { row, gate, real } = self;
+        let rc = timed_pinning(gate.process, real);
         if rc == 0 && !out.is_null() {
-            boundary(self.row.name(), || {
+            boundary(row.name(), || {
                 // SAFETY: CUDA reported success, so it wrote the allocation's address to `out`.
                 let p = unsafe { out.read() } as usize;
                 register(p, size, origin);
@@ -105,9 +106,28 @@ impl<F: FnOnce() -> i32> Call<F> {
 
     /// A registration of memory the program owns (`cudaHostRegister`).
     pub fn pin_registered(self, ptr: *mut c_void, size: usize) -> i32 {
-        let rc = (self.real)();
+        let Call { row, gate, real } = self;
+        let rc = timed_pinning(gate.process, real);
         if rc == 0 {
-            boundary(self.row.name(), || register(ptr as usize, size, PinOrigin::Registered));
+            boundary(row.name(), || register(ptr as usize, size, PinOrigin::Registered));
+        }
+        rc
+    }
+
+    /// A free or unregistration. pinguard notes which pinning the base pointer names
+    /// before the call, and removes exactly that one once CUDA has accepted the release:
+    /// a release CUDA refuses changes nothing, and a range pinned again at the same
+    /// address meanwhile (another generation) stays.
+    pub fn unpin(self, ptr: *mut c_void) -> i32 {
+        let Call { row, gate, real } = self;
+        let seen = boundary(row.name(), || REGISTRY.at_base(ptr as usize)).flatten();
+        let rc = timed_pinning(gate.process, real);
+        if let Some((_, generation)) = seen.filter(|_| rc == 0) {
+            boundary(row.name(), || {
+                if let Some(range) = REGISTRY.remove_if(ptr as usize, Some(generation)) {
+                    pinned::note_released((range.end - range.start) as u64);
+                }
+            });
         }
         rc
     }
@@ -119,19 +139,6 @@ impl<F: FnOnce() -> i32> Call<F> {
         let rc = real();
         if rc == 0 && room_to_report() {
             boundary(row.name(), || capture::note_begun(gate.process, stream as usize, row.per_thread, mode));
-        }
-        rc
-    }
-
-    /// A free or unregistration. pinguard notes which pinning the base pointer names
-    /// before the call, and removes exactly that one once CUDA has accepted the release:
-    /// a release CUDA refuses changes nothing, and a range pinned again at the same
-    /// address meanwhile (another generation) stays.
-    pub fn unpin(self, ptr: *mut c_void) -> i32 {
-        let seen = boundary(self.row.name(), || REGISTRY.at_base(ptr as usize)).flatten();
-        let rc = (self.real)();
-        if let Some((_, generation)) = seen.filter(|_| rc == 0) {
-            boundary(self.row.name(), || REGISTRY.remove_if(ptr as usize, Some(generation)));
         }
         rc
     }
@@ -567,7 +574,22 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
 fn register(start: usize, size: usize, origin: PinOrigin) {
     if let Some(range) = PinnedRange::new(start, size, origin) {
         REGISTRY.insert(range);
+        pinned::note_pinned(size as u64);
     }
+}
+
+/// A call that pins or releases host memory, timed: the summary counts such calls and
+/// the host time they took (`cudaFreeHost` and `cudaHostUnregister` wait for the device;
+/// pinning is a slow system call).
+fn timed_pinning(process: &Process, real: impl FnOnce() -> i32) -> i32 {
+    let started = process.clock.ticks();
+    let rc = real();
+    let ended = process.clock.ticks();
+    let ns = process.clock.ns(ended.saturating_sub(started), ended);
+    let block = counters::mine();
+    block.add(Counter::PinCalls, 1);
+    block.add(Counter::PinBlockedUs, ns / 1000);
+    rc
 }
 
 #[cfg(test)]

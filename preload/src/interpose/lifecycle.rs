@@ -81,6 +81,7 @@ extern "C" fn after_fork_in_child() {
     // A registry another thread was building is built again by the child; a built one
     // gets its writer lock back. Never built here: no allocation in the fork handler.
     REGISTRY.reset_in_child();
+    crate::base::pinned::reset_in_child();
     if let Some(registry) = REGISTRY.get_if_built() {
         registry.reset_after_fork();
     }
