@@ -13,7 +13,8 @@
 //!   function, report), `gate` (the check at the top of every hook, the panic boundary),
 //!   `report_file` (the JSON Lines report), `finish` (the summary at exit), `sites`
 //!   (findings by call site), `describe` (reading a call's parameter blocks and
-//!   batches), `oracle` (the driver's word);
+//!   batches), `oracle` (the driver's word), `capture` (is a finding's stream being
+//!   captured into a CUDA graph, and where each capture began);
 //! - `stacks`: call stacks: `python` (a thread's Python frames, read from the
 //!   interpreter's memory), `stack` (native ones: capture and symbols), `unwind` (the
 //!   caching unwinder), `frame_rule` (its rules, from `.eh_frame`);

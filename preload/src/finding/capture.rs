@@ -27,8 +27,7 @@ use pinguard_core::site::FrameInfo;
 use crate::base::process::Process;
 use crate::base::spin::SpinLock;
 use crate::base::symbols::{Library, RealSlot};
-use crate::finding::sites;
-use crate::stacks::python::PyStack;
+use crate::stacks::python::{self, PyStack};
 use crate::stacks::stack::Stack;
 
 /// `CU_STREAM_CAPTURE_STATUS_ACTIVE` (`cuda.h`).
@@ -104,7 +103,7 @@ pub fn note_begun(process: &Process, stream: usize, per_thread_api: bool, mode: 
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
     let stack = stack.capture(process.settings.fast_unwind, None);
     let python = PyStack::of_this_thread();
-    let (frames, location) = sites::frames_and_location(process, stack, python.as_ref());
+    let (frames, location) = python::frames_and_location(process, stack, python.as_ref());
     let begun = Begun { id, mode: mode.and_then(mode_name), location: location.map(|i| frames[i].clone()) };
     let mut ring = RING.lock();
     let at = ring.next;

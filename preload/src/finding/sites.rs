@@ -21,7 +21,7 @@ use pinguard_core::verdict::{Direction, VerdictKind};
 use crate::base::process::Process;
 use crate::base::symbols;
 use crate::finding::capture;
-use crate::stacks::python::PyStack;
+use crate::stacks::python::{self, PyStack};
 use crate::stacks::stack::{self, Stack};
 use crate::table::hook_table::HookRow;
 
@@ -185,27 +185,6 @@ pub fn framework_name() -> &'static str {
     framework().name()
 }
 
-/// A stack's frames, symbolised and merged with the thread's Python frames, and which
-/// of them is the place in the program's code (a Python program's: a line of its Python).
-pub fn frames_and_location(
-    process: &Process,
-    stack: &Stack,
-    python: Option<&PyStack>,
-) -> (Vec<FrameInfo>, Option<usize>) {
-    let native = stack::symbolise(stack.ips(), &process.skip);
-    match python {
-        Some(p) => {
-            let frames = p.merged_with(native);
-            let location = site::python_location(&frames, &process.settings.skip_python.0, &process.skip);
-            (frames, location)
-        }
-        None => {
-            let location = site::location(&native, &process.skip);
-            (native, location)
-        }
-    }
-}
-
 fn build(
     process: &Process,
     stack: &Stack,
@@ -216,7 +195,7 @@ fn build(
     if process.test_slow_exit {
         std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
     }
-    let (frames, location) = frames_and_location(process, stack, python);
+    let (frames, location) = python::frames_and_location(process, stack, python);
     let kind_name = kind.name();
     let facts: Vec<(&str, &str, &str)> = frames
         .iter()

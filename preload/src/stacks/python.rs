@@ -17,13 +17,14 @@ use std::num::NonZeroU32;
 use pinguard_core::py_layout::{self, BytecodeAt, FrameRoot, InstructionAt, PyLayout};
 use pinguard_core::py_lines::{LineTableFormat, line_at};
 use pinguard_core::report::LINE_PREFIX;
-use pinguard_core::site::{FrameInfo, FrameKind};
+use pinguard_core::site::{self, FrameInfo, FrameKind};
 
 use crate::base::guarded_read::Reader;
+use crate::base::process::Process;
 use crate::base::sink;
 use crate::base::spin::ForkSafeLazy;
 use crate::base::symbols;
-use crate::stacks::stack::SYMBOLS;
+use crate::stacks::stack::{self, SYMBOLS, Stack};
 
 /// The Python interpreter of this process, where pinguard can read its frames.
 pub struct PyRuntime {
@@ -212,6 +213,27 @@ impl PyStack {
         }
         out.extend(python.map(|(p, _)| p));
         out
+    }
+}
+
+/// A stack's frames, symbolised and merged with the thread's Python frames, and which of
+/// them is the place in the program's code (a Python program's: a line of its Python).
+pub fn frames_and_location(
+    process: &Process,
+    stack: &Stack,
+    python: Option<&PyStack>,
+) -> (Vec<FrameInfo>, Option<usize>) {
+    let native = stack::symbolise(stack.ips(), &process.skip);
+    match python {
+        Some(p) => {
+            let frames = p.merged_with(native);
+            let location = site::python_location(&frames, &process.settings.skip_python.0, &process.skip);
+            (frames, location)
+        }
+        None => {
+            let location = site::location(&native, &process.skip);
+            (native, location)
+        }
     }
 }
 
