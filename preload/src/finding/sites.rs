@@ -22,7 +22,7 @@ use crate::base::process::Process;
 use crate::base::symbols;
 use crate::finding::capture;
 use crate::stacks::python::{self, PyStack};
-use crate::stacks::stack::{self, Stack};
+use crate::stacks::stack::Stack;
 use crate::table::hook_table::HookRow;
 
 /// The most distinct sites a process keeps; findings at further sites are counted in
