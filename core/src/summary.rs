@@ -76,7 +76,7 @@ declare_counters! {
     small, Small: NonZero, "below min_bytes";
     pinned_unseen, PinnedUnseen: Always, "pinned by paths pinguard did not see";
     unclassified, Unclassified: Always, "without verdict";
-    pin_calls, PinCalls: NonZero, "call that pinned or released host memory|calls that pinned or released host memory";
+    pin_calls, PinCalls: NonZero, "call to pin or release host memory|calls to pin or release host memory";
     pin_blocked_us, PinBlockedUs: NonZero, "us the host waited in them (cudaFreeHost and cudaHostUnregister wait for the device; pinning is a slow system call)";
     pinned_peak, PinnedPeak: NonZero, "bytes pinned at most at once";
     pinned_at_exit, PinnedAtExit: NonZero, "bytes still pinned at the end (never freed or unregistered)";
