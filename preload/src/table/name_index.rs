@@ -14,7 +14,7 @@
 use std::ffi::CStr;
 
 /// Slots in the table: a power of two, at least twice the number of hooks.
-const SLOTS: usize = 256;
+const SLOTS: usize = 512;
 const SHIFT: u32 = 64 - SLOTS.trailing_zeros();
 
 /// Row numbers (plus one; 0 is an empty slot), placed by name hash.
