@@ -319,7 +319,8 @@ fn assess(
         Elements::One(e) => one(None, e),
         Elements::Batch(b) => (0..b.len()).for_each(|i| one(Some(i), b.get(i))),
     }
-    if found.has_finding() {
+    // The first record is there whenever any is: a pinned copy pays one test.
+    if found.first.is_some() && found.has_finding() {
         mark_captured(call, found);
     }
     found.first.is_some() || !found.sides.is_empty()
