@@ -155,9 +155,9 @@ impl RecordKind {
         self.site_kind().name()
     }
 
-    /// A finding (counted against the gate), not a note.
+    /// A finding (counted against the gate), not a note: as its site's kind says.
     pub fn is_finding(self) -> bool {
-        !matches!(self, RecordKind::AllowedByAttribute)
+        self.site_kind().is_finding()
     }
 
     /// The kind a site of these records has in the report.

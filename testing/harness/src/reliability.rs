@@ -635,10 +635,7 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     let runs = |r: &Run| r.output.status.success() && !String::from_utf8_lossy(&r.output.stdout).contains("refused");
     // How deep a thread on a painted stack of `size` KiB wrote, without pinguard.
     let used = |size: &str, env: &[(&str, &str)]| -> Result<Option<usize>, String> {
-        let r = bare(&["--high-water", size], env)?;
-        Ok(String::from_utf8_lossy(&r.output.stdout).lines().find_map(|l| {
-            l.strip_prefix("small_stack: ")?.split_once(" KiB: used ")?.1.strip_suffix(" bytes")?.parse().ok()
-        }))
+        Ok(high_water_marks(&bare(&["--high-water", size], env)?).first().map(|&(_, used)| used))
     };
     // The sizes CUDA itself runs on (a real driver needs more than fakecuda), with a
     // library of thread-locals alone preloaded (see tls_only.cpp: a page some runtimes'
@@ -716,6 +713,17 @@ fn small_stack(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     ))
 }
 
+/// `small_stack --high-water`'s marks: (stack KiB, bytes the thread used), one a size.
+fn high_water_marks(r: &Run) -> Vec<(usize, usize)> {
+    String::from_utf8_lossy(&r.output.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (kib, rest) = l.strip_prefix("small_stack: ")?.split_once(" KiB: used ")?;
+            Some((kib.parse().ok()?, rest.strip_suffix(" bytes")?.parse().ok()?))
+        })
+        .collect()
+}
+
 /// The library of thread-locals alone (`testing/apps/reliability/lib/tls_only.cpp`) built
 /// beside the scenarios: the baseline that tells glibc's TLS layout from pinguard.
 fn tls_only_preload(apps: &Path) -> Result<String, String> {
@@ -749,13 +757,7 @@ fn stack_share(setup: &Setup, apps: &Path, _: Scale) -> Result<String, String> {
     // that pinguard's frames under them count as they do on a GPU.
     const DEEP_DRIVER: (&str, &str) = ("FAKECUDA_TEST_DRIVER_STACK", "16384");
     let used = |r: &Run| -> Result<Vec<(usize, usize)>, String> {
-        let found: Vec<(usize, usize)> = String::from_utf8_lossy(&r.output.stdout)
-            .lines()
-            .filter_map(|l| {
-                let (kib, rest) = l.strip_prefix("small_stack: ")?.split_once(" KiB: used ")?;
-                Some((kib.parse().ok()?, rest.strip_suffix(" bytes")?.parse().ok()?))
-            })
-            .collect();
+        let found = high_water_marks(r);
         if found.len() == 2 { Ok(found) } else { Err(format!("no high-water marks on stdout{}", tail(r))) }
     };
     let bare = launch(
