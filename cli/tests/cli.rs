@@ -394,6 +394,57 @@ fn captured_copies_are_their_own_kind_in_every_reader() {
     assert_eq!((counts.suppressed, counts.captured, counts.pageable), (3, 0, 1));
 }
 
+/// Registered memory released while still registered (issue 28) through every reader:
+/// the run's summary counts the releases apart, the text and Markdown summaries say
+/// releases (not copies) and where each range was registered, SARIF gives them a rule of
+/// their own (an error), and a suppression by kind removes exactly them.
+#[test]
+fn releases_of_registered_memory_are_their_own_kind_in_every_reader() {
+    let dir = scratch("released");
+    let o = pinguard_run(&dir, &["--error-exitcode", "3"], &app("dynamic", "released_registered"), &[]);
+    assert_eq!(o.status.code(), Some(3), "releases are findings: {}", stderr(&o));
+    let said = stderr(&o);
+    assert!(
+        said.contains("(0 pageable, 0 straddling a pinned edge, 6 registered ranges released while still registered)"),
+        "{said}"
+    );
+    assert!(said.contains("released_while_registered munmap in main at"), "{said}");
+    assert!(said.contains(": 1 release, 2.0 MiB,"), "{said}");
+    assert!(said.contains(", registered in tk_register"), "{said}");
+
+    let md = dir.join("report.md");
+    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "markdown", &md);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| released_while_registered  `realloc` |"), "{md}");
+
+    let out = dir.join("report.sarif");
+    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
+    assert!(validator.is_valid(&sarif));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let released: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG004").collect();
+    assert_eq!((released.len(), results.len()), (6, 6), "{results:#?}");
+    assert!(released.iter().all(|r| r["level"] == "error"), "{released:#?}");
+    let text = released[0]["message"]["text"].as_str().unwrap();
+    assert!(text.contains("1 release,") && text.contains("registered in tk_register"), "{text}");
+
+    let rules = dir.join("rules.txt");
+    std::fs::write(&rules, "kind:released_while_registered api:munmap\n").unwrap();
+    let o = pinguard_run(
+        &dir,
+        &["--error-exitcode", "3", "--suppressions", &rules.to_string_lossy()],
+        &app("dynamic", "released_registered"),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "five are left: {}", stderr(&o));
+    let run = pinguard_report::merge::run(&all_reports(&dir)[1..]).unwrap();
+    let counts = run.processes[0].summary.as_ref().unwrap().counts;
+    assert_eq!((counts.suppressed, counts.released_while_registered), (1, 5));
+}
+
 /// Debian's Chromium, headless, as the machine's notes give it.
 fn chromium(args: &[&str]) -> Output {
     let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]

@@ -116,6 +116,25 @@ pub fn for_captured(framework: Framework) -> &'static str {
     }
 }
 
+/// The advice for memory released while still registered: unregister first, in the
+/// words of the framework that registered it.
+pub fn for_released(framework: Framework) -> &'static str {
+    match framework {
+        Framework::PyTorch => {
+            "Call torch.cuda.cudart().cudaHostUnregister(ptr) before the memory is freed (or let PyTorch own the pinning: tensor.pin_memory() or torch.empty(..., pin_memory=True)); register exactly for the buffer's life."
+        }
+        Framework::CuPy => {
+            "Call cupy.cuda.runtime.hostUnregister(ptr) before the memory is freed (or allocate it pinned: cupyx.empty_pinned); register exactly for the buffer's life."
+        }
+        Framework::Jax => {
+            "Unregister the buffer (cudaHostUnregister) before its memory is freed, or let JAX own pinned buffers (memory_kind='pinned_host'); register exactly for the buffer's life."
+        }
+        Framework::Cuda => {
+            "Call cudaHostUnregister (cuMemHostUnregister) on the range before free, delete, realloc, munmap or mremap releases it; register exactly for the buffer's life."
+        }
+    }
+}
+
 /// The advice for a copy straddling a pinned edge.
 pub fn for_straddle() -> &'static str {
     "Keep each copy inside one pinned allocation or registration (CUDA rejects copies that span pinned and unpinned memory)."
@@ -135,6 +154,16 @@ mod tests {
         assert_eq!(Framework::from_loaded(["/usr/lib/libc.so.6", "./app"]), Framework::Cuda);
         let all = ["/x/cupy/a.so", "/y/torch/lib/libtorch.so"];
         assert_eq!(Framework::from_loaded(all), Framework::PyTorch, "PyTorch wins when both are loaded");
+    }
+
+    #[test]
+    fn release_advice_unregisters_first_in_the_framework_s_words() {
+        assert!(for_released(Framework::PyTorch).contains("cudaHostUnregister(ptr)"));
+        assert!(for_released(Framework::CuPy).contains("hostUnregister(ptr)"));
+        assert!(for_released(Framework::Cuda).contains("cuMemHostUnregister"));
+        for f in [Framework::PyTorch, Framework::CuPy, Framework::Jax, Framework::Cuda] {
+            assert!(for_released(f).contains("before"), "{}", for_released(f));
+        }
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub mod pinned_tree;
 pub mod py_layout;
 pub mod py_lines;
 pub mod records;
+pub mod registered_granules;
 pub mod registry;
 pub mod report;
 pub mod settings;

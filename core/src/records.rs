@@ -34,6 +34,10 @@ pub enum SiteKind {
     Straddles,
     /// Pageable host memory in a copy captured into a CUDA graph.
     Captured,
+    /// Memory released (`free`, `realloc`, `munmap`, `mremap`) while still registered
+    /// with `cudaHostRegister`: not a copy, a release.
+    #[cfg_attr(feature = "serde", serde(rename = "released_while_registered"))]
+    Released,
     Allowed,
 }
 
@@ -43,6 +47,7 @@ impl SiteKind {
             SiteKind::Pageable => "pageable",
             SiteKind::Straddles => "straddles",
             SiteKind::Captured => "captured",
+            SiteKind::Released => "released_while_registered",
             SiteKind::Allowed => "allowed",
         }
     }
@@ -244,7 +249,7 @@ macro_rules! declare_records {
     (@doc strs) => { "array of strings" };
     (@doc cmdline) => { "array of strings" };
     (@doc hexes) => { "array of hex strings" };
-    (@doc kind) => { "`pageable`, `straddles`, `captured` or `allowed`" };
+    (@doc kind) => { "`pageable`, `straddles`, `captured`, `released_while_registered` or `allowed`" };
     (@doc counts) => { "object: counter -> number" };
     (@doc frames) => { "array of frames" };
     (@doc obj $T:ident) => { concat!("object: ", stringify!($T)) };
@@ -273,10 +278,10 @@ declare_records! {
 
     /// A site's first call, in full.
     object First "first" {
-        bytes: u64 = "the host extent the copy touches";
-        host: hex = "the host address";
-        stream: hex = "the stream";
-        stream_kind: str = "`explicit`, `legacy-default`, `per-thread-default` or `legacy`";
+        bytes: u64 = "the host extent the copy touches; for a release, the registered range's length";
+        host: hex = "the host address; for a release, where the registered range begins";
+        stream: hex = "the stream (0 for a release)";
+        stream_kind: str = "`explicit`, `legacy-default`, `per-thread-default` or `legacy`; `none` for a release";
         element: opt_u64 = "the index in a batch call, else null";
         tid: i64 = "the thread";
         thread: opt_str = "the thread's name (`prctl(PR_GET_NAME)`: frameworks name their threads, e.g. `pt_autograd_0`), null where it has none; says which thread made a copy that has no Python frames";
@@ -312,12 +317,13 @@ declare_records! {
         site: u32 = "the site's number in this process, from 1";
         fingerprint: str = "16 hex digits, stable across runs and builds";
         kind: kind = "the verdict";
-        api: str = "the CUDA function (`cudaMemcpyAsync`, `cuMemcpyHtoDAsync_v2`, ...)";
-        layer: str = "`runtime` or `driver`";
-        dir: str = "`H2D`, `D2H`, `H2H` or `D2D`";
+        api: str = "the CUDA function (`cudaMemcpyAsync`, `cuMemcpyHtoDAsync_v2`, ...); for a release, the C library's (`free`, `realloc`, `munmap`, `mremap`)";
+        layer: str = "`runtime`, `driver`, or `libc` for a release";
+        dir: str = "`H2D`, `D2H`, `H2H` or `D2D`; `-` for a release";
         first: obj(First) = "the first call";
         location: opt_obj(Frame) = "the first frame not passed over by `skip_frames`: the site's place in your code";
         capture: opt_obj(Capture) = "for a `captured` site: the stream capture of its first call; null otherwise";
+        registered: opt_obj(Frame) = "for a `released_while_registered` site: where the range its first call released was registered (`cudaHostRegister`, `cuMemHostRegister`): its first frame in your code, as `location`; null otherwise or where not known";
         frames: frames = "the stack, innermost first, up to `stack_depth`";
         advice: str = "the fix, for the framework whose code made the copy (its library or Python files in the stack, innermost first), else the process's";
         suppressed: bool = "a suppression rule matched: counted, not reported";

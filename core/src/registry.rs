@@ -36,6 +36,7 @@ use std::sync::Arc;
 
 pub use crate::pinned_range::{PinOrigin, PinnedRange};
 use crate::pinned_table::{PinnedTable, Probe};
+use crate::registered_granules::RegisteredGranules;
 use crate::pinned_tree::{self, Entry, Node};
 use sync::{AtomicU64, Ordering, RootCell, WriterLock, fence};
 
@@ -135,6 +136,9 @@ pub struct PinnedRegistry {
     writes: AtomicU64,
     /// The ranges of the current tree, hashed; edited only while `writes` is odd.
     table: PinnedTable,
+    /// Where registered ranges (`PinOrigin::Registered`) lie, for the release hooks'
+    /// first question; kept in step by every write (none in tests that need none).
+    granules: Option<&'static RegisteredGranules>,
 }
 
 /// The published state: a tree and its size.
@@ -147,6 +151,7 @@ struct Tree {
 struct Write<'a> {
     tree: Tree,
     table: &'a PinnedTable,
+    granules: Option<&'static RegisteredGranules>,
     /// Set by an edit the table could not take in place (no room, too empty, or cut
     /// off): the write rebuilds it from the tree before it ends.
     rebuild_table: bool,
@@ -167,7 +172,34 @@ impl PinnedRegistry {
             id: NEXT_REGISTRY_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             writes: AtomicU64::new(0),
             table: PinnedTable::new(),
+            granules: None,
         }
+    }
+
+    /// A registry that keeps `granules` in step with its registered ranges.
+    pub fn with_granules(granules: &'static RegisteredGranules) -> Self {
+        PinnedRegistry { granules: Some(granules), ..Self::new() }
+    }
+
+    /// The first registered range (`PinOrigin::Registered`) that overlaps `[lo, hi)`,
+    /// with its generation: what a release of `[lo, hi)` would take from under the
+    /// driver. Lock-free and allocation-free (one root load, a descent per range passed).
+    pub fn registered_overlapping(&self, lo: usize, hi: usize) -> Option<(PinnedRange, u64)> {
+        let tree = self.root.load();
+        let mut next = pinned_tree::floor(&tree.root, lo)
+            .filter(|e| e.range().end > lo)
+            .or_else(|| pinned_tree::higher(&tree.root, lo));
+        while let Some(e) = next {
+            let r = e.range();
+            if r.start >= hi {
+                return None;
+            }
+            if r.origin == PinOrigin::Registered {
+                return Some((r, e.generation()));
+            }
+            next = pinned_tree::higher(&tree.root, r.start);
+        }
+        None
     }
 
     /// Adds a range CUDA just pinned. Any older range overlapping it is dropped: CUDA
@@ -366,6 +398,13 @@ impl PinnedRegistry {
         let writes = self.writes.load(Ordering::Relaxed);
         if writes % 2 == 1 {
             self.table.mark_cut_off();
+            // The granules too may be half counted: count the published ranges again.
+            if let Some(g) = self.granules {
+                g.clear();
+                for r in self.root.load().ranges().iter().filter(|r| r.origin == PinOrigin::Registered) {
+                    g.add(r.start, r.end);
+                }
+            }
         }
         self.writes.store((writes + 2) & !1, Ordering::Release);
     }
@@ -376,6 +415,7 @@ impl PinnedRegistry {
         let mut next = Write {
             tree: Tree { root: current.root.clone(), len: current.len },
             table: &self.table,
+            granules: self.granules,
             rebuild_table: !self.table.is_whole(),
         };
         drop(current);
@@ -411,6 +451,10 @@ impl Write<'_> {
         let (root, e) = pinned_tree::remove(&self.tree.root, start)?;
         self.tree.root = root;
         self.tree.len -= 1;
+        let r = e.range();
+        if let Some(g) = self.granules.filter(|_| r.origin == PinOrigin::Registered) {
+            g.remove(r.start, r.end);
+        }
         if !self.rebuild_table {
             self.table.remove(e.range());
             self.rebuild_table = self.table.too_empty();
@@ -423,6 +467,9 @@ impl Write<'_> {
     fn add(&mut self, range: PinnedRange, generation: u64) {
         self.tree.root = pinned_tree::insert(&self.tree.root, Entry::new(range, generation));
         self.tree.len += 1;
+        if let Some(g) = self.granules.filter(|_| range.origin == PinOrigin::Registered) {
+            g.add(range.start, range.end);
+        }
         if !self.rebuild_table && self.table.has_room_for(&range) {
             self.table.add(range);
         } else {
@@ -531,6 +578,59 @@ mod tests {
 
     fn range(start: usize, len: usize) -> PinnedRange {
         PinnedRange::new(start, len, PinOrigin::MallocHost).unwrap()
+    }
+
+    fn registered(start: usize, len: usize) -> PinnedRange {
+        PinnedRange::new(start, len, PinOrigin::Registered).unwrap()
+    }
+
+    /// A registry with granules of its own (leaked: the registry wants them `'static`).
+    fn watching() -> (PinnedRegistry, &'static RegisteredGranules) {
+        let g: &'static RegisteredGranules = Box::leak(Box::default());
+        (PinnedRegistry::with_granules(g), g)
+    }
+
+    #[test]
+    fn registered_overlapping_passes_over_allocations() {
+        let reg = PinnedRegistry::new();
+        reg.insert(range(0x1000, 0x1000));
+        reg.insert(registered(0x3000, 0x1000));
+        reg.insert(range(0x5000, 0x1000));
+        assert_eq!(reg.registered_overlapping(0x1000, 0x2000), None, "an allocation is not registered memory");
+        assert_eq!(reg.registered_overlapping(0x1800, 0x3001).map(|(r, _)| r), Some(registered(0x3000, 0x1000)));
+        assert_eq!(reg.registered_overlapping(0x3fff, 0x4000).map(|(r, _)| r), Some(registered(0x3000, 0x1000)));
+        assert_eq!(reg.registered_overlapping(0x2000, 0x3000), None, "ends where it begins");
+        assert_eq!(reg.registered_overlapping(0x4000, 0x9000), None);
+        let (_, generation) = reg.registered_overlapping(0x3000, 0x3001).unwrap();
+        assert_eq!(reg.at_base(0x3000).map(|(_, g)| g), Some(generation));
+    }
+
+    #[test]
+    fn granules_follow_every_write() {
+        let (reg, g) = watching();
+        let a = 0x7f00_0000_0000usize;
+        reg.insert(range(a, 0x1000));
+        assert!(!g.may_hold(a), "an allocation is not counted");
+        reg.insert(registered(a + 0x10_0000, 0x1000));
+        assert!(g.may_hold(a + 0x10_0000));
+        // Registered again over it (its release unseen): the old range leaves, the new counts.
+        reg.insert(registered(a + 0x10_0000, 0x2000));
+        reg.remove(a + 0x10_0000);
+        assert!(!g.may_hold(a + 0x10_0000), "each range uncounted once it leaves");
+        assert!(!g.any());
+    }
+
+    #[test]
+    fn a_write_cut_off_by_fork_recounts_the_granules() {
+        let (reg, g) = watching();
+        let a = 0x7e00_0000_0000usize;
+        reg.insert(registered(a, 0x1000));
+        // A write that fork cut off after counting a range it never published.
+        reg.writes.fetch_add(1, Ordering::Relaxed);
+        g.add(a + (64 << 21), a + (64 << 21) + 1);
+        reg.reset_after_fork();
+        assert!(g.may_hold(a));
+        assert!(!g.may_hold(a + (64 << 21)), "the unpublished range is not counted");
     }
 
     /// A kept answer has no padding: its origin, set or not, is a whole word.

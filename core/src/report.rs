@@ -52,6 +52,9 @@ pub fn cudart_version_of(file_name: &str) -> Option<i32> {
 pub enum Layer {
     Runtime,
     Driver,
+    /// The C library's release functions (`free`, `munmap`, ...), watched for memory
+    /// released while still registered.
+    Libc,
 }
 
 impl Layer {
@@ -59,6 +62,7 @@ impl Layer {
         match self {
             Layer::Runtime => "runtime",
             Layer::Driver => "driver",
+            Layer::Libc => "libc",
         }
     }
 }
@@ -148,6 +152,9 @@ pub enum RecordKind {
     /// A pageable source the call's own attributes allow (batch access order "any"):
     /// noted, not a finding.
     AllowedByAttribute,
+    /// Memory released while still registered with `cudaHostRegister` (a finding; a
+    /// release, not a copy: see [`render_release`]).
+    Released,
 }
 
 impl RecordKind {
@@ -168,6 +175,7 @@ impl RecordKind {
             RecordKind::Finding(_) => SiteKind::Pageable,
             RecordKind::Captured => SiteKind::Captured,
             RecordKind::AllowedByAttribute => SiteKind::Allowed,
+            RecordKind::Released => SiteKind::Released,
         }
     }
 }
@@ -285,6 +293,11 @@ pub fn render(f: &Finding<'_>) -> String {
             }
             let _ = write!(line, ": {CAPTURED_COST}");
         }
+        RecordKind::Released => {
+            // A release is not a copy: its line is `render_release`'s. Said plainly if
+            // ever reached.
+            let _ = write!(line, "released registered memory at {host:#x} while it was still registered.");
+        }
         RecordKind::AllowedByAttribute => {
             let _ = write!(
                 line,
@@ -362,6 +375,81 @@ pub fn render(f: &Finding<'_>) -> String {
     line
 }
 
+/// What the line of a release of registered memory says (issue 28).
+#[derive(Clone, Copy, Debug)]
+pub struct Release<'a> {
+    /// `free`, `realloc`, `munmap` or `mremap`.
+    pub api: &'a str,
+    /// The registered range `[start, end)` it released.
+    pub range: (usize, usize),
+    /// Where the range was registered (`main at app.cpp:20 (app+0x11b9)`), if known.
+    pub registered_at: Option<&'a str>,
+    /// `Completed` (result 0): the release went on; `Aborting` / `Halting`: pinguard
+    /// stops the program (before a `free` or `munmap`, just after a `realloc` or
+    /// `mremap` moved the memory).
+    pub outcome: Outcome,
+    pub tid: i64,
+    pub pid: u32,
+    pub site: Option<u32>,
+    pub advice: &'a str,
+}
+
+/// What releasing registered memory does, as measured (the sentence of the line and of
+/// the SARIF rule).
+pub const RELEASED_COST: &str = "the driver keeps the old pages pinned under that address, so a later copy from or to it can move the old pages' contents instead of the memory now there (measured on an H100: a copy from a registered range unmapped and mapped again delivered the old data)";
+
+/// Renders a release of registered memory as one line (without the newline).
+pub fn render_release(r: &Release<'_>) -> String {
+    let (start, end) = r.range;
+    let bytes = end - start;
+    let mut line = String::with_capacity(480);
+    line.push_str(LINE_PREFIX);
+    let verb = if matches!(r.outcome, Outcome::Completed { .. }) || matches!(r.api, "realloc" | "mremap") {
+        "released"
+    } else {
+        "is about to release"
+    };
+    let _ = write!(
+        line,
+        "{} (libc) {verb} [{start:#x}, {end:#x}) ({bytes} bytes) while it is still registered with cudaHostRegister",
+        r.api
+    );
+    if let Some(at) = r.registered_at {
+        let _ = write!(line, " (registered in {at})");
+    }
+    let _ = write!(line, ": {RELEASED_COST}.");
+    if !r.advice.is_empty() {
+        line.push(' ');
+        line.push_str(r.advice);
+    }
+    match r.outcome {
+        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
+        Outcome::Halting(code) => {
+            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
+        }
+        Outcome::Completed { .. } => {}
+    }
+    let _ = write!(
+        line,
+        " [verdict={} api={} layer=libc dir=- bytes={bytes} host={start:#x}",
+        RecordKind::Released.name(),
+        r.api
+    );
+    match r.outcome {
+        Outcome::Completed { result, .. } => {
+            let _ = write!(line, " result={result}");
+        }
+        Outcome::Aborting | Outcome::Halting(_) => {
+            let _ = write!(line, " result={}", r.outcome.name());
+        }
+    }
+    if let Some(site) = r.site {
+        let _ = write!(line, " site={site}");
+    }
+    let _ = write!(line, " tid={} pid={}]", r.tid, r.pid);
+    line
+}
+
 /// The machine-readable tail of a pinguard line, as key/value pairs; `None` for lines
 /// that are not pinguard records (other output, or pinguard lines without a tail).
 pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
@@ -418,6 +506,37 @@ mod tests {
             advice: "Pin it once.",
             capture: None,
         }
+    }
+
+    #[test]
+    fn a_release_line_names_the_range_its_registration_and_the_hazard() {
+        let r = Release {
+            api: "munmap",
+            range: (0x10000, 0x30000),
+            registered_at: Some("main at app.cpp:20"),
+            outcome: Outcome::Completed { result: 0, blocked: Duration::ZERO },
+            tid: 7,
+            pid: 9,
+            site: Some(2),
+            advice: "Unregister first.",
+        };
+        let line = render_release(&r);
+        assert!(
+            line.starts_with("pinguard: munmap (libc) released [0x10000, 0x30000) (131072 bytes) while it is still registered with cudaHostRegister (registered in main at app.cpp:20): the driver keeps the old pages pinned"),
+            "{line}"
+        );
+        assert!(line.contains("delivered the old data). Unregister first. ["), "{line}");
+        let rec = parse_record(&line).expect("a record");
+        assert_eq!(
+            (rec["verdict"].as_str(), rec["dir"].as_str(), rec["bytes"].as_str(), rec["result"].as_str()),
+            ("released_while_registered", "-", "131072", "0")
+        );
+        let stopping = render_release(&Release { outcome: Outcome::Aborting, api: "free", ..r });
+        assert!(stopping.contains("free (libc) is about to release [0x10000"), "{stopping}");
+        assert!(stopping.contains("Aborting (PINGUARD_OPTIONS mode=abort)."), "{stopping}");
+        assert_eq!(parse_record(&stopping).unwrap()["result"], "aborted");
+        let moved = render_release(&Release { outcome: Outcome::Aborting, api: "realloc", ..r });
+        assert!(moved.contains("realloc (libc) released [0x10000"), "a realloc is seen once it moved: {moved}");
     }
 
     #[test]

@@ -71,6 +71,7 @@ declare_counters! {
     pageable, Pageable: Always, "pageable";
     straddles, Straddles: Always, "straddling a pinned edge";
     captured, Captured: NonZero, "pageable, captured into a CUDA graph (copied again at every launch)";
+    released_while_registered, ReleasedWhileRegistered: NonZero, "registered range released while still registered (free, realloc, munmap or mremap before cudaHostUnregister)|registered ranges released while still registered (free, realloc, munmap or mremap before cudaHostUnregister)";
     allowed, Allowed: Always, "allowed by attribute";
     suppressed, Suppressed: NonZero, "suppressed by rules";
     small, Small: NonZero, "below min_bytes";
@@ -103,7 +104,10 @@ impl SummaryCounts {
 
     /// Findings: the copies that block the host or that CUDA rejects.
     pub fn findings(&self) -> u64 {
-        self.pageable.saturating_add(self.straddles).saturating_add(self.captured)
+        self.pageable
+            .saturating_add(self.straddles)
+            .saturating_add(self.captured)
+            .saturating_add(self.released_while_registered)
     }
 
     /// The summary line (without newline), written without allocating: `sites` is the

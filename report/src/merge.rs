@@ -24,6 +24,9 @@ pub struct MergedSite {
     /// For a captured site: where its first call's stream capture began, where seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub capture_begun: Option<Frame>,
+    /// For a release of registered memory: where its first call's range was registered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registered: Option<Frame>,
     /// Shared with every other holder of this site's stack (kept once per fingerprint).
     pub frames: Arc<[Frame]>,
     pub advice: String,
@@ -38,6 +41,27 @@ pub struct MergedSite {
 impl MergedSite {
     pub fn is_finding(&self) -> bool {
         !self.suppressed && self.kind.is_finding()
+    }
+
+    /// A release of registered memory, not a copy.
+    pub fn is_release(&self) -> bool {
+        self.kind == crate::read::SiteKind::Released
+    }
+
+    /// What its calls are, counted: `3 copies`, `1 release`.
+    pub fn calls_text(&self) -> String {
+        let n = self.totals.count;
+        match (self.is_release(), n) {
+            (true, 1) => "1 release".into(),
+            (true, _) => format!("{n} releases"),
+            (false, 1) => "1 copy".into(),
+            (false, _) => format!("{n} copies"),
+        }
+    }
+
+    /// The direction as a summary shows it: none for a release (`-` in the records).
+    pub fn dir_words(&self) -> &str {
+        if self.is_release() { "" } else { &self.dir }
     }
 
     /// Where it is, briefly: `upload (app.cpp:12) <- main (app.cpp:40)`.
@@ -86,6 +110,9 @@ impl MergedSite {
         if let Some(begun) = &self.capture_begun {
             text.push_str(&format!(", captured into a graph begun in {}", begun.short_text()));
         }
+        if let Some(at) = &self.registered {
+            text.push_str(&format!(", registered in {}", at.short_text()));
+        }
         text
     }
 }
@@ -110,6 +137,8 @@ pub struct RunTotals {
     pub straddles: u64,
     /// Pageable copies captured into CUDA graphs.
     pub captured: u64,
+    /// Registered ranges released while still registered.
+    pub released: u64,
     pub suppressed: u64,
     /// Async copies on the legacy default stream, pinned or not: a note, not a finding.
     pub legacy_stream: u64,
@@ -244,6 +273,7 @@ impl Run {
                     dir: s.dir.clone(),
                     location: shared.and_then(|x| x.location.clone()),
                     capture_begun: s.capture.as_ref().and_then(|c| c.begun.clone()),
+                    registered: s.registered.clone(),
                     frames: shared.map(|x| x.frames.clone()).unwrap_or_else(|| Arc::from(Vec::new())),
                     advice: shared.map(|x| x.advice.clone()).unwrap_or_default(),
                     suppressed: s.suppressed,
@@ -377,6 +407,7 @@ impl Run {
             let by_kind = match s.kind {
                 crate::read::SiteKind::Straddles => &mut t.straddles,
                 crate::read::SiteKind::Captured => &mut t.captured,
+                crate::read::SiteKind::Released => &mut t.released,
                 _ => &mut t.pageable,
             };
             *by_kind = by_kind.saturating_add(s.totals.count);

@@ -2,13 +2,23 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use pinguard_core::registered_granules::RegisteredGranules;
 use pinguard_core::registry::PinnedRegistry;
 
 use crate::base::spin::ForkSafeLazy;
 
 /// The pinned ranges of this process. Built on first use, fork-safely: a child forked
 /// while another thread built it builds its own (the fork handler resets it).
-pub static REGISTRY: ForkSafeLazy<PinnedRegistry> = ForkSafeLazy::new(PinnedRegistry::new);
+pub static REGISTRY: ForkSafeLazy<PinnedRegistry> = ForkSafeLazy::new(build_registry);
+
+/// Where the registry's registered ranges lie, by granule: what the program's every
+/// `free` asks first (`interpose::releases`). A static, so that the question needs no
+/// registry: a process that registers nothing never builds one for its frees.
+pub static REGISTERED: RegisteredGranules = RegisteredGranules::new();
+
+fn build_registry() -> PinnedRegistry {
+    PinnedRegistry::with_granules(&REGISTERED)
+}
 
 /// Host bytes pinned now, through the calls pinguard saw (allocations and registrations
 /// less their releases), and the most at once: the summary's `pinned_at_exit` and

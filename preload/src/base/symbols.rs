@@ -112,6 +112,9 @@ pub unsafe fn lookup(handle: *mut c_void, name: &CStr) -> *mut c_void {
 pub enum Library {
     Runtime,
     Driver,
+    /// The C library (or an allocator the program loaded): the next definition after
+    /// pinguard's, by `RTLD_NEXT` alone.
+    C,
 }
 
 /// Finds `name` in the real CUDA runtime or driver, or null.
@@ -123,6 +126,7 @@ pub fn find(library: Library, name: &CStr) -> *mut c_void {
         return p;
     }
     match library {
+        Library::C => null_mut(),
         Library::Driver => by_soname(c"libcuda.so.1", name),
         Library::Runtime => loaded_objects_matching("libcudart")
             .iter()

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use pinguard_core::jsonl::FixedBuf;
 use pinguard_core::records::write;
-use pinguard_core::report::LINE_PREFIX;
+use pinguard_core::report::{LINE_PREFIX, RecordKind};
 use pinguard_core::site::{human_bytes, human_ns};
 
 use crate::{base::counters, base::process, base::sink, finding::sites};
@@ -177,6 +177,20 @@ pub fn finish(end: End) {
     }
     for (rank, site) in top.iter().flatten().enumerate() {
         let t = site.totals();
+        if site.kind == RecordKind::Released {
+            // A release blocks nothing: its cost is what a later copy moves.
+            let _ = write!(
+                line,
+                "{LINE_PREFIX}  {}. {}: {} {}, {} still registered",
+                rank + 1,
+                site.headline,
+                t.copies.count,
+                if t.copies.count == 1 { "release" } else { "releases" },
+                human_bytes(t.copies.bytes_total),
+            );
+            emit(&mut line);
+            continue;
+        }
         let _ = write!(
             line,
             "{LINE_PREFIX}  {}. {}: {} {}, {}, host blocked {} (at most {} once)",

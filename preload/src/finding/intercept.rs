@@ -31,8 +31,9 @@ use crate::finding::describe::Elements;
 use crate::finding::finish::{self, End};
 use crate::finding::gate::{Gate, boundary};
 use crate::finding::oracle;
+use crate::finding::registrations;
 use crate::finding::report_file;
-use crate::finding::sites::{self, Occurrence, Site};
+use crate::finding::sites::{self, FirstCall, Occurrence, Site};
 use crate::stacks::python::PyStack;
 use crate::stacks::stack::Stack;
 use crate::table::hook_table::HookRow;
@@ -109,7 +110,10 @@ impl<F: FnOnce() -> i32> Call<F> {
         let Call { row, gate, real } = self;
         let rc = timed_pinning(gate.process, real);
         if rc == 0 {
-            boundary(row.name(), || register(ptr as usize, size, PinOrigin::Registered));
+            boundary(row.name(), || {
+                register(ptr as usize, size, PinOrigin::Registered);
+                registrations::note(gate.process, ptr as usize);
+            });
         }
         rc
     }
@@ -126,6 +130,9 @@ impl<F: FnOnce() -> i32> Call<F> {
             boundary(row.name(), || {
                 if let Some(range) = REGISTRY.remove_if(ptr as usize, Some(generation)) {
                     pinned::note_released((range.end - range.start) as u64);
+                    if range.origin == PinOrigin::Registered {
+                        registrations::forget(range.start);
+                    }
                 }
             });
         }
@@ -383,19 +390,20 @@ fn report_after(
         .first
         .as_ref()
         .filter(|_| python.is_none())
-        .and_then(|r| sites::note_tag(r.kind, r.verdict.direction, call.row));
+        .and_then(|r| sites::note_tag(r.kind, Some(r.verdict.direction), call.row));
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
     let stack = stack.capture(process.settings.fast_unwind, want);
     if stack.slow {
         mine.add(Counter::SlowStacks, 1);
     }
     let now = process.ms_at(ended);
+    let first_call = records.capture.map_or(FirstCall::Plain, FirstCall::Captured);
     for r in records.iter() {
         let outcome = Outcome::Completed { result: rc, blocked: Duration::from_nanos(blocked_ns) };
         let occurrence =
             Occurrence { bytes: r.bytes(), blocked_ns, result: Some(rc), stream: call.stream, time_ms: now };
         let (site, slow) =
-            sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row, records.capture);
+            sites::site_of(process, stack, python.as_ref(), r.kind, Some(r.verdict.direction), call.row, first_call);
         if slow {
             // The site took long (built here, or waited for): the summary may have begun
             // meanwhile and given up waiting for this report. So this report line ends,
@@ -427,19 +435,19 @@ fn report_after(
 /// unwind rules read from `.eh_frame`) and building a new site (symbolising it) took up
 /// to 28 KiB in a release build and 90 KiB in a debug build (threads of every size from
 /// 16 KiB up, measured); twice that is asked for.
-const REPORT_STACK: usize = if cfg!(debug_assertions) { 192 << 10 } else { 64 << 10 };
+pub(crate) const REPORT_STACK: usize = if cfg!(debug_assertions) { 192 << 10 } else { 64 << 10 };
 
 /// Is there stack enough left on this thread to report a finding? A thread with a small
 /// stack (a green thread, a pool's worker) must not overflow it for pinguard's sake: its
 /// findings are counted without a site, and the summary says so (`unsited`, with its
 /// reason). Not said here: a line takes stack too, which such a thread lacks.
-fn room_to_report() -> bool {
+pub(crate) fn room_to_report() -> bool {
     crate::stacks::unwind::stack_room().is_none_or(|room| room >= REPORT_STACK)
 }
 
 /// Begins a report line in the handshake with the summary: false, and nothing begun, if
 /// the summary has begun (it must stay the last thing said).
-fn begin_report(mine: &counters::Block) -> bool {
+pub(crate) fn begin_report(mine: &counters::Block) -> bool {
     mine.enter_report();
     if finish::closing() {
         mine.leave_report();
@@ -448,13 +456,14 @@ fn begin_report(mine: &counters::Block) -> bool {
     true
 }
 
-fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
+pub(crate) fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Block) {
     if site.is_none() && kind.is_finding() {
         block.add(Counter::Unsited, 1);
     }
     let counter = match (kind, site) {
         (_, Some(s)) if s.suppressed && kind.is_finding() => Counter::Suppressed,
         (RecordKind::Captured, _) => Counter::Captured,
+        (RecordKind::Released, _) => Counter::ReleasedWhileRegistered,
         (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,
         (RecordKind::Finding(_), _) => Counter::Pageable,
         (RecordKind::AllowedByAttribute, _) => Counter::Allowed,
@@ -514,7 +523,7 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
 static STOP_CLAIMED: AtomicBool = AtomicBool::new(false);
 
 /// The first caller claims the stop; every later one gets `false`.
-fn claim_stop() -> bool {
+pub(crate) fn claim_stop() -> bool {
     !STOP_CLAIMED.swap(true, Ordering::SeqCst)
 }
 
@@ -536,9 +545,10 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     let stack = stack.capture(process.settings.fast_unwind, None);
     let halt = process.settings.halt_on_error;
     let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
-    let capture = records.capture;
+    let first_call = records.capture.map_or(FirstCall::Plain, FirstCall::Captured);
     let target = records.iter().filter(|r| r.kind.is_finding()).find_map(|r| {
-        let (site, _) = sites::site_of(process, stack, python.as_ref(), r.kind, r.verdict.direction, call.row, capture);
+        let (site, _) =
+            sites::site_of(process, stack, python.as_ref(), r.kind, Some(r.verdict.direction), call.row, first_call);
         match site {
             Some(s) if s.suppressed => None,
             _ => Some((r, site)),

@@ -96,7 +96,7 @@ pub fn site(site: &Site, first: write::First<'_>) {
         kind: site.kind.site_kind(),
         api: site.hook.name(),
         layer: site.hook.layer.name(),
-        dir: site.dir.short(),
+        dir: sites::dir_text(site.dir),
         first,
         location: site.location_frame().map(|f| f.record()),
         capture: site.capture.as_ref().map(|c| write::Capture {
@@ -104,6 +104,7 @@ pub fn site(site: &Site, first: write::First<'_>) {
             mode: c.begun.mode,
             begun: c.begun.location.as_ref().map(|f| f.record()),
         }),
+        registered: site.registered.as_ref().map(|f| f.record()),
         frames: &frames_json,
         advice: site.advice,
         suppressed: site.suppressed,

@@ -22,7 +22,7 @@ use crate::base::process::Process;
 use crate::base::symbols;
 use crate::finding::capture;
 use crate::stacks::python::{self, PyStack};
-use crate::stacks::stack::Stack;
+use crate::stacks::stack::{self, Stack};
 use crate::table::hook_table::HookRow;
 
 /// The most distinct sites a process keeps; findings at further sites are counted in
@@ -40,13 +40,17 @@ static NEXT_AGGREGATE_MS: AtomicU64 = AtomicU64::new(0);
 pub struct Site {
     pub id: u32,
     pub kind: RecordKind,
-    pub dir: Direction,
+    /// The copy's direction; `None` for a release (not a copy).
+    pub dir: Option<Direction>,
     pub hook: &'static HookRow,
     pub suppressed: bool,
     pub frames: Vec<FrameInfo>,
     pub location: Option<usize>,
     /// For a captured site: the capture of its first call.
     pub capture: Option<SiteCapture>,
+    /// For a release of registered memory: where its first call's range was registered
+    /// (the first frame in the program's code).
+    pub registered: Option<FrameInfo>,
     pub fingerprint: String,
     pub advice: &'static str,
     /// `pageable H2D cudaMemcpyAsync in main at app.cpp:12 (app+0x11b9)`, for summaries
@@ -78,6 +82,23 @@ impl Site {
     }
 }
 
+/// What a site's first call adds to its stack, besides kind, direction and hook.
+#[derive(Clone, Copy, Default)]
+pub enum FirstCall<'a> {
+    #[default]
+    Plain,
+    /// A copy in a stream being captured: the capture's id.
+    Captured(u64),
+    /// A release of registered memory: the return addresses of the registration's
+    /// stack, if kept.
+    Released(Option<&'a [usize]>),
+}
+
+/// The text of a direction, `-` for none (a release).
+pub fn dir_text(dir: Option<Direction>) -> &'static str {
+    dir.map_or("-", Direction::short)
+}
+
 /// The capture a captured site's first call went into, with its place as text.
 pub struct SiteCapture {
     pub begun: capture::Begun,
@@ -95,9 +116,9 @@ pub fn site_of(
     stack: &Stack,
     python: Option<&PyStack>,
     kind: RecordKind,
-    dir: Direction,
+    dir: Option<Direction>,
     hook: &'static HookRow,
-    capture: Option<u64>,
+    first: FirstCall<'_>,
 ) -> (Option<&'static Site>, bool) {
     // With Python frames, one native walk serves many sites (every line of a script
     // reaches the copy through the same interpreter frames): no note then.
@@ -108,7 +129,7 @@ pub fn site_of(
         // freed or moved.
         return (Some(unsafe { &*(noted as *const Site) }), false);
     }
-    site_in_table(process, stack, python, (kind, dir, hook), capture, tag)
+    site_in_table(process, stack, python, (kind, dir, hook), first, tag)
 }
 
 /// [`site_of`] for a stack without a note: found in the table or built, then noted. A
@@ -120,14 +141,14 @@ fn site_in_table(
     process: &Process,
     stack: &Stack,
     python: Option<&PyStack>,
-    (kind, dir, hook): (RecordKind, Direction, &'static HookRow),
-    capture: Option<u64>,
+    (kind, dir, hook): (RecordKind, Option<Direction>, &'static HookRow),
+    first: FirstCall<'_>,
     tag: Option<u64>,
 ) -> (Option<&'static Site>, bool) {
     let mut walked = Stack::new(stack.depth());
     let stack = if stack.has_addresses() { stack } else { walked.capture(process.settings.fast_unwind, None) };
     let key = key_of(stack, python, kind, dir, hook);
-    match SITES.find_or_build_noting_delay(key, || build(process, stack, python, (kind, dir, hook), capture)) {
+    match SITES.find_or_build_noting_delay(key, || build(process, stack, python, (kind, dir, hook), first)) {
         Some((site, slow)) => {
             if let Some(tag) = tag {
                 stack.note(tag, site as *const Site as usize);
@@ -142,9 +163,13 @@ fn site_in_table(
 /// as the site without another look): the hook's row, whose address x86-64 user space
 /// keeps below bit 56, and the kind (3 bits) and direction above it (`None`, never noted, for an
 /// address that does not fit).
-pub fn note_tag(kind: RecordKind, dir: Direction, hook: &'static HookRow) -> Option<u64> {
+pub fn note_tag(kind: RecordKind, dir: Option<Direction>, hook: &'static HookRow) -> Option<u64> {
     let address = hook as *const HookRow as u64;
-    (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | (dir as u64) << 59)
+    (address >> 56 == 0).then(|| address | kind_bits(kind) << 56 | dir_bits(dir) << 59)
+}
+
+fn dir_bits(dir: Option<Direction>) -> u64 {
+    dir.map_or(4, |d| d as u64)
 }
 
 fn kind_bits(kind: RecordKind) -> u64 {
@@ -153,14 +178,21 @@ fn kind_bits(kind: RecordKind) -> u64 {
         RecordKind::Finding(_) => 2,
         RecordKind::AllowedByAttribute => 3,
         RecordKind::Captured => 4,
+        RecordKind::Released => 5,
     }
 }
 
-fn key_of(stack: &Stack, python: Option<&PyStack>, kind: RecordKind, dir: Direction, hook: &'static HookRow) -> u64 {
+fn key_of(
+    stack: &Stack,
+    python: Option<&PyStack>,
+    kind: RecordKind,
+    dir: Option<Direction>,
+    hook: &'static HookRow,
+) -> u64 {
     let mut h = stack.hash()
         ^ python.map_or(0, |p| p.hash().wrapping_mul(0xff51_afd7_ed55_8ccd))
         ^ kind_bits(kind).wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        ^ (dir as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
+        ^ dir_bits(dir).wrapping_mul(0xc2b2_ae3d_27d4_eb4f);
     h ^= (hook as *const HookRow as u64).wrapping_mul(0x1656_67b1_9e37_79f9);
     h.max(1)
 }
@@ -189,8 +221,8 @@ fn build(
     process: &Process,
     stack: &Stack,
     python: Option<&PyStack>,
-    (kind, dir, hook): (RecordKind, Direction, &'static HookRow),
-    capture: Option<u64>,
+    (kind, dir, hook): (RecordKind, Option<Direction>, &'static HookRow),
+    first: FirstCall<'_>,
 ) -> Site {
     if process.test_slow_exit {
         std::thread::sleep(std::time::Duration::from_millis(50)); // see Process::test_slow_exit
@@ -206,29 +238,43 @@ fn build(
     let suppressed = kind.is_finding()
         && process
             .suppressions
-            .matching(&SiteFacts { api: hook.name(), dir: dir.short(), kind: kind_name, frames: &facts })
+            .matching(&SiteFacts { api: hook.name(), dir: dir_text(dir), kind: kind_name, frames: &facts })
             .is_some();
     let loc = location.and_then(|i| frames.get(i));
     let advice = match kind {
         RecordKind::Finding(VerdictKind::Straddles) => advice::for_straddle(),
         RecordKind::AllowedByAttribute => "",
-        RecordKind::Finding(_) | RecordKind::Captured => {
+        RecordKind::Finding(_) | RecordKind::Captured | RecordKind::Released => {
             // The framework whose code made the copy (its library or its Python files,
             // innermost first), else what the process loaded.
             let paths = frames.iter().flat_map(|f| [f.module.as_deref(), f.file.as_deref()]).flatten();
             let framework = Framework::of_stack(paths).unwrap_or_else(framework);
-            match kind {
-                RecordKind::Captured => advice::for_captured(framework),
-                _ => advice::for_pageable(framework, dir),
+            match (kind, dir) {
+                (RecordKind::Captured, _) => advice::for_captured(framework),
+                (RecordKind::Released, _) | (_, None) => advice::for_released(framework),
+                (_, Some(dir)) => advice::for_pageable(framework, dir),
             }
         }
     };
-    let capture = capture.filter(|_| kind == RecordKind::Captured).map(|id| {
-        let begun = capture::begun(id);
-        let begun_text = begun.location.as_ref().map(FrameInfo::text);
-        SiteCapture { begun, begun_text }
-    });
-    let mut headline = format!("{kind_name} {} {}", dir.short(), hook.name());
+    let capture = match first {
+        FirstCall::Captured(id) if kind == RecordKind::Captured => {
+            let begun = capture::begun(id);
+            let begun_text = begun.location.as_ref().map(FrameInfo::text);
+            Some(SiteCapture { begun, begun_text })
+        }
+        _ => None,
+    };
+    let registered = match first {
+        FirstCall::Released(Some(ips)) => {
+            let frames = stack::symbolise(ips, &process.skip);
+            site::location(&frames, &process.skip).map(|i| frames[i].clone())
+        }
+        _ => None,
+    };
+    let mut headline = match dir {
+        Some(d) => format!("{kind_name} {} {}", d.short(), hook.name()),
+        None => format!("{kind_name} {}", hook.name()),
+    };
     match loc {
         Some(f) => {
             let _ = write!(headline, " in {}", f.short_text());
@@ -241,9 +287,10 @@ fn build(
         dir,
         hook,
         suppressed,
-        fingerprint: site::fingerprint(kind_name, dir.short(), location.map(|i| &frames[i..]).unwrap_or(&[])),
+        fingerprint: site::fingerprint(kind_name, dir_text(dir), location.map(|i| &frames[i..]).unwrap_or(&[])),
         location,
         capture,
+        registered,
         frames,
         advice,
         headline,

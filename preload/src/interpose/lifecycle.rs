@@ -16,7 +16,8 @@ use crate::base::pinned::REGISTRY;
 use crate::finding::finish::{self, End};
 use crate::{
     base::counters, base::memory, base::process, base::sink, base::symbols, finding::capture, finding::intercept,
-    finding::report_file, finding::sites, interpose::run_marks, stacks::stack,
+    finding::registrations, finding::report_file, finding::sites, interpose::releases, interpose::run_marks,
+    stacks::stack,
 };
 
 // ---- constructor, destructor, fork ------------------------------------------------------
@@ -28,6 +29,7 @@ extern "C" fn at_load() {
     process::set_child_reset(after_fork_in_child);
     sink::note_stderr_at_load();
     run_marks::at_load();
+    releases::resolve();
 }
 
 #[cfg_attr(test, allow(dead_code, reason = "unit-test builds have no destructor"))]
@@ -55,6 +57,7 @@ extern "C" fn before_fork() {
     stack::SYMBOLS.lock_for_fork();
     counters::UNKNOWN_VARIANTS.lock_for_fork();
     capture::RING.lock_for_fork();
+    registrations::KEPT.lock_for_fork();
     symbols::hold_loader_for_fork();
     memory::lock_for_fork();
 }
@@ -62,6 +65,7 @@ extern "C" fn before_fork() {
 extern "C" fn after_fork_in_parent() {
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(false);
+    registrations::KEPT.unlock_after_fork();
     capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
@@ -74,6 +78,7 @@ extern "C" fn after_fork_in_child() {
     process::rearm_witness();
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(true);
+    registrations::KEPT.unlock_after_fork();
     capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();

@@ -6,3 +6,4 @@ pub mod lifecycle;
 pub mod loader;
 pub mod run_marks;
 pub mod hooks;
+pub mod releases;

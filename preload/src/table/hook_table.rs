@@ -81,6 +81,7 @@ impl HookRow {
         match self.layer {
             Layer::Runtime => Library::Runtime,
             Layer::Driver => Library::Driver,
+            Layer::Libc => Library::C,
         }
     }
 

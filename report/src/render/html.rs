@@ -86,7 +86,7 @@ fn bars(run: &Run) -> Vec<Bar> {
         .map(|(i, s)| {
             let y = i as f64 * ROW_H + 4.0;
             let w = (s.totals.blocked_ns_total as f64 / max * BAR_W).max(2.0);
-            let mut label = format!("{}. {} {}: {}", i + 1, s.kind, s.dir, s.short_where());
+            let mut label = format!("{}. {} {}: {}", i + 1, s.kind, s.dir_words(), s.short_where());
             if label.len() > 64 {
                 label = format!("{}…", &label.chars().take(63).collect::<String>());
             }

@@ -108,7 +108,7 @@ pub fn render(run: &Run, top: usize) -> String {
             "| {} | {} {} `{}` | `{}` | {} | {} | {} | {} |",
             i + 1,
             s.kind,
-            s.dir,
+            s.dir_words(),
             cell(&apis),
             cell(&s.where_text()),
             s.totals.count,

@@ -21,7 +21,7 @@ use crate::merge::{MergedSite, Run};
 use crate::read::{Frame, SiteKind};
 
 /// The rules: `(id, name, short, full, help, level)`.
-const RULES: [(&str, &str, &str, &str, &str, &str); 3] = [
+const RULES: [(&str, &str, &str, &str, &str, &str); 4] = [
     (
         "PG001",
         "PageableAsyncCopy",
@@ -46,12 +46,21 @@ const RULES: [(&str, &str, &str, &str, &str, &str); 3] = [
         "Capture copies from memory pinned before the capture (cudaMallocHost/cudaHostAlloc or cudaHostRegister; PyTorch: a static input made with pin_memory=True and refilled between replays), allocated once and refilled between launches.",
         "warning",
     ),
+    (
+        "PG004",
+        "RegisteredMemoryReleased",
+        "Memory registered with cudaHostRegister is released while still registered",
+        "free, delete, realloc, munmap or mremap released host memory that was still registered with cudaHostRegister (cuMemHostRegister). The driver keeps the old pages pinned under that address, so a later copy from or to it can move the old pages' contents instead of the memory now there: a silent corruption (measured on an H100: a copy from a registered range unmapped and mapped again delivered the old data).",
+        "Call cudaHostUnregister (cuMemHostUnregister) on the range before releasing it (PyTorch: torch.cuda.cudart().cudaHostUnregister(ptr); CuPy: cupy.cuda.runtime.hostUnregister(ptr)); keep the registration for exactly the buffer's life.",
+        "error",
+    ),
 ];
 
 fn rule_index(kind: SiteKind) -> usize {
     match kind {
         SiteKind::Straddles => 1,
         SiteKind::Captured => 2,
+        SiteKind::Released => 3,
         _ => 0,
     }
 }
@@ -121,17 +130,28 @@ fn level(name: &str) -> ResultLevel {
 fn result(s: &MergedSite, root: &Path, baseline: bool) -> SarifResult {
     let i = rule_index(s.kind);
     let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
-    let message = format!(
-        "{} {} copy ({apis}) in {}: {} copies, {}, host blocked {} in all ({} at most once). {}",
-        s.kind,
-        s.dir,
-        s.where_text(),
-        s.totals.count,
-        human_bytes(s.totals.bytes_total),
-        human_ns(s.totals.blocked_ns_total),
-        human_ns(s.totals.blocked_ns_max),
-        s.advice
-    );
+    let message = if s.is_release() {
+        format!(
+            "{} ({apis}) in {}: {}, {} released while still registered. {}",
+            s.kind,
+            s.where_text(),
+            s.calls_text(),
+            human_bytes(s.totals.bytes_total),
+            s.advice
+        )
+    } else {
+        format!(
+            "{} {} copy ({apis}) in {}: {} copies, {}, host blocked {} in all ({} at most once). {}",
+            s.kind,
+            s.dir,
+            s.where_text(),
+            s.totals.count,
+            human_bytes(s.totals.bytes_total),
+            human_ns(s.totals.blocked_ns_total),
+            human_ns(s.totals.blocked_ns_max),
+            s.advice
+        )
+    };
     let fingerprints = BTreeMap::from([
         ("pinguardSite/v1".to_string(), s.fingerprint.clone()),
         ("pinguardSite/v2".to_string(), s.baseline_key.clone()),

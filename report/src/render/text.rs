@@ -55,13 +55,13 @@ pub fn render(run: &Run, top: usize) -> String {
     for (i, s) in run.sites().iter().filter(|s| s.is_finding() && !s.known).take(top).enumerate() {
         let _ = writeln!(
             out,
-            "pinguard:   {}. {} {} {} in {}: {}, {}, host blocked {} (at most {} once), {}",
+            "pinguard:   {}. {} {}{} in {}: {}, {}, host blocked {} (at most {} once), {}",
             i + 1,
             s.kind,
-            s.dir,
+            if s.is_release() { String::new() } else { format!("{} ", s.dir) },
             s.apis.iter().cloned().collect::<Vec<_>>().join("/"),
             escape(&s.where_text()),
-            plural(s.totals.count, "copy"),
+            s.calls_text(),
             human_bytes(s.totals.bytes_total),
             human_ns(s.totals.blocked_ns_total),
             human_ns(s.totals.blocked_ns_max),
