@@ -36,8 +36,8 @@ use std::sync::Arc;
 
 pub use crate::pinned_range::{PinOrigin, PinnedRange};
 use crate::pinned_table::{PinnedTable, Probe};
-use crate::registered_granules::RegisteredGranules;
 use crate::pinned_tree::{self, Entry, Node};
+use crate::registered_granules::RegisteredGranules;
 use sync::{AtomicU64, Ordering, RootCell, WriterLock, fence};
 
 /// Gives each registry an identity that is never reused (a kept answer names its registry).

@@ -1,5 +1,6 @@
-//! The export list is exact: every hook declared in `preload/src/interpose/hooks.rs`, `dlsym`, and the exec
-//! and spawn functions `preload/src/interpose/run_marks.rs` exports; nothing else, and no version node on
+//! The export list is exact: every hook declared in `preload/src/interpose/hooks.rs`, `dlsym`, the exec
+//! and spawn functions `preload/src/interpose/run_marks.rs` exports and the C library's release
+//! functions `preload/src/interpose/releases.rs` exports; nothing else, and no version node on
 //! any of them (an unversioned export satisfies a program's
 //! versioned reference such as `cudaMemcpyAsync@libcudart.so.13`; a named one would not).
 
@@ -26,18 +27,27 @@ fn exports_are_exactly_the_hook_table() {
     }
     want.insert("dlsym".into());
     assert!(want.len() > 50, "parsed {} rows", want.len());
-    // The exec family: `#[cfg_attr(not(test), unsafe(no_mangle))]` then `pub unsafe extern "C" fn NAME(`.
-    let marks = std::fs::read_to_string(support::repo_root().join("preload/src/interpose/run_marks.rs")).unwrap();
-    let mut execs = 0;
-    for lines in marks.lines().collect::<Vec<_>>().windows(3) {
-        if lines[0].contains("unsafe(no_mangle)")
-            && let Some(rest) = lines[1..].iter().find_map(|l| l.trim().strip_prefix("pub unsafe extern \"C\" fn "))
-        {
-            want.insert(rest.split('(').next().unwrap().to_string());
-            execs += 1;
+    // The exec family and the C library's release functions: `#[cfg_attr(not(test),
+    // unsafe(no_mangle))]`, then within two lines `pub unsafe extern "C" fn NAME(`.
+    let mut exported_by = |file: &str| {
+        let text = std::fs::read_to_string(support::repo_root().join(file)).unwrap();
+        let mut names = Vec::new();
+        for lines in text.lines().collect::<Vec<_>>().windows(3) {
+            if lines[0].contains("unsafe(no_mangle)")
+                && let Some(rest) =
+                    lines[1..].iter().find_map(|l| l.trim().strip_prefix("pub unsafe extern \"C\" fn "))
+            {
+                let name = rest.split('(').next().unwrap().to_string();
+                want.insert(name.clone());
+                names.push(name);
+            }
         }
-    }
-    assert_eq!(execs, 6, "execve, execv, execvp, execvpe, posix_spawn, posix_spawnp");
+        names
+    };
+    let execs = exported_by("preload/src/interpose/run_marks.rs");
+    assert_eq!(execs.len(), 6, "execve, execv, execvp, execvpe, posix_spawn, posix_spawnp: {execs:?}");
+    let releases = exported_by("preload/src/interpose/releases.rs");
+    assert_eq!(releases, ["free", "realloc", "munmap", "mremap"]);
 
     let out = Command::new("readelf").args(["--dyn-syms", "-W"]).arg(support::lib_path()).output().expect("readelf");
     let text = String::from_utf8_lossy(&out.stdout);
@@ -52,5 +62,5 @@ fn exports_are_exactly_the_hook_table() {
     for name in &got {
         assert!(!name.contains('@'), "{name} carries a version node");
     }
-    assert_eq!(got, want, "libpinguard.so must export exactly the hook table, dlsym and the exec family");
+    assert_eq!(got, want, "libpinguard.so must export exactly the hook table, dlsym, the exec family and the releases");
 }

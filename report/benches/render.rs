@@ -95,6 +95,7 @@ fn main() {
                 first,
                 location: Some(frames[0].record()),
                 capture: None,
+                registered: None,
                 frames: &frames_text,
                 advice: "pin it once",
                 suppressed: false,

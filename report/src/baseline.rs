@@ -71,7 +71,9 @@ pub fn load(path: &Path) -> Result<BTreeSet<String>, String> {
     Ok(sites
         .iter()
         .filter(|s| !s["suppressed"].as_bool().unwrap_or(false))
-        .filter(|s| matches!(s["kind"].as_str(), Some("pageable" | "straddles" | "captured" | "released_while_registered")))
+        .filter(|s| {
+            matches!(s["kind"].as_str(), Some("pageable" | "straddles" | "captured" | "released_while_registered"))
+        })
         .filter_map(|s| s["baseline_key"].as_str().map(str::to_string))
         .collect())
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Cheap guards on the preload library's source, run in CI:
 # - one constructor, in preload/src/interpose/lifecycle.rs, that registers the fork handlers, notes fd 2's
-#   identity and writes the run mark (system calls on stack buffers) and nothing else
+#   identity, writes the run mark (system calls on stack buffers) and looks up the C library's
+#   release functions (so that no free waits on a lookup later) and nothing else
 #   (pinguard initialises lazily on its first hooked call), and one destructor there;
 # - no call of the public dlsym (our own hook) and no crate that makes one;
 # - exports come only from the hook declarations (preload/src/interpose/hooks.rs), the dlsym trampoline
-#   (preload/src/interpose/loader.rs) and the exec family (preload/src/interpose/run_marks.rs); preload/tests/exports.rs checks the
+#   (preload/src/interpose/loader.rs), the exec family (preload/src/interpose/run_marks.rs) and the C
+#   library's release functions (preload/src/interpose/releases.rs); preload/tests/exports.rs checks the
 #   built library;
 # - no std Once/LazyLock/OnceLock in the library (fork-unsafe);
 # - imports point one way (scripts/ci/check-layers.py).
@@ -23,7 +25,7 @@ if [ "$(grep -c 'link_section = ".init_array"' preload/src/interpose/lifecycle.r
 fi
 # The constructor's body: pthread_atfork, the run mark, and nothing else.
 body=$(awk '/extern "C" fn at_load\(\)/ {on=1; next} on && /^}/ {exit} on' preload/src/interpose/lifecycle.rs |
-    grep -vE '^\s*//' | grep -v 'pthread_atfork' | grep -vxE '\s*(run_marks::at_load|sink::note_stderr_at_load)\(\);' |
+    grep -vE '^\s*//' | grep -v 'pthread_atfork' | grep -vxE '\s*(run_marks::at_load|sink::note_stderr_at_load|releases::resolve)\(\);' |
     grep -vx '\s*process::set_child_reset(after_fork_in_child);' | tr -d '[:space:]' || true)
 if [ -n "$body" ]; then
     echo "check-guards: the constructor does more than register fork handlers and write the run mark: $body" >&2
@@ -38,8 +40,8 @@ fi
 # what the built library really exports.)
 if for f in preload/src/*/*.rs; do
        awk -v f="$f" '/^#\[cfg\(test\)\]/ { t = 1 } /^(pub\(crate\) )?mod tests/ && t { exit } !/^#\[cfg\(test\)\]/ { t = 0 } /no_mangle/ { print f ":" NR ":" $0 }' "$f"
-   done | grep -vE '^preload/src/interpose/(hooks|loader|run_marks)\.rs:'; then
-    echo "check-guards: exports come only from preload/src/interpose/hooks.rs (declarations), preload/src/interpose/loader.rs (dlsym) and preload/src/interpose/run_marks.rs (the exec family)" >&2
+   done | grep -vE '^preload/src/interpose/(hooks|loader|run_marks|releases)\.rs:'; then
+    echo "check-guards: exports come only from preload/src/interpose/hooks.rs (declarations), preload/src/interpose/loader.rs (dlsym), preload/src/interpose/run_marks.rs (the exec family) and preload/src/interpose/releases.rs (free, realloc, munmap, mremap)" >&2
     fail=1
 fi
 # No std lazy/once cells in the library: one left running by another thread at fork

@@ -30,8 +30,3 @@ pub fn forget(start: usize) -> Option<Box<[usize]>> {
     KEPT.lock().remove(&start)
 }
 
-/// How many stacks are kept (tests).
-#[cfg(test)]
-pub fn kept() -> usize {
-    KEPT.lock().len()
-}

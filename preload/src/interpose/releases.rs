@@ -93,6 +93,7 @@ fn usable_size(p: *mut c_void) -> usize {
 /// # Safety
 /// Called as `free(3)`, under its contract: `p` is null or a live block of the allocator.
 #[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     if REGISTERED.may_hold(p as usize) {
         on_free(p);
@@ -118,6 +119,7 @@ fn on_free(p: *mut c_void) {
 /// # Safety
 /// Called as `realloc(3)`, under its contract.
 #[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
     let block = if REGISTERED.may_hold(p as usize) && !p.is_null() {
         released::registered_in_block(p as usize, || usable_size(p))
@@ -157,6 +159,7 @@ fn after_realloc(p: usize, q: usize, size: usize, (lo, hi): (usize, usize)) {
 /// # Safety
 /// Called as `munmap(2)`, under its contract.
 #[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
     if REGISTERED.any() {
         released::released(&released::MUNMAP, addr as usize, (addr as usize).saturating_add(len));
@@ -177,6 +180,7 @@ pub unsafe extern "C" fn munmap(addr: *mut c_void, len: usize) -> c_int {
 /// # Safety
 /// Called as `mremap(2)`, under its contract.
 #[cfg_attr(not(test), unsafe(no_mangle))]
+#[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn mremap(
     old: *mut c_void,
     old_size: usize,
@@ -184,7 +188,8 @@ pub unsafe extern "C" fn mremap(
     flags: c_int,
     new_address: *mut c_void,
 ) -> *mut c_void {
-    let watch = REGISTERED.any() && released::overlaps_registered(old as usize, (old as usize).saturating_add(old_size));
+    let watch =
+        REGISTERED.any() && released::overlaps_registered(old as usize, (old as usize).saturating_add(old_size));
     let f = REAL_MREMAP.get();
     let q = if f.is_null() {
         // SAFETY: the system call itself, with the caller's arguments.

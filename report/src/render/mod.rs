@@ -101,7 +101,10 @@ pub fn findings_by_kind(t: &crate::merge::RunTotals) -> String {
         s.push_str(&format!(", {} captured into CUDA graphs", t.captured));
     }
     if t.released > 0 {
-        s.push_str(&format!(", {} released while still registered", crate::read::plural(t.released, "registered range")));
+        s.push_str(&format!(
+            ", {} released while still registered",
+            crate::read::plural(t.released, "registered range")
+        ));
     }
     s
 }
