@@ -135,6 +135,25 @@ pub fn for_released(framework: Framework) -> &'static str {
     }
 }
 
+/// The advice for a site that pins memory and releases it again and again: pin once,
+/// keep the buffer, reuse it.
+pub fn for_churn(framework: Framework) -> &'static str {
+    match framework {
+        Framework::PyTorch => {
+            "Pin once and reuse: keep one pinned buffer (torch.empty(..., pin_memory=True), made once) and copy_() into it, rather than pinning a fresh tensor for each copy."
+        }
+        Framework::CuPy => {
+            "Allocate the pinned buffer once (cupyx.empty_pinned(...)) and reuse it for every copy, rather than pinning and freeing one each time."
+        }
+        Framework::Jax => {
+            "Keep one pinned host buffer (memory_kind='pinned_host') and reuse it for every transfer, rather than pinning a fresh one each time."
+        }
+        Framework::Cuda => {
+            "Allocate (cudaHostAlloc) or register (cudaHostRegister) the buffer once, keep it and reuse it for every copy; free or unregister it when the program is done with it."
+        }
+    }
+}
+
 /// The advice for a copy straddling a pinned edge.
 pub fn for_straddle() -> &'static str {
     "Keep each copy inside one pinned allocation or registration (CUDA rejects copies that span pinned and unpinned memory)."
@@ -163,6 +182,17 @@ mod tests {
         assert!(for_released(Framework::Cuda).contains("cuMemHostUnregister"));
         for f in [Framework::PyTorch, Framework::CuPy, Framework::Jax, Framework::Cuda] {
             assert!(for_released(f).contains("before"), "{}", for_released(f));
+        }
+    }
+
+    #[test]
+    fn churn_advice_says_to_keep_the_buffer_in_the_frameworks_words() {
+        assert!(for_churn(Framework::PyTorch).contains("pin_memory=True"));
+        assert!(for_churn(Framework::CuPy).contains("cupyx.empty_pinned"));
+        assert!(for_churn(Framework::Jax).contains("pinned_host"));
+        assert!(for_churn(Framework::Cuda).contains("cudaHostAlloc"));
+        for f in [Framework::PyTorch, Framework::CuPy, Framework::Jax, Framework::Cuda] {
+            assert!(for_churn(f).contains("reuse"), "{}", for_churn(f));
         }
     }
 

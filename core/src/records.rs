@@ -38,6 +38,10 @@ pub enum SiteKind {
     /// with `cudaHostRegister`: not a copy, a release.
     #[cfg_attr(feature = "serde", serde(rename = "released_while_registered"))]
     Released,
+    /// A call site that pins host memory which is released again, over and over
+    /// (`churn_min` times or more): not a copy, a pinning place.
+    #[cfg_attr(feature = "serde", serde(rename = "pinned_churn"))]
+    Churn,
     Allowed,
 }
 
@@ -48,6 +52,7 @@ impl SiteKind {
             SiteKind::Straddles => "straddles",
             SiteKind::Captured => "captured",
             SiteKind::Released => "released_while_registered",
+            SiteKind::Churn => "pinned_churn",
             SiteKind::Allowed => "allowed",
         }
     }
@@ -249,7 +254,7 @@ macro_rules! declare_records {
     (@doc strs) => { "array of strings" };
     (@doc cmdline) => { "array of strings" };
     (@doc hexes) => { "array of hex strings" };
-    (@doc kind) => { "`pageable`, `straddles`, `captured`, `released_while_registered` or `allowed`" };
+    (@doc kind) => { "`pageable`, `straddles`, `captured`, `released_while_registered`, `pinned_churn` or `allowed`" };
     (@doc counts) => { "object: counter -> number" };
     (@doc frames) => { "array of frames" };
     (@doc obj $T:ident) => { concat!("object: ", stringify!($T)) };

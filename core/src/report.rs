@@ -155,6 +155,9 @@ pub enum RecordKind {
     /// Memory released while still registered with `cudaHostRegister` (a finding; a
     /// release, not a copy: see [`render_release`]).
     Released,
+    /// Host memory pinned at one call site and released again, `churn_min` times or
+    /// more (a finding; a pinning place, not a copy: see [`render_churn`]).
+    Churn,
 }
 
 impl RecordKind {
@@ -176,6 +179,7 @@ impl RecordKind {
             RecordKind::Captured => SiteKind::Captured,
             RecordKind::AllowedByAttribute => SiteKind::Allowed,
             RecordKind::Released => SiteKind::Released,
+            RecordKind::Churn => SiteKind::Churn,
         }
     }
 }
@@ -297,6 +301,10 @@ pub fn render(f: &Finding<'_>) -> String {
             // A release is not a copy: its line is `render_release`'s. Said plainly if
             // ever reached.
             let _ = write!(line, "released registered memory at {host:#x} while it was still registered.");
+        }
+        RecordKind::Churn => {
+            // Nor is a pinning place: its line is `render_churn`'s.
+            let _ = write!(line, "pinned memory at {host:#x} that is released again and again.");
         }
         RecordKind::AllowedByAttribute => {
             let _ = write!(
@@ -450,6 +458,82 @@ pub fn render_release(r: &Release<'_>) -> String {
     line
 }
 
+/// What the line of a churning pinning site says (issue 28, item 4).
+#[derive(Clone, Copy, Debug)]
+pub struct Churn<'a> {
+    /// The pinning call (`cudaHostAlloc`, `cudaHostRegister`, ...) and its layer.
+    pub api: &'a str,
+    pub layer: Layer,
+    /// The release that ended this cycle (`cudaFreeHost`, `cudaHostUnregister`, ...).
+    pub released_by: &'a str,
+    /// Pin-and-release cycles at this site so far (`churn_min` when first said).
+    pub cycles: u64,
+    /// Host time in all those pinning and releasing calls.
+    pub total_ns: u64,
+    /// This cycle's range and host time (pin plus release).
+    pub range: (usize, usize),
+    pub cycle_ns: u64,
+    /// `Completed`: the program goes on; `Aborting` / `Halting`: pinguard stops it,
+    /// the release done.
+    pub outcome: Outcome,
+    pub tid: i64,
+    pub pid: u32,
+    pub site: Option<u32>,
+    pub advice: &'a str,
+}
+
+/// What pinning and releasing again and again costs (the sentence of the line and of
+/// the SARIF rule).
+pub const CHURN_COST: &str = "pinning is a slow system call that the driver serialises across threads (a serving engine measured stalls of up to 12 ms a call under concurrency), and releasing pinned memory waits for the device";
+
+/// Renders a churning pinning site as one line (without the newline).
+pub fn render_churn(c: &Churn<'_>) -> String {
+    let (start, end) = c.range;
+    let bytes = end - start;
+    let mut line = String::with_capacity(480);
+    line.push_str(LINE_PREFIX);
+    let _ = write!(
+        line,
+        "{} ({}): host memory pinned at this call site was released again ({}) {} times so far, {} of host time in those calls: {CHURN_COST}.",
+        c.api,
+        c.layer.name(),
+        c.released_by,
+        c.cycles,
+        human_duration(std::time::Duration::from_nanos(c.total_ns))
+    );
+    if !c.advice.is_empty() {
+        line.push(' ');
+        line.push_str(c.advice);
+    }
+    match c.outcome {
+        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
+        Outcome::Halting(code) => {
+            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
+        }
+        Outcome::Completed { .. } => {}
+    }
+    let _ = write!(
+        line,
+        " [verdict={} api={} layer={} dir=- bytes={bytes} host={start:#x}",
+        RecordKind::Churn.name(),
+        c.api,
+        c.layer.name()
+    );
+    match c.outcome {
+        Outcome::Completed { result, .. } => {
+            let _ = write!(line, " result={result} blocked_us={}", c.cycle_ns / 1000);
+        }
+        Outcome::Aborting | Outcome::Halting(_) => {
+            let _ = write!(line, " result={}", c.outcome.name());
+        }
+    }
+    if let Some(site) = c.site {
+        let _ = write!(line, " site={site}");
+    }
+    let _ = write!(line, " tid={} pid={}]", c.tid, c.pid);
+    line
+}
+
 /// The machine-readable tail of a pinguard line, as key/value pairs; `None` for lines
 /// that are not pinguard records (other output, or pinguard lines without a tail).
 pub fn parse_record(line: &str) -> Option<BTreeMap<String, String>> {
@@ -537,6 +621,39 @@ mod tests {
         assert_eq!(parse_record(&stopping).unwrap()["result"], "aborted");
         let moved = render_release(&Release { outcome: Outcome::Aborting, api: "realloc", ..r });
         assert!(moved.contains("realloc (libc) released [0x10000"), "a realloc is seen once it moved: {moved}");
+    }
+
+    #[test]
+    fn a_churn_line_names_the_pinning_the_release_and_the_cycles() {
+        let c = Churn {
+            api: "cudaHostAlloc",
+            layer: Layer::Runtime,
+            released_by: "cudaFreeHost",
+            cycles: 100,
+            total_ns: 12_300_000,
+            range: (0x10000, 0x11000),
+            cycle_ns: 123_000,
+            outcome: Outcome::Completed { result: 0, blocked: Duration::ZERO },
+            tid: 7,
+            pid: 9,
+            site: Some(4),
+            advice: "Keep the buffer.",
+        };
+        let line = render_churn(&c);
+        assert!(
+            line.starts_with("pinguard: cudaHostAlloc (runtime): host memory pinned at this call site was released again (cudaFreeHost) 100 times so far, 12.3 ms of host time in those calls: pinning is a slow system call"),
+            "{line}"
+        );
+        assert!(line.contains("waits for the device. Keep the buffer. ["), "{line}");
+        let rec = parse_record(&line).expect("a record");
+        assert_eq!(
+            (rec["verdict"].as_str(), rec["api"].as_str(), rec["dir"].as_str(), rec["bytes"].as_str()),
+            ("pinned_churn", "cudaHostAlloc", "-", "4096")
+        );
+        assert_eq!((rec["result"].as_str(), rec["blocked_us"].as_str(), rec["site"].as_str()), ("0", "123", "4"));
+        let stopping = render_churn(&Churn { outcome: Outcome::Halting(3), ..c });
+        assert!(stopping.contains("Stopping the program with exit code 3 (halt_on_error)."), "{stopping}");
+        assert_eq!(parse_record(&stopping).unwrap()["result"], "halted");
     }
 
     #[test]

@@ -299,6 +299,7 @@ declare_settings! {
     skip_python: GlobList = GlobList::of(DEFAULT_SKIP_PYTHON), "Python files (globs on the path) passed over to find a Python program's site: the first Python frame in your code, else the innermost Python frame (the standard library and installed packages by default)";
     report_interval: u64 = 10, "seconds between per-site aggregates in the report (0: only at exit)";
     summary: bool = true, "print a summary at exit, if the program made any async copy";
+    churn_min: u64 = 100, "a call site whose pinned memory is released again this many times is reported (`pinned_churn`): pinning is a slow system call and releasing waits for the device, so keep the buffer and reuse it (0: never)";
     pinned_share: Bounded<1, 100> = Bounded(25), "at exit, say so if the most host memory pinned at once passed this percentage of the machine's memory: pinned pages cannot be swapped or moved, and pinning much starves the system and other programs";
     verify_with_driver: bool = false, "self-check: compare every verdict with the driver's own `cuPointerGetAttributes` answer, print each disagreement and count them in the summary (the GPU suite runs with it)";
     @test_only {
@@ -614,6 +615,7 @@ mod tests {
             skip_python: GlobList::of(&["*/venv/*"]),
             report_interval: 0,
             summary: false,
+            churn_min: 7,
             pinned_share: Bounded(40),
             verify_with_driver: true,
             test_only_panic: false,

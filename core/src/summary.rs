@@ -72,6 +72,7 @@ declare_counters! {
     straddles, Straddles: Always, "straddling a pinned edge";
     captured, Captured: NonZero, "pageable, captured into a CUDA graph (copied again at every launch)";
     released_while_registered, ReleasedWhileRegistered: NonZero, "registered range released while still registered (free, realloc, munmap or mremap before cudaHostUnregister)|registered ranges released while still registered (free, realloc, munmap or mremap before cudaHostUnregister)";
+    pinned_churn, PinnedChurn: NonZero, "pin-and-release cycle at a site that pins again and again (churn_min or more: keep the buffer)|pin-and-release cycles at sites that pin again and again (churn_min or more: keep the buffer)";
     allowed, Allowed: Always, "allowed by attribute";
     suppressed, Suppressed: NonZero, "suppressed by rules";
     small, Small: NonZero, "below min_bytes";
@@ -108,6 +109,7 @@ impl SummaryCounts {
             .saturating_add(self.straddles)
             .saturating_add(self.captured)
             .saturating_add(self.released_while_registered)
+            .saturating_add(self.pinned_churn)
     }
 
     /// The summary line (without newline), written without allocating: `sites` is the

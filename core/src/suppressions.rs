@@ -78,13 +78,13 @@ impl Suppressions {
                     "source" | "src" => Condition::Source(v),
                     "api" => Condition::Api(v),
                     "dir" if ["H2D", "D2H", "H2H", "D2D"].contains(&value) => Condition::Dir(v),
-                    "kind" if ["pageable", "straddles", "captured", "released_while_registered"].contains(&value) => {
+                    "kind" if ["pageable", "straddles", "captured", "released_while_registered", "pinned_churn"].contains(&value) => {
                         Condition::Kind(v)
                     }
                     "dir" => return Err(format!("line {}: dir is H2D, D2H, H2H or D2D, not '{value}'", n + 1)),
                     "kind" => {
                         return Err(format!(
-                            "line {}: kind is pageable, straddles, captured or released_while_registered, not '{value}'",
+                            "line {}: kind is pageable, straddles, captured, released_while_registered or pinned_churn, not '{value}'",
                             n + 1
                         ));
                     }

@@ -10,14 +10,15 @@
 //!   the start mark and the exec and spawn hooks), `hooks` (THE declarations: every
 //!   hooked CUDA function, its signature and its action), `releases` (the C library's
 //!   free, realloc, munmap and mremap: memory released while still registered);
-//! - `finding`: what a hook does with a call: `released` (a release that takes
+//! - `finding`: what a hook does with a call: `pinning` (pinning and releasing host
+//!   memory: the registry in step, churn), `released` (a release that takes
 //!   registered memory with it), `intercept` (classify, call the real
 //!   function, report), `gate` (the check at the top of every hook, the panic boundary),
 //!   `report_file` (the JSON Lines report), `finish` (the summary at exit), `sites`
 //!   (findings by call site), `describe` (reading a call's parameter blocks and
 //!   batches), `oracle` (the driver's word), `capture` (is a finding's stream being
-//!   captured into a CUDA graph, and where each capture began), `registrations`
-//!   (where each registered range was registered);
+//!   captured into a CUDA graph, and where each capture began), `pinnings`
+//!   (where each pinned range was pinned, and each place's cycles);
 //! - `stacks`: call stacks: `python` (a thread's Python frames, read from the
 //!   interpreter's memory), `stack` (native ones: capture and symbols), `unwind` (the
 //!   caching unwinder), `frame_rule` (its rules, from `.eh_frame`);

@@ -48,20 +48,33 @@ impl MergedSite {
         self.kind == crate::read::SiteKind::Released
     }
 
-    /// What its calls are, counted: `3 copies`, `1 release`.
-    pub fn calls_text(&self) -> String {
-        let n = self.totals.count;
-        match (self.is_release(), n) {
-            (true, 1) => "1 release".into(),
-            (true, _) => format!("{n} releases"),
-            (false, 1) => "1 copy".into(),
-            (false, _) => format!("{n} copies"),
-        }
+    /// A place that pins memory and releases it again and again, not a copy.
+    pub fn is_churn(&self) -> bool {
+        self.kind == crate::read::SiteKind::Churn
     }
 
-    /// The direction as a summary shows it: none for a release (`-` in the records).
+    /// Not a copy (a release, a pinning place): no direction.
+    pub fn is_copy(&self) -> bool {
+        !self.is_release() && !self.is_churn()
+    }
+
+    /// What its calls are, counted: `3 copies`, `1 release`, `5 pin-and-release cycles`.
+    pub fn calls_text(&self) -> String {
+        let n = self.totals.count;
+        let (one, many) = if self.is_release() {
+            ("release", "releases")
+        } else if self.is_churn() {
+            ("pin-and-release cycle", "pin-and-release cycles")
+        } else {
+            ("copy", "copies")
+        };
+        format!("{n} {}", if n == 1 { one } else { many })
+    }
+
+    /// The direction as a summary shows it: none for a release or a pinning place (`-`
+    /// in the records).
     pub fn dir_words(&self) -> &str {
-        if self.is_release() { "" } else { &self.dir }
+        if self.is_copy() { &self.dir } else { "" }
     }
 
     /// Where it is, briefly: `upload (app.cpp:12) <- main (app.cpp:40)`.
@@ -139,6 +152,8 @@ pub struct RunTotals {
     pub captured: u64,
     /// Registered ranges released while still registered.
     pub released: u64,
+    /// Pin-and-release cycles at churning pinning sites.
+    pub churn: u64,
     pub suppressed: u64,
     /// Async copies on the legacy default stream, pinned or not: a note, not a finding.
     pub legacy_stream: u64,
@@ -408,6 +423,7 @@ impl Run {
                 crate::read::SiteKind::Straddles => &mut t.straddles,
                 crate::read::SiteKind::Captured => &mut t.captured,
                 crate::read::SiteKind::Released => &mut t.released,
+                crate::read::SiteKind::Churn => &mut t.churn,
                 _ => &mut t.pageable,
             };
             *by_kind = by_kind.saturating_add(s.totals.count);

@@ -191,13 +191,18 @@ pub fn finish(end: End) {
             emit(&mut line);
             continue;
         }
+        let calls = match (site.kind, t.copies.count) {
+            (RecordKind::Churn, 1) => "pin-and-release cycle",
+            (RecordKind::Churn, _) => "pin-and-release cycles",
+            (_, 1) => "copy",
+            _ => "copies",
+        };
         let _ = write!(
             line,
-            "{LINE_PREFIX}  {}. {}: {} {}, {}, host blocked {} (at most {} once)",
+            "{LINE_PREFIX}  {}. {}: {} {calls}, {}, host blocked {} (at most {} once)",
             rank + 1,
             site.headline,
             t.copies.count,
-            if t.copies.count == 1 { "copy" } else { "copies" },
             human_bytes(t.copies.bytes_total),
             human_ns(t.copies.blocked_ns_total),
             human_ns(t.copies.blocked_ns_max),

@@ -3,8 +3,7 @@
 //!
 //! - [`Call::copy`]: classify (registry, then the oracle on a miss), call the real
 //!   function, add what it cost to its call site; in abort and halt mode stop before it;
-//! - [`Call::pin`], [`Call::pin_registered`], [`Call::unpin`]: keep the registry in step
-//!   with what CUDA pinned;
+//! - (pinning and releasing host memory: `finding::pinning`, through [`Call::into_parts`]);
 //! - [`Call::route_entry_point`]: hand out our wrapper for a driver entry point.
 //!
 //! The real function is called exactly once, with the caller's arguments untouched, and
@@ -16,14 +15,14 @@ use std::time::Duration;
 
 use pinguard_core::copy_shape::{CopyElement, NoVerdict};
 use pinguard_core::cuda_types::ERROR_SYMBOL_NOT_FOUND;
-use pinguard_core::registry::{PinOrigin, PinnedRange, RangeLookup};
+use pinguard_core::registry::RangeLookup;
 use pinguard_core::report::{CaptureFacts, Finding, LINE_PREFIX, Outcome, RecordKind, StreamKind, render};
 use pinguard_core::settings::Mode;
 use pinguard_core::summary::Counter;
 use pinguard_core::verdict::{CopySide, CopyVerdict, VerdictKind, classify_copy, differential};
 
 use crate::base::counters::{self, bump};
-use crate::base::pinned::{self, REGISTRY};
+use crate::base::pinned::REGISTRY;
 use crate::base::process::{self, Process};
 use crate::base::sink::{self, OnceNote};
 use crate::finding::capture;
@@ -31,7 +30,6 @@ use crate::finding::describe::Elements;
 use crate::finding::finish::{self, End};
 use crate::finding::gate::{Gate, boundary};
 use crate::finding::oracle;
-use crate::finding::registrations;
 use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
 use crate::stacks::python::PyStack;
@@ -54,6 +52,12 @@ impl<F: FnOnce() -> i32> Call<F> {
             Some(gate) => Ok(Call { row, gate, real }),
             None => Err(real),
         }
+    }
+
+    /// The row, the gate and the real call, for actions written outside this module
+    /// (`finding::pinning`).
+    pub fn into_parts(self) -> (&'static HookRow, Gate, F) {
+        (self.row, self.gate, self.real)
     }
 
     /// The real function's address (for decisions that depend on which library holds it).
@@ -85,57 +89,6 @@ impl<F: FnOnce() -> i32> Call<F> {
             let blocked_ns = process.clock.ns(ended.saturating_sub(started), ended);
             report_after(&call, &mut records, rc, (blocked_ns, ended), process, block)
         });
-        rc
-    }
-
-    /// An allocation that pins memory: registers `[*out, *out + size)` if it succeeds.
-    ///
-    /// # Safety
-    /// `out` is the call's out-parameter: on success CUDA has written the address there.
-    pub unsafe fn pin(self, origin: PinOrigin, out: *mut *mut c_void, size: usize) -> i32 {
-        let Call { row, gate, real } = self;
-        let rc = timed_pinning(gate.process, real);
-        if rc == 0 && !out.is_null() {
-            boundary(row.name(), || {
-                // SAFETY: CUDA reported success, so it wrote the allocation's address to `out`.
-                let p = unsafe { out.read() } as usize;
-                register(p, size, origin);
-            });
-        }
-        rc
-    }
-
-    /// A registration of memory the program owns (`cudaHostRegister`).
-    pub fn pin_registered(self, ptr: *mut c_void, size: usize) -> i32 {
-        let Call { row, gate, real } = self;
-        let rc = timed_pinning(gate.process, real);
-        if rc == 0 {
-            boundary(row.name(), || {
-                register(ptr as usize, size, PinOrigin::Registered);
-                registrations::note(gate.process, ptr as usize);
-            });
-        }
-        rc
-    }
-
-    /// A free or unregistration. pinguard notes which pinning the base pointer names
-    /// before the call, and removes exactly that one once CUDA has accepted the release:
-    /// a release CUDA refuses changes nothing, and a range pinned again at the same
-    /// address meanwhile (another generation) stays.
-    pub fn unpin(self, ptr: *mut c_void) -> i32 {
-        let Call { row, gate, real } = self;
-        let seen = boundary(row.name(), || REGISTRY.at_base(ptr as usize)).flatten();
-        let rc = timed_pinning(gate.process, real);
-        if let Some((_, generation)) = seen.filter(|_| rc == 0) {
-            boundary(row.name(), || {
-                if let Some(range) = REGISTRY.remove_if(ptr as usize, Some(generation)) {
-                    pinned::note_released((range.end - range.start) as u64);
-                    if range.origin == PinOrigin::Registered {
-                        registrations::forget(range.start);
-                    }
-                }
-            });
-        }
         rc
     }
 
@@ -464,6 +417,7 @@ pub(crate) fn count(kind: RecordKind, site: Option<&Site>, block: &counters::Blo
         (_, Some(s)) if s.suppressed && kind.is_finding() => Counter::Suppressed,
         (RecordKind::Captured, _) => Counter::Captured,
         (RecordKind::Released, _) => Counter::ReleasedWhileRegistered,
+        (RecordKind::Churn, _) => Counter::PinnedChurn,
         (RecordKind::Finding(VerdictKind::Straddles), _) => Counter::Straddles,
         (RecordKind::Finding(_), _) => Counter::Pageable,
         (RecordKind::AllowedByAttribute, _) => Counter::Allowed,
@@ -580,27 +534,6 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     }
     // SAFETY: abort has no preconditions; every line was written with write(2).
     unsafe { libc::abort() }
-}
-
-fn register(start: usize, size: usize, origin: PinOrigin) {
-    if let Some(range) = PinnedRange::new(start, size, origin) {
-        REGISTRY.insert(range);
-        pinned::note_pinned(size as u64);
-    }
-}
-
-/// A call that pins or releases host memory, timed: the summary counts such calls and
-/// the host time they took (`cudaFreeHost` and `cudaHostUnregister` wait for the device;
-/// pinning is a slow system call).
-fn timed_pinning(process: &Process, real: impl FnOnce() -> i32) -> i32 {
-    let started = process.clock.ticks();
-    let rc = real();
-    let ended = process.clock.ticks();
-    let ns = process.clock.ns(ended.saturating_sub(started), ended);
-    let block = counters::mine();
-    block.add(Counter::PinCalls, 1);
-    block.add(Counter::PinBlockedUs, ns / 1000);
-    rc
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! What a hook does with a call: the gate at its top, the classification, the call of
 //! the real function, the finding, its site, the report line and the summary at exit.
 
+pub mod pinning;
 pub mod released;
 pub mod intercept;
 pub mod gate;
@@ -10,4 +11,4 @@ pub mod sites;
 pub mod describe;
 pub mod oracle;
 pub mod capture;
-pub mod registrations;
+pub mod pinnings;

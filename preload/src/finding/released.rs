@@ -28,7 +28,7 @@ use crate::base::process::Process;
 use crate::finding::finish::{self, End};
 use crate::finding::gate::{Gate, boundary};
 use crate::finding::intercept::{begin_report, claim_stop, count, room_to_report};
-use crate::finding::registrations;
+use crate::finding::pinnings;
 use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
 use crate::stacks::python::PyStack;
@@ -87,7 +87,7 @@ pub fn released(row: &'static HookRow, lo: usize, hi: usize) {
                 continue; // unregistered meanwhile by another thread
             }
             pinned::note_released((range.end - range.start) as u64);
-            let registered_at = registrations::forget(range.start);
+            let registered_at = pinnings::forget(range.start).map(|p| p.ips);
             report(&gate, row, range, registered_at.as_deref());
         }
     });

@@ -40,7 +40,7 @@ static NEXT_AGGREGATE_MS: AtomicU64 = AtomicU64::new(0);
 pub struct Site {
     pub id: u32,
     pub kind: RecordKind,
-    /// The copy's direction; `None` for a release (not a copy).
+    /// The copy's direction; `None` for a release or a pinning place (not copies).
     pub dir: Option<Direction>,
     pub hook: &'static HookRow,
     pub suppressed: bool,
@@ -179,6 +179,7 @@ fn kind_bits(kind: RecordKind) -> u64 {
         RecordKind::AllowedByAttribute => 3,
         RecordKind::Captured => 4,
         RecordKind::Released => 5,
+        RecordKind::Churn => 6,
     }
 }
 
@@ -244,13 +245,14 @@ fn build(
     let advice = match kind {
         RecordKind::Finding(VerdictKind::Straddles) => advice::for_straddle(),
         RecordKind::AllowedByAttribute => "",
-        RecordKind::Finding(_) | RecordKind::Captured | RecordKind::Released => {
+        RecordKind::Finding(_) | RecordKind::Captured | RecordKind::Released | RecordKind::Churn => {
             // The framework whose code made the copy (its library or its Python files,
             // innermost first), else what the process loaded.
             let paths = frames.iter().flat_map(|f| [f.module.as_deref(), f.file.as_deref()]).flatten();
             let framework = Framework::of_stack(paths).unwrap_or_else(framework);
             match (kind, dir) {
                 (RecordKind::Captured, _) => advice::for_captured(framework),
+                (RecordKind::Churn, _) => advice::for_churn(framework),
                 (RecordKind::Released, _) | (_, None) => advice::for_released(framework),
                 (_, Some(dir)) => advice::for_pageable(framework, dir),
             }

@@ -42,6 +42,7 @@ use pinguard_core::verdict::Direction;
 
 use crate::finding::describe::{self, Elements::One, RuntimeBatchAbi};
 use crate::finding::intercept::{self, Call};
+use crate::finding::pinning;
 use crate::table::hook_table::{HookRow, Scope};
 use crate::table::name_index::NameIndex;
 
@@ -148,20 +149,20 @@ declare_hooks! {
     /// `cudaMallocHost`: pinned allocation.
     watch runtime cudaMallocHost (ptr: *mut *mut c_void, size: usize) -> CudaError
         // SAFETY: `ptr` is the call's out-parameter.
-        => |call| unsafe { call.pin(PinOrigin::MallocHost, ptr, size) };
+        => |call| unsafe { pinning::pin(call, PinOrigin::MallocHost, ptr, size) };
     /// `cudaHostAlloc`: pinned allocation with flags.
     watch runtime cudaHostAlloc (ptr: *mut *mut c_void, size: usize, flags: u32) -> CudaError
         // SAFETY: `ptr` is the call's out-parameter.
-        => |call| unsafe { call.pin(PinOrigin::HostAlloc, ptr, size) };
+        => |call| unsafe { pinning::pin(call, PinOrigin::HostAlloc, ptr, size) };
     /// `cudaFreeHost`.
     watch runtime cudaFreeHost (ptr: *mut c_void) -> CudaError
-        => |call| call.unpin(ptr);
+        => |call| pinning::unpin(call, ptr);
     /// `cudaHostRegister`: pins memory the program owns.
     watch runtime cudaHostRegister (ptr: *mut c_void, size: usize, flags: u32) -> CudaError
-        => |call| call.pin_registered(ptr, size);
+        => |call| pinning::pin_registered(call, ptr, size);
     /// `cudaHostUnregister`.
     watch runtime cudaHostUnregister (ptr: *mut c_void) -> CudaError
-        => |call| call.unpin(ptr);
+        => |call| pinning::unpin(call, ptr);
 
     // ---- runtime: stream capture -------------------------------------------------------
 
@@ -264,20 +265,20 @@ declare_hooks! {
     /// `cuMemAllocHost_v2`.
     watch driver cuMemAllocHost_v2 (pp: *mut *mut c_void, size: usize) -> CuResult
         // SAFETY: `pp` is the call's out-parameter.
-        => |call| unsafe { call.pin(PinOrigin::MallocHost, pp, size) };
+        => |call| unsafe { pinning::pin(call, PinOrigin::MallocHost, pp, size) };
     /// `cuMemHostAlloc`.
     watch driver cuMemHostAlloc (pp: *mut *mut c_void, size: usize, flags: u32) -> CuResult
         // SAFETY: `pp` is the call's out-parameter.
-        => |call| unsafe { call.pin(PinOrigin::HostAlloc, pp, size) };
+        => |call| unsafe { pinning::pin(call, PinOrigin::HostAlloc, pp, size) };
     /// `cuMemFreeHost`.
     watch driver cuMemFreeHost (p: *mut c_void) -> CuResult
-        => |call| call.unpin(p);
+        => |call| pinning::unpin(call, p);
     /// `cuMemHostRegister_v2`.
     watch driver cuMemHostRegister_v2 (p: *mut c_void, size: usize, flags: u32) -> CuResult
-        => |call| call.pin_registered(p, size);
+        => |call| pinning::pin_registered(call, p, size);
     /// `cuMemHostUnregister`.
     watch driver cuMemHostUnregister (p: *mut c_void) -> CuResult
-        => |call| call.unpin(p);
+        => |call| pinning::unpin(call, p);
 
     // ---- driver: stream capture --------------------------------------------------------
 

@@ -16,7 +16,7 @@ use crate::base::pinned::REGISTRY;
 use crate::finding::finish::{self, End};
 use crate::{
     base::counters, base::memory, base::process, base::sink, base::symbols, finding::capture, finding::intercept,
-    finding::registrations, finding::report_file, finding::sites, interpose::releases, interpose::run_marks,
+    finding::pinnings, finding::report_file, finding::sites, interpose::releases, interpose::run_marks,
     stacks::stack,
 };
 
@@ -57,7 +57,7 @@ extern "C" fn before_fork() {
     stack::SYMBOLS.lock_for_fork();
     counters::UNKNOWN_VARIANTS.lock_for_fork();
     capture::RING.lock_for_fork();
-    registrations::KEPT.lock_for_fork();
+    pinnings::KEPT.lock_for_fork();
     symbols::hold_loader_for_fork();
     memory::lock_for_fork();
 }
@@ -65,7 +65,7 @@ extern "C" fn before_fork() {
 extern "C" fn after_fork_in_parent() {
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(false);
-    registrations::KEPT.unlock_after_fork();
+    pinnings::KEPT.unlock_after_fork();
     capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();
@@ -78,7 +78,7 @@ extern "C" fn after_fork_in_child() {
     process::rearm_witness();
     memory::unlock_after_fork();
     symbols::release_loader_after_fork(true);
-    registrations::KEPT.unlock_after_fork();
+    pinnings::KEPT.unlock_after_fork();
     capture::RING.unlock_after_fork();
     counters::UNKNOWN_VARIANTS.unlock_after_fork();
     stack::SYMBOLS.unlock_after_fork();

@@ -158,6 +158,17 @@ impl Stack {
         }
     }
 
+    /// A stack of addresses captured before (kept raw, e.g. where memory was pinned), at
+    /// most `depth` of them: for a site built later from them.
+    pub fn of_ips(ips: &[usize], depth: usize) -> Stack {
+        let mut stack = Stack::new(depth);
+        for &ip in ips.iter().take(stack.depth) {
+            stack.ips[stack.len] = MaybeUninit::new(ip);
+            stack.len += 1;
+        }
+        stack
+    }
+
     /// The caller's stack, frames below pinguard's own: walked by the caching unwinder
     /// (if `fast`), or by the C library's where that one cannot follow the stack. With
     /// `want`, a replayed walk whose note is for that tag copies no address: the stack

@@ -106,6 +106,12 @@ pub fn findings_by_kind(t: &crate::merge::RunTotals) -> String {
             crate::read::plural(t.released, "registered range")
         ));
     }
+    if t.churn > 0 {
+        s.push_str(&format!(
+            ", {} at call sites that pin host memory again and again",
+            crate::read::plural(t.churn, "pin-and-release cycle")
+        ));
+    }
     s
 }
 

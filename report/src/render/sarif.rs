@@ -21,7 +21,7 @@ use crate::merge::{MergedSite, Run};
 use crate::read::{Frame, SiteKind};
 
 /// The rules: `(id, name, short, full, help, level)`.
-const RULES: [(&str, &str, &str, &str, &str, &str); 4] = [
+const RULES: [(&str, &str, &str, &str, &str, &str); 5] = [
     (
         "PG001",
         "PageableAsyncCopy",
@@ -54,6 +54,14 @@ const RULES: [(&str, &str, &str, &str, &str, &str); 4] = [
         "Call cudaHostUnregister (cuMemHostUnregister) on the range before releasing it (PyTorch: torch.cuda.cudart().cudaHostUnregister(ptr); CuPy: cupy.cuda.runtime.hostUnregister(ptr)); keep the registration for exactly the buffer's life.",
         "error",
     ),
+    (
+        "PG005",
+        "PinnedMemoryChurn",
+        "Host memory is pinned and released again and again at one call site",
+        "A call site pinned host memory (cudaMallocHost, cudaHostAlloc, cudaHostRegister or a driver twin) that was released again (cudaFreeHost, cudaHostUnregister) at least churn_min times. Pinning is a slow system call that the driver serialises across threads (a serving engine measured stalls of up to 12 ms a call under concurrency), and releasing pinned memory waits for the device.",
+        "Pin the buffer once, keep it and reuse it for every copy (PyTorch: one tensor made with pin_memory=True and refilled with copy_(); CuPy: cupyx.empty_pinned once); release it when the program is done with it.",
+        "warning",
+    ),
 ];
 
 fn rule_index(kind: SiteKind) -> usize {
@@ -61,6 +69,7 @@ fn rule_index(kind: SiteKind) -> usize {
         SiteKind::Straddles => 1,
         SiteKind::Captured => 2,
         SiteKind::Released => 3,
+        SiteKind::Churn => 4,
         _ => 0,
     }
 }
@@ -130,7 +139,17 @@ fn level(name: &str) -> ResultLevel {
 fn result(s: &MergedSite, root: &Path, baseline: bool) -> SarifResult {
     let i = rule_index(s.kind);
     let apis = s.apis.iter().cloned().collect::<Vec<_>>().join(", ");
-    let message = if s.is_release() {
+    let message = if s.is_churn() {
+        format!(
+            "{} ({apis}) in {}: {} (counted from the churn_min-th on), {}, host blocked {} in those calls. {}",
+            s.kind,
+            s.where_text(),
+            s.calls_text(),
+            human_bytes(s.totals.bytes_total),
+            human_ns(s.totals.blocked_ns_total),
+            s.advice
+        )
+    } else if s.is_release() {
         format!(
             "{} ({apis}) in {}: {}, {} released while still registered. {}",
             s.kind,

@@ -58,7 +58,7 @@ pub fn render(run: &Run, top: usize) -> String {
             "pinguard:   {}. {} {}{} in {}: {}, {}, host blocked {} (at most {} once), {}",
             i + 1,
             s.kind,
-            if s.is_release() { String::new() } else { format!("{} ", s.dir) },
+            if s.is_copy() { format!("{} ", s.dir) } else { String::new() },
             s.apis.iter().cloned().collect::<Vec<_>>().join("/"),
             escape(&s.where_text()),
             s.calls_text(),
