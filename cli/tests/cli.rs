@@ -445,6 +445,56 @@ fn releases_of_registered_memory_are_their_own_kind_in_every_reader() {
     assert_eq!((counts.suppressed, counts.released_while_registered), (1, 5));
 }
 
+/// Pinning again and again at one call site (issue 28, item 4): its own kind in the
+/// run's summary, Markdown and SARIF (PG005, a warning), suppressible by kind, and off
+/// with `churn_min=0`.
+#[test]
+fn pinning_churn_is_its_own_kind_in_every_reader() {
+    let dir = scratch("churn");
+    let o = pinguard_run(&dir, &["--error-exitcode", "3"], &app("dynamic", "pinned_churn"), &[]);
+    assert_eq!(o.status.code(), Some(3), "churn is a finding: {}", stderr(&o));
+    let said = stderr(&o);
+    assert!(said.contains(", 72 pin-and-release cycles at call sites that pin host memory again and again)"), "{said}");
+    assert!(said.contains("pinned_churn cudaHostAlloc in tk_host_alloc at"), "{said}");
+    assert!(said.contains(": 21 pin-and-release cycles, 84.0 KiB,"), "{said}");
+
+    let md = dir.join("report.md");
+    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "markdown", &md);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("| pinned_churn  `cudaHostRegister` |"), "{md}");
+
+    let out = dir.join("report.sarif");
+    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
+    assert!(validator.is_valid(&sarif));
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let churn: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG005").collect();
+    assert_eq!((churn.len(), results.len()), (2, 2), "{results:#?}");
+    assert!(churn.iter().all(|r| r["level"] == "warning"), "{churn:#?}");
+    let text = churn.iter().map(|r| r["message"]["text"].as_str().unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(text.contains("51 pin-and-release cycles (counted from the churn_min-th on)"), "{text}");
+
+    let rules = dir.join("rules.txt");
+    std::fs::write(&rules, "kind:pinned_churn api:cudaHostRegister\n").unwrap();
+    let o = pinguard_run(
+        &dir,
+        &["--error-exitcode", "3", "--suppressions", &rules.to_string_lossy()],
+        &app("dynamic", "pinned_churn"),
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(3), "the allocations' churn is left: {}", stderr(&o));
+    let run = pinguard_report::merge::run(&all_reports(&dir)[1..]).unwrap();
+    let counts = run.processes[0].summary.as_ref().unwrap().counts;
+    assert_eq!((counts.suppressed, counts.pinned_churn), (51, 21));
+
+    let off = scratch("churn-off");
+    let o = pinguard_run(&off, &["--error-exitcode", "3", "--churn-min", "0"], &app("dynamic", "pinned_churn"), &[]);
+    assert_eq!(o.status.code(), Some(0), "churn_min=0 reports no churn: {}", stderr(&o));
+}
+
 /// Debian's Chromium, headless, as the machine's notes give it.
 fn chromium(args: &[&str]) -> Output {
     let bin = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
