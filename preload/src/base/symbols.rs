@@ -362,11 +362,21 @@ impl RealSlot {
     }
 
     /// The pointer, resolving `name` in `library` on first use; null if not found.
+    /// Inlined into every hook: once resolved, one load (the resolution is out of line,
+    /// so that a new library kind in `find` cannot push this into a call of its own, as
+    /// it once did: +34 instructions on every copy).
+    #[inline(always)]
     pub fn get(&self, library: Library, name: &CStr) -> *mut c_void {
         let p = self.ptr.load(Ordering::Acquire);
         if !p.is_null() {
             return p;
         }
+        self.resolve(library, name)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn resolve(&self, library: Library, name: &CStr) -> *mut c_void {
         let found = find(library, name);
         if !found.is_null() {
             // A racing thread resolves the same symbol to the same pointer, or a routing

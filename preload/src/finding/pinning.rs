@@ -134,8 +134,8 @@ fn released(gate: &Gate, row: &'static HookRow, range: PinnedRange, pinning: &Pi
         range: (range.start, range.end),
         cycle_ns,
         outcome: Outcome::Completed { result: 0, blocked: Default::default() },
-        tid: i64::from(crate::base::spin::gettid()),
-        pid: std::process::id(),
+        tid: 0, // asked only when said (system calls: not on every cycle)
+        pid: 0,
         site: site.map(|s| s.id),
         advice: site.map_or("", |s| s.advice),
     };
@@ -193,6 +193,7 @@ fn stop(process: &'static Process, churn: Churn<'_>, site: Option<&'static Site>
 
 /// A new churn site's record in the report and, within print_limit, its line on stderr.
 fn announce(churn: Churn<'_>, site: &Site, process: &Process) {
+    let churn = Churn { tid: i64::from(crate::base::spin::gettid()), pid: std::process::id(), ..churn };
     let (result, outcome) = match churn.outcome {
         Outcome::Completed { result, .. } => (Some(result), churn.outcome.name()),
         _ => (None, churn.outcome.name()),

@@ -50,7 +50,7 @@ pub struct Site {
     pub capture: Option<SiteCapture>,
     /// For a release of registered memory: where its first call's range was registered
     /// (the first frame in the program's code).
-    pub registered: Option<FrameInfo>,
+    pub registered: Option<Box<FrameInfo>>, // boxed: rare, and a site is kept 4 096 times
     pub fingerprint: String,
     pub advice: &'static str,
     /// `pageable H2D cudaMemcpyAsync in main at app.cpp:12 (app+0x11b9)`, for summaries
@@ -269,7 +269,7 @@ fn build(
     let registered = match first {
         FirstCall::Released(Some(ips)) => {
             let frames = stack::symbolise(ips, &process.skip);
-            site::location(&frames, &process.skip).map(|i| frames[i].clone())
+            site::location(&frames, &process.skip).map(|i| Box::new(frames[i].clone()))
         }
         _ => None,
     };
