@@ -360,6 +360,22 @@ fn sarif_validates_against_the_official_2_1_0_schema() {
     assert!(straddle["partialFingerprints"]["pinguardSite/v1"].as_str().unwrap().len() == 16);
 }
 
+/// Every report in `dir`, rendered by `pinguard report` in `format`.
+fn rendered(dir: &Path, format: &str) -> String {
+    let out = dir.join(format!("report.{format}"));
+    let r = report(&all_reports(dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), format, &out);
+    assert!(r.status.success(), "{}", stderr(&r));
+    std::fs::read_to_string(&out).unwrap()
+}
+
+/// The results of every report in `dir` rendered as SARIF, which must be valid.
+fn sarif_results(dir: &Path) -> Vec<serde_json::Value> {
+    let sarif: serde_json::Value = serde_json::from_str(&rendered(dir, "sarif")).unwrap();
+    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
+    assert!(validator.is_valid(&sarif));
+    sarif["runs"][0]["results"].as_array().unwrap().clone()
+}
+
 /// Copies captured into CUDA graphs (issue 28) through every reader: the run's summary
 /// counts them apart, SARIF gives them a rule of their own with the capture's place, and
 /// a suppression by kind removes exactly them.
@@ -373,13 +389,7 @@ fn captured_copies_are_their_own_kind_in_every_reader() {
         "{}",
         stderr(&o)
     );
-    let out = dir.join("report.sarif");
-    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
-    assert!(r.status.success(), "{}", stderr(&r));
-    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
-    assert!(validator.is_valid(&sarif));
-    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let results = sarif_results(&dir);
     let captured: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG003").collect();
     assert_eq!((captured.len(), results.len()), (3, 4), "{results:#?}");
     let text = captured[0]["message"]["text"].as_str().unwrap();
@@ -412,19 +422,10 @@ fn releases_of_registered_memory_are_their_own_kind_in_every_reader() {
     assert!(said.contains(": 1 release, 2.0 MiB,"), "{said}");
     assert!(said.contains(", registered in tk_register"), "{said}");
 
-    let md = dir.join("report.md");
-    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "markdown", &md);
-    assert!(r.status.success(), "{}", stderr(&r));
-    let md = std::fs::read_to_string(&md).unwrap();
+    let md = rendered(&dir, "markdown");
     assert!(md.contains("| released_while_registered  `realloc` |"), "{md}");
 
-    let out = dir.join("report.sarif");
-    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
-    assert!(r.status.success(), "{}", stderr(&r));
-    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
-    assert!(validator.is_valid(&sarif));
-    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let results = sarif_results(&dir);
     let released: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG004").collect();
     assert_eq!((released.len(), results.len()), (6, 6), "{results:#?}");
     assert!(released.iter().all(|r| r["level"] == "error"), "{released:#?}");
@@ -458,19 +459,10 @@ fn pinning_churn_is_its_own_kind_in_every_reader() {
     assert!(said.contains("pinned_churn cudaHostAlloc in tk_host_alloc at"), "{said}");
     assert!(said.contains(": 21 pin-and-release cycles, 84.0 KiB,"), "{said}");
 
-    let md = dir.join("report.md");
-    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "markdown", &md);
-    assert!(r.status.success(), "{}", stderr(&r));
-    let md = std::fs::read_to_string(&md).unwrap();
+    let md = rendered(&dir, "markdown");
     assert!(md.contains("| pinned_churn  `cudaHostRegister` |"), "{md}");
 
-    let out = dir.join("report.sarif");
-    let r = report(&all_reports(&dir).iter().map(PathBuf::as_path).collect::<Vec<_>>(), "sarif", &out);
-    assert!(r.status.success(), "{}", stderr(&r));
-    let sarif: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let validator = jsonschema::draft7::new(&sarif_schema()).unwrap();
-    assert!(validator.is_valid(&sarif));
-    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let results = sarif_results(&dir);
     let churn: Vec<_> = results.iter().filter(|r| r["ruleId"] == "PG005").collect();
     assert_eq!((churn.len(), results.len()), (2, 2), "{results:#?}");
     assert!(churn.iter().all(|r| r["level"] == "warning"), "{churn:#?}");

@@ -283,16 +283,16 @@ declare_records! {
 
     /// A site's first call, in full.
     object First "first" {
-        bytes: u64 = "the host extent the copy touches; for a release, the registered range's length";
-        host: hex = "the host address; for a release, where the registered range begins";
-        stream: hex = "the stream (0 for a release)";
-        stream_kind: str = "`explicit`, `legacy-default`, `per-thread-default` or `legacy`; `none` for a release";
+        bytes: u64 = "the host extent the copy touches; for a release, the registered range's length; for a `pinned_churn` site, the range its cycle pinned";
+        host: hex = "the host address; for a release, where the registered range begins; for a `pinned_churn` site, where its cycle's range began";
+        stream: hex = "the stream (0 for a release or a `pinned_churn` site)";
+        stream_kind: str = "`explicit`, `legacy-default`, `per-thread-default` or `legacy`; `none` for a release or a `pinned_churn` site";
         element: opt_u64 = "the index in a batch call, else null";
         tid: i64 = "the thread";
         thread: opt_str = "the thread's name (`prctl(PR_GET_NAME)`: frameworks name their threads, e.g. `pt_autograd_0`), null where it has none; says which thread made a copy that has no Python frames";
         result: opt_i32 = "the real call's return code; null when pinguard stopped before it";
         outcome: str = "`completed`, `aborted` (abort mode) or `halted` (`halt_on_error`)";
-        blocked_ns: u64 = "host time the call held the thread";
+        blocked_ns: u64 = "host time the call held the thread; for a `pinned_churn` site, its cycle's pinning and release together";
         time_ms: u64 = "when (ms since the epoch)";
     }
 
@@ -322,9 +322,9 @@ declare_records! {
         site: u32 = "the site's number in this process, from 1";
         fingerprint: str = "16 hex digits, stable across runs and builds";
         kind: kind = "the verdict";
-        api: str = "the CUDA function (`cudaMemcpyAsync`, `cuMemcpyHtoDAsync_v2`, ...); for a release, the C library's (`free`, `realloc`, `munmap`, `mremap`)";
+        api: str = "the CUDA function (`cudaMemcpyAsync`, `cuMemcpyHtoDAsync_v2`, ...); for a release, the C library's (`free`, `realloc`, `munmap`, `mremap`); for a `pinned_churn` site, the pinning call (`cudaHostAlloc`, `cuMemHostRegister_v2`, ...)";
         layer: str = "`runtime`, `driver`, or `libc` for a release";
-        dir: str = "`H2D`, `D2H`, `H2H` or `D2D`; `-` for a release";
+        dir: str = "`H2D`, `D2H`, `H2H` or `D2D`; `-` for a release or a `pinned_churn` site";
         first: obj(First) = "the first call";
         location: opt_obj(Frame) = "the first frame not passed over by `skip_frames`: the site's place in your code";
         capture: opt_obj(Capture) = "for a `captured` site: the stream capture of its first call; null otherwise";

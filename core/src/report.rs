@@ -338,17 +338,7 @@ pub fn render(f: &Finding<'_>) -> String {
             }
         }
     }
-    if !f.advice.is_empty() {
-        line.push(' ');
-        line.push_str(f.advice);
-    }
-    match f.outcome {
-        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
-        Outcome::Halting(code) => {
-            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
-        }
-        Outcome::Completed { .. } => {}
-    }
+    push_advice_and_stop(&mut line, f.advice, f.outcome);
     let _ = write!(
         line,
         " [verdict={} api={} layer={} dir={} bytes={bytes} host={host:#x} stream={:#x} stream_kind={}",
@@ -368,19 +358,53 @@ pub fn render(f: &Finding<'_>) -> String {
     if let Some(c) = f.capture {
         let _ = write!(line, " capture={}", c.id);
     }
-    match f.outcome {
-        Outcome::Completed { result, blocked } => {
-            let _ = write!(line, " result={result} blocked_us={}", blocked.as_micros());
+    let blocked_us = match f.outcome {
+        Outcome::Completed { blocked, .. } => Some(blocked.as_micros() as u64),
+        _ => None,
+    };
+    push_tail_end(&mut line, f.outcome, blocked_us, f.site, (f.tid, f.pid));
+    line
+}
+
+/// The advice, then what pinguard does next in abort or halt mode.
+fn push_advice_and_stop(line: &mut String, advice: &str, outcome: Outcome) {
+    if !advice.is_empty() {
+        line.push(' ');
+        line.push_str(advice);
+    }
+    match outcome {
+        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
+        Outcome::Halting(code) => {
+            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
+        }
+        Outcome::Completed { .. } => {}
+    }
+}
+
+/// The tail's end, after its first fields: ` result=... [blocked_us=...] [site=...]
+/// tid=... pid=...]` (`blocked_us` only for a call that completed).
+fn push_tail_end(
+    line: &mut String,
+    outcome: Outcome,
+    blocked_us: Option<u64>,
+    site: Option<u32>,
+    (tid, pid): (i64, u32),
+) {
+    match outcome {
+        Outcome::Completed { result, .. } => {
+            let _ = write!(line, " result={result}");
+            if let Some(us) = blocked_us {
+                let _ = write!(line, " blocked_us={us}");
+            }
         }
         Outcome::Aborting | Outcome::Halting(_) => {
-            let _ = write!(line, " result={}", f.outcome.name());
+            let _ = write!(line, " result={}", outcome.name());
         }
     }
-    if let Some(site) = f.site {
+    if let Some(site) = site {
         let _ = write!(line, " site={site}");
     }
-    let _ = write!(line, " tid={} pid={}]", f.tid, f.pid);
-    line
+    let _ = write!(line, " tid={tid} pid={pid}]");
 }
 
 /// What the line of a release of registered memory says (issue 28).
@@ -426,35 +450,14 @@ pub fn render_release(r: &Release<'_>) -> String {
         let _ = write!(line, " (registered in {at})");
     }
     let _ = write!(line, ": {RELEASED_COST}.");
-    if !r.advice.is_empty() {
-        line.push(' ');
-        line.push_str(r.advice);
-    }
-    match r.outcome {
-        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
-        Outcome::Halting(code) => {
-            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
-        }
-        Outcome::Completed { .. } => {}
-    }
+    push_advice_and_stop(&mut line, r.advice, r.outcome);
     let _ = write!(
         line,
         " [verdict={} api={} layer=libc dir=- bytes={bytes} host={start:#x}",
         RecordKind::Released.name(),
         r.api
     );
-    match r.outcome {
-        Outcome::Completed { result, .. } => {
-            let _ = write!(line, " result={result}");
-        }
-        Outcome::Aborting | Outcome::Halting(_) => {
-            let _ = write!(line, " result={}", r.outcome.name());
-        }
-    }
-    if let Some(site) = r.site {
-        let _ = write!(line, " site={site}");
-    }
-    let _ = write!(line, " tid={} pid={}]", r.tid, r.pid);
+    push_tail_end(&mut line, r.outcome, None, r.site, (r.tid, r.pid));
     line
 }
 
@@ -501,17 +504,7 @@ pub fn render_churn(c: &Churn<'_>) -> String {
         c.cycles,
         human_duration(std::time::Duration::from_nanos(c.total_ns))
     );
-    if !c.advice.is_empty() {
-        line.push(' ');
-        line.push_str(c.advice);
-    }
-    match c.outcome {
-        Outcome::Aborting => line.push_str(" Aborting (PINGUARD_OPTIONS mode=abort)."),
-        Outcome::Halting(code) => {
-            let _ = write!(line, " Stopping the program with exit code {code} (halt_on_error).");
-        }
-        Outcome::Completed { .. } => {}
-    }
+    push_advice_and_stop(&mut line, c.advice, c.outcome);
     let _ = write!(
         line,
         " [verdict={} api={} layer={} dir=- bytes={bytes} host={start:#x}",
@@ -519,18 +512,7 @@ pub fn render_churn(c: &Churn<'_>) -> String {
         c.api,
         c.layer.name()
     );
-    match c.outcome {
-        Outcome::Completed { result, .. } => {
-            let _ = write!(line, " result={result} blocked_us={}", c.cycle_ns / 1000);
-        }
-        Outcome::Aborting | Outcome::Halting(_) => {
-            let _ = write!(line, " result={}", c.outcome.name());
-        }
-    }
-    if let Some(site) = c.site {
-        let _ = write!(line, " site={site}");
-    }
-    let _ = write!(line, " tid={} pid={}]", c.tid, c.pid);
+    push_tail_end(&mut line, c.outcome, Some(c.cycle_ns / 1000), c.site, (c.tid, c.pid));
     line
 }
 

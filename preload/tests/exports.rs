@@ -34,8 +34,7 @@ fn exports_are_exactly_the_hook_table() {
         let mut names = Vec::new();
         for lines in text.lines().collect::<Vec<_>>().windows(3) {
             if lines[0].contains("unsafe(no_mangle)")
-                && let Some(rest) =
-                    lines[1..].iter().find_map(|l| l.trim().strip_prefix("pub unsafe extern \"C\" fn "))
+                && let Some(rest) = lines[1..].iter().find_map(|l| l.trim().strip_prefix("pub unsafe extern \"C\" fn "))
             {
                 let name = rest.split('(').next().unwrap().to_string();
                 want.insert(name.clone());

@@ -72,7 +72,10 @@ pub fn load(path: &Path) -> Result<BTreeSet<String>, String> {
         .iter()
         .filter(|s| !s["suppressed"].as_bool().unwrap_or(false))
         .filter(|s| {
-            matches!(s["kind"].as_str(), Some("pageable" | "straddles" | "captured" | "released_while_registered" | "pinned_churn"))
+            matches!(
+                s["kind"].as_str(),
+                Some("pageable" | "straddles" | "captured" | "released_while_registered" | "pinned_churn")
+            )
         })
         .filter_map(|s| s["baseline_key"].as_str().map(str::to_string))
         .collect())

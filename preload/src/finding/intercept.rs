@@ -477,8 +477,34 @@ fn announce(call: &CopyCall, r: &Record, site: &Site, outcome: Outcome, process:
 static STOP_CLAIMED: AtomicBool = AtomicBool::new(false);
 
 /// The first caller claims the stop; every later one gets `false`.
-pub(crate) fn claim_stop() -> bool {
+fn claim_stop() -> bool {
     !STOP_CLAIMED.swap(true, Ordering::SeqCst)
+}
+
+/// Abort mode and halt_on_error, at an unsuppressed finding: the first thread claims
+/// the stop and gets the outcome its line says; any other waits here for the end, which
+/// the first one brings.
+pub(crate) fn claim_stop_or_wait(process: &Process) -> Outcome {
+    if !claim_stop() {
+        loop {
+            // SAFETY: pause has no preconditions; the claiming thread ends the process.
+            unsafe { libc::pause() };
+        }
+    }
+    if process.settings.halt_on_error { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting }
+}
+
+/// The stopping finding said: the summary, then the end (`_exit` with `exitcode` for
+/// halt_on_error, `abort` in abort mode).
+pub(crate) fn end_stopped(process: &Process) -> ! {
+    let halt = process.settings.halt_on_error;
+    finish::finish(if halt { End::Halt } else { End::Abort });
+    if halt {
+        // SAFETY: _exit ends the process at once: no handler of the program runs, no core.
+        unsafe { libc::_exit(i32::from(process.settings.exitcode.0 as u8)) };
+    }
+    // SAFETY: abort has no preconditions; every line was written with write(2).
+    unsafe { libc::abort() }
 }
 
 /// In a freshly forked child: no stop has been claimed there.
@@ -497,8 +523,6 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     let python = PyStack::of_this_thread();
     let mut stack = Stack::new(process.settings.stack_depth.0 as usize);
     let stack = stack.capture(process.settings.fast_unwind, None);
-    let halt = process.settings.halt_on_error;
-    let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
     let first_call = records.capture.map_or(FirstCall::Plain, FirstCall::Captured);
     let target = records.iter().filter(|r| r.kind.is_finding()).find_map(|r| {
         let (site, _) =
@@ -511,12 +535,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
     let Some((record, site)) = target else {
         return;
     };
-    if !claim_stop() {
-        loop {
-            // SAFETY: pause has no preconditions; the claiming thread ends the process.
-            unsafe { libc::pause() };
-        }
-    }
+    let outcome = claim_stop_or_wait(process);
     let mine = counters::mine();
     count(record.kind, site, mine);
     if let Some(site) = site {
@@ -527,13 +546,7 @@ fn stop_before(call: &CopyCall, records: &mut Records, process: &'static Process
         site.announce();
         announce(call, record, site, outcome, process);
     }
-    finish::finish(if halt { End::Halt } else { End::Abort });
-    if halt {
-        // SAFETY: _exit ends the process at once: no handler of the program runs, no core.
-        unsafe { libc::_exit(i32::from(process.settings.exitcode.0 as u8)) };
-    }
-    // SAFETY: abort has no preconditions; every line was written with write(2).
-    unsafe { libc::abort() }
+    end_stopped(process)
 }
 
 #[cfg(test)]

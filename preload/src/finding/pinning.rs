@@ -23,9 +23,9 @@ use pinguard_core::summary::Counter;
 use crate::base::counters;
 use crate::base::pinned::{self, REGISTRY};
 use crate::base::process::Process;
-use crate::finding::finish::{self, End};
+use crate::finding::finish;
 use crate::finding::gate::{Gate, boundary};
-use crate::finding::intercept::{Call, begin_report, claim_stop, count, room_to_report};
+use crate::finding::intercept::{Call, begin_report, claim_stop_or_wait, count, end_stopped, room_to_report};
 use crate::finding::pinnings::{self, Pinning};
 use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
@@ -166,15 +166,7 @@ fn occurrence(churn: &Churn<'_>, process: &Process) -> Occurrence {
 
 /// Abort mode and halt_on_error: this churn is the one report, then the end.
 fn stop(process: &'static Process, churn: Churn<'_>, site: Option<&'static Site>) -> ! {
-    if !claim_stop() {
-        loop {
-            // SAFETY: pause has no preconditions; the claiming thread ends the process.
-            unsafe { libc::pause() };
-        }
-    }
-    let halt = process.settings.halt_on_error;
-    let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
-    let churn = Churn { outcome, ..churn };
+    let churn = Churn { outcome: claim_stop_or_wait(process), ..churn };
     let mine = counters::mine();
     count(RecordKind::Churn, site, mine);
     if let Some(site) = site {
@@ -182,13 +174,7 @@ fn stop(process: &'static Process, churn: Churn<'_>, site: Option<&'static Site>
         site.announce();
         announce(churn, site, process);
     }
-    finish::finish(if halt { End::Halt } else { End::Abort });
-    if halt {
-        // SAFETY: _exit ends the process at once: no handler of the program runs, no core.
-        unsafe { libc::_exit(i32::from(process.settings.exitcode.0 as u8)) };
-    }
-    // SAFETY: abort has no preconditions; every line was written with write(2).
-    unsafe { libc::abort() }
+    end_stopped(process)
 }
 
 /// A new churn site's record in the report and, within print_limit, its line on stderr.

@@ -75,4 +75,3 @@ pub fn cycle(pinning: &Pinning, release_ns: u64) -> Cycles {
     c.total_ns = c.total_ns.saturating_add(pinning.pin_ns).saturating_add(release_ns);
     *c
 }
-

@@ -25,9 +25,9 @@ use pinguard_core::settings::Mode;
 use crate::base::counters;
 use crate::base::pinned::{self, REGISTRY};
 use crate::base::process::Process;
-use crate::finding::finish::{self, End};
+use crate::finding::finish;
 use crate::finding::gate::{Gate, boundary};
-use crate::finding::intercept::{begin_report, claim_stop, count, room_to_report};
+use crate::finding::intercept::{begin_report, claim_stop_or_wait, count, end_stopped, room_to_report};
 use crate::finding::pinnings;
 use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
@@ -138,14 +138,7 @@ fn occurrence(range: PinnedRange, process: &Process) -> Occurrence {
 
 /// Abort mode and halt_on_error: this release is the one report, then the end.
 fn stop(process: &'static Process, row: &'static HookRow, range: PinnedRange, site: Option<&'static Site>) -> ! {
-    if !claim_stop() {
-        loop {
-            // SAFETY: pause has no preconditions; the claiming thread ends the process.
-            unsafe { libc::pause() };
-        }
-    }
-    let halt = process.settings.halt_on_error;
-    let outcome = if halt { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting };
+    let outcome = claim_stop_or_wait(process);
     let mine = counters::mine();
     count(RecordKind::Released, site, mine);
     if let Some(site) = site {
@@ -153,13 +146,7 @@ fn stop(process: &'static Process, row: &'static HookRow, range: PinnedRange, si
         site.announce();
         announce(row, range, site, outcome, process);
     }
-    finish::finish(if halt { End::Halt } else { End::Abort });
-    if halt {
-        // SAFETY: _exit ends the process at once: no handler of the program runs, no core.
-        unsafe { libc::_exit(i32::from(process.settings.exitcode.0 as u8)) };
-    }
-    // SAFETY: abort has no preconditions; every line was written with write(2).
-    unsafe { libc::abort() }
+    end_stopped(process)
 }
 
 /// A new site's record in the report and, within print_limit, its line on stderr.

@@ -16,8 +16,7 @@ use crate::base::pinned::REGISTRY;
 use crate::finding::finish::{self, End};
 use crate::{
     base::counters, base::memory, base::process, base::sink, base::symbols, finding::capture, finding::intercept,
-    finding::pinnings, finding::report_file, finding::sites, interpose::releases, interpose::run_marks,
-    stacks::stack,
+    finding::pinnings, finding::report_file, finding::sites, interpose::releases, interpose::run_marks, stacks::stack,
 };
 
 // ---- constructor, destructor, fork ------------------------------------------------------
