@@ -95,22 +95,46 @@ fn usable_size(p: *mut c_void) -> usize {
 #[cfg_attr(not(test), unsafe(no_mangle))]
 #[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
+    // Loads, branches and a tail jump when the filter says no: the check's work and the
+    // first lookup are out of line, so that this path saves no register (a push and a
+    // pop otherwise, seen in its code).
     if REGISTERED.may_hold(p as usize) {
-        on_free(p);
+        return free_checked(p);
     }
+    real_free(p);
+}
+
+#[inline(always)]
+fn real_free(p: *mut c_void) {
+    let f = REAL_FREE.ptr.load(Ordering::Acquire);
+    if f.is_null() {
+        return free_unresolved(p);
+    }
+    // SAFETY: the real free, with the caller's argument (a block of the allocator's, or
+    // null, as free(3) is given).
+    unsafe { std::mem::transmute::<*mut c_void, FreeFn>(f)(p) }
+}
+
+/// A `free` before the real one is known: found now (or, inside its own lookup, the
+/// block is left allocated).
+#[cold]
+#[inline(never)]
+fn free_unresolved(p: *mut c_void) {
     let f = REAL_FREE.get();
     if !f.is_null() {
-        // SAFETY: the real free, with the caller's argument.
+        // SAFETY: as in real_free.
         unsafe { std::mem::transmute::<*mut c_void, FreeFn>(f)(p) }
     }
 }
 
+/// A `free` the filter could not clear: the registry's exact answer, then the real free.
 #[cold]
 #[inline(never)]
-fn on_free(p: *mut c_void) {
+fn free_checked(p: *mut c_void) {
     if let Some((lo, hi)) = released::registered_in_block(p as usize, || usable_size(p)) {
         released::released(&released::FREE, lo, hi);
     }
+    real_free(p);
 }
 
 /// Interposed `realloc(3)`. Whether it moves (or shrinks) the block is known only after:
