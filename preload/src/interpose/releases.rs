@@ -96,8 +96,8 @@ fn usable_size(p: *mut c_void) -> usize {
 #[cfg_attr(test, allow(dead_code, reason = "reached only through the dynamic linker"))]
 pub unsafe extern "C" fn free(p: *mut c_void) {
     // Loads, branches and a tail jump when the filter says no: the check's work and the
-    // first lookup are out of line, so that this path saves no register (a push and a
-    // pop otherwise, seen in its code).
+    // first lookup are out of line, so that this path keeps no callee-saved register
+    // for after them (it kept `rbx` otherwise, seen in its code).
     if REGISTERED.may_hold(p as usize) {
         return free_checked(p);
     }
