@@ -6,6 +6,8 @@
 #   none       no preload
 #   none+R     no preload, R ranges registered with cudaHostRegister (the same program
 #              state, for the comparison with pinguard+R)
+#   floor      LD_PRELOAD of bench/free/free_floor.c: a free that only forwards to the
+#              next one (what any interposer of free pays)
 #   pinguard   LD_PRELOAD=libpinguard.so, nothing registered (the filter's one load)
 #   pinguard+R the preload with R ranges registered, none near the freed blocks (two
 #              loads: the count, then the block's granule)
@@ -50,17 +52,18 @@ if [ -z "${CUDART_DIR:-}" ]; then
     g++ "${flags[@]}" -shared testing/fakecuda/runtime.cpp -o "$CUDART_DIR/libcudart.so.13" -Wl,-soname,libcudart.so.13 -ldl -lpthread
 fi
 cc -O2 -Wall -Wextra -o "$work/free_pairs" bench/free/free_pairs.c -ldl
+cc -O2 -Wall -Wextra -shared -fPIC -o "$work/libfree_floor.so" bench/free/free_floor.c -ldl
 cpu=${CPU:-$(($(nproc) - 1))}
 pin=()
 command -v taskset >/dev/null && pin=(taskset -c "$cpu")
 export LD_LIBRARY_PATH=$CUDART_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export PINGUARD_OPTIONS=log_path=$work/pg.%p.jsonl
 batches=${BATCHES:-100} pairs=${PAIRS:-160000}
-configs=(none none+R pinguard pinguard+R)
+configs=(none none+R floor pinguard pinguard+R)
 run() { # CONFIG -> ns per pair
     local n=0 pre=()
     case $1 in *+R) n=$ranges ;; esac
-    case $1 in pinguard*) pre=(env LD_PRELOAD="$lib") ;; esac
+    case $1 in pinguard*) pre=(env LD_PRELOAD="$lib") ;; floor) pre=(env LD_PRELOAD="$work/libfree_floor.so") ;; esac
     local line
     line=$("${pre[@]}" "${pin[@]}" "$work/free_pairs" "$n" "$batches" "$pairs" 2>"$work/stderr.txt") ||
         { echo "bench-free: $1 failed:" >&2; cat "$work/stderr.txt" >&2; exit 1; }
@@ -91,10 +94,10 @@ def q(xs):
     return f"{qs[1]:7.3f} ns (IQR {qs[0]:.3f} to {qs[2]:.3f})"
 label = lambda c: c.replace("+R", f"+{R}")
 print(f"malloc/free pair, median over {len(by['none'])} rounds:")
-for c in ["none", "none+R", "pinguard", "pinguard+R"]:
+for c in ["none", "none+R", "floor", "pinguard", "pinguard+R"]:
     print(f"  {label(c):14} {q(list(by[c].values()))}")
 print("round by round, the difference:")
-for a, b in [("pinguard", "none"), ("pinguard+R", "none+R"), ("pinguard+R", "none")]:
+for a, b in [("floor", "none"), ("pinguard", "none"), ("pinguard", "floor"), ("pinguard+R", "none+R"), ("pinguard+R", "none")]:
     d = [by[a][r] - by[b][r] for r in by[a] if r in by[b]]
     print(f"  {label(a):14} - {label(b):8} {q(d)}")
 PY
