@@ -494,6 +494,46 @@ pub(crate) fn claim_stop_or_wait(process: &Process) -> Outcome {
     if process.settings.halt_on_error { Outcome::Halting(process.settings.exitcode.0 as u8) } else { Outcome::Aborting }
 }
 
+/// A new site of a finding that is not a copy (a release of registered memory, a
+/// churning pinning place): its record (stream 0, stream kind `none`) and, unless
+/// suppressed, within print_limit or when stopping, `line` and the site's stack on
+/// stderr. `range` and `blocked_ns` are its first call's.
+pub(crate) fn announce_not_a_copy(
+    site: &Site,
+    (start, end): (usize, usize),
+    blocked_ns: u64,
+    (outcome, tid): (Outcome, i64),
+    process: &Process,
+    line: impl FnOnce() -> String,
+) {
+    let result = match outcome {
+        Outcome::Completed { result, .. } => Some(result),
+        _ => None,
+    };
+    let first = pinguard_core::records::write::First {
+        bytes: (end - start) as u64,
+        host: start,
+        stream: 0,
+        stream_kind: "none",
+        element: None,
+        tid,
+        thread: None,
+        result,
+        outcome: outcome.name(),
+        blocked_ns,
+        time_ms: process::now_ms(),
+    };
+    report_file::site(site, first);
+    let stopping = !matches!(outcome, Outcome::Completed { .. });
+    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
+        return;
+    }
+    let mut text = line();
+    text.push('\n');
+    text.push_str(&sites::stack_lines(site));
+    finish::say_before_summary(text.as_bytes());
+}
+
 /// The stopping finding said: the summary, then the end (`_exit` with `exitcode` for
 /// halt_on_error, `abort` in abort mode).
 pub(crate) fn end_stopped(process: &Process) -> ! {

@@ -23,11 +23,11 @@ use pinguard_core::summary::Counter;
 use crate::base::counters;
 use crate::base::pinned::{self, REGISTRY};
 use crate::base::process::Process;
-use crate::finding::finish;
 use crate::finding::gate::{Gate, boundary};
-use crate::finding::intercept::{Call, begin_report, claim_stop_or_wait, count, end_stopped, room_to_report};
+use crate::finding::intercept::{
+    Call, announce_not_a_copy, begin_report, claim_stop_or_wait, count, end_stopped, room_to_report,
+};
 use crate::finding::pinnings::{self, Pinning};
-use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
 use crate::stacks::stack::Stack;
 use crate::table::hook_table::HookRow;
@@ -180,30 +180,7 @@ fn stop(process: &'static Process, churn: Churn<'_>, site: Option<&'static Site>
 /// A new churn site's record in the report and, within print_limit, its line on stderr.
 fn announce(churn: Churn<'_>, site: &Site, process: &Process) {
     let churn = Churn { tid: i64::from(crate::base::spin::gettid()), pid: std::process::id(), ..churn };
-    let (result, outcome) = match churn.outcome {
-        Outcome::Completed { result, .. } => (Some(result), churn.outcome.name()),
-        _ => (None, churn.outcome.name()),
-    };
-    let first = pinguard_core::records::write::First {
-        bytes: (churn.range.1 - churn.range.0) as u64,
-        host: churn.range.0,
-        stream: 0,
-        stream_kind: "none",
-        element: None,
-        tid: churn.tid,
-        thread: None,
-        result,
-        outcome,
-        blocked_ns: churn.cycle_ns,
-        time_ms: crate::base::process::now_ms(),
-    };
-    report_file::site(site, first);
-    let stopping = !matches!(churn.outcome, Outcome::Completed { .. });
-    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
-        return;
-    }
-    let mut text = render_churn(&churn);
-    text.push('\n');
-    text.push_str(&sites::stack_lines(site));
-    finish::say_before_summary(text.as_bytes());
+    announce_not_a_copy(site, churn.range, churn.cycle_ns, (churn.outcome, churn.tid), process, || {
+        render_churn(&churn)
+    });
 }

@@ -25,11 +25,11 @@ use pinguard_core::settings::Mode;
 use crate::base::counters;
 use crate::base::pinned::{self, REGISTRY};
 use crate::base::process::Process;
-use crate::finding::finish;
 use crate::finding::gate::{Gate, boundary};
-use crate::finding::intercept::{begin_report, claim_stop_or_wait, count, end_stopped, room_to_report};
+use crate::finding::intercept::{
+    announce_not_a_copy, begin_report, claim_stop_or_wait, count, end_stopped, room_to_report,
+};
 use crate::finding::pinnings;
-use crate::finding::report_file;
 use crate::finding::sites::{self, FirstCall, Occurrence, Site};
 use crate::stacks::python::PyStack;
 use crate::stacks::stack::Stack;
@@ -151,41 +151,19 @@ fn stop(process: &'static Process, row: &'static HookRow, range: PinnedRange, si
 
 /// A new site's record in the report and, within print_limit, its line on stderr.
 fn announce(row: &'static HookRow, range: PinnedRange, site: &Site, outcome: Outcome, process: &Process) {
-    let registered_text = site.registered.as_ref().map(|f| f.text());
-    let release = Release {
-        api: row.name(),
-        range: (range.start, range.end),
-        registered_at: registered_text.as_deref(),
-        outcome,
-        tid: i64::from(crate::base::spin::gettid()),
-        pid: std::process::id(),
-        site: Some(site.id),
-        advice: site.advice,
-    };
-    let (result, name) = match outcome {
-        Outcome::Completed { result, .. } => (Some(result), outcome.name()),
-        _ => (None, outcome.name()),
-    };
-    let first = pinguard_core::records::write::First {
-        bytes: (range.end - range.start) as u64,
-        host: range.start,
-        stream: 0,
-        stream_kind: "none",
-        element: None,
-        tid: release.tid,
-        thread: None,
-        result,
-        outcome: name,
-        blocked_ns: 0,
-        time_ms: crate::base::process::now_ms(),
-    };
-    report_file::site(site, first);
-    let stopping = !matches!(outcome, Outcome::Completed { .. });
-    if site.suppressed || !(stopping || sites::may_print(process.settings.print_limit)) {
-        return;
-    }
-    let mut text = render_release(&release);
-    text.push('\n');
-    text.push_str(&sites::stack_lines(site));
-    finish::say_before_summary(text.as_bytes());
+    let tid = i64::from(crate::base::spin::gettid());
+    let range = (range.start, range.end);
+    announce_not_a_copy(site, range, 0, (outcome, tid), process, || {
+        let registered_text = site.registered.as_ref().map(|f| f.text());
+        render_release(&Release {
+            api: row.name(),
+            range,
+            registered_at: registered_text.as_deref(),
+            outcome,
+            tid,
+            pid: std::process::id(),
+            site: Some(site.id),
+            advice: site.advice,
+        })
+    });
 }
